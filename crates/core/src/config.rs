@@ -1,0 +1,74 @@
+//! Configuration shared by the Lambda functions and the CLI: the `ONYX_*` environment variables.
+//! (CLI flags override them; the Lambdas read them from their Terraform-set environment.)
+
+use std::time::Duration;
+
+use crate::db::{DbError, DbTarget};
+use crate::storage::{Location, StorageError};
+
+pub const ENV_SOURCE_URL: &str = "ONYX_SOURCE_URL";
+pub const ENV_SOURCE_SECRET: &str = "ONYX_SOURCE_SECRET";
+pub const ENV_WAREHOUSE_URL: &str = "ONYX_WAREHOUSE_URL";
+pub const ENV_WAREHOUSE_SECRET: &str = "ONYX_WAREHOUSE_SECRET";
+pub const ENV_INGESTION: &str = "ONYX_INGESTION";
+pub const ENV_PROCESSED: &str = "ONYX_PROCESSED";
+pub const ENV_SAFETY_LAG_SECONDS: &str = "ONYX_SAFETY_LAG_SECONDS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set: {what}")]
+    Missing { var: &'static str, what: &'static str },
+    #[error("{var}={value:?} is not valid: {reason}")]
+    Invalid { var: &'static str, value: String, reason: String },
+    #[error(transparent)]
+    Location(#[from] StorageError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A bucket location from an explicit value or the environment variable `var`.
+pub fn location(explicit: Option<String>, var: &'static str, what: &'static str) -> Result<Location, ConfigError> {
+    let text = explicit.or_else(|| env(var)).ok_or(ConfigError::Missing { var, what })?;
+    Ok(Location::parse(&text)?)
+}
+
+/// The ToteSys source database: an explicit URL, else `ONYX_SOURCE_URL`, else `ONYX_SOURCE_SECRET`.
+pub fn source(explicit_url: Option<String>) -> Result<DbTarget, ConfigError> {
+    Ok(DbTarget::choose(
+        "source",
+        explicit_url.or_else(|| env(ENV_SOURCE_URL)),
+        env(ENV_SOURCE_SECRET),
+        ENV_SOURCE_URL,
+        ENV_SOURCE_SECRET,
+    )?)
+}
+
+/// The warehouse database: an explicit URL, else `ONYX_WAREHOUSE_URL`, else `ONYX_WAREHOUSE_SECRET`.
+pub fn warehouse(explicit_url: Option<String>) -> Result<DbTarget, ConfigError> {
+    Ok(DbTarget::choose(
+        "warehouse",
+        explicit_url.or_else(|| env(ENV_WAREHOUSE_URL)),
+        env(ENV_WAREHOUSE_SECRET),
+        ENV_WAREHOUSE_URL,
+        ENV_WAREHOUSE_SECRET,
+    )?)
+}
+
+/// The extract safety lag (`ONYX_SAFETY_LAG_SECONDS`, default 300 s).
+pub fn safety_lag(explicit: Option<u64>) -> Result<Duration, ConfigError> {
+    if let Some(seconds) = explicit {
+        return Ok(Duration::from_secs(seconds));
+    }
+    match env(ENV_SAFETY_LAG_SECONDS) {
+        None => Ok(Duration::from_secs(300)),
+        Some(value) => value.trim().parse().map(Duration::from_secs).map_err(|e| ConfigError::Invalid {
+            var: ENV_SAFETY_LAG_SECONDS,
+            value,
+            reason: format!("{e}; give whole seconds"),
+        }),
+    }
+}

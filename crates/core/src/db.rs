@@ -1,0 +1,316 @@
+//! Connections to PostgreSQL (the ToteSys source and the warehouse), configured by a URL or by an
+//! AWS Secrets Manager secret, with TLS when asked for. Credentials never reach a log or an error.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{Client, Config};
+
+/// Environment variable naming a PEM bundle of CA certificates (e.g. the RDS global bundle). When
+/// set, the server certificate is verified against it; otherwise TLS encrypts without verifying,
+/// as libpq's `sslmode=require` does.
+pub const ENV_CA_BUNDLE: &str = "ONYX_DB_CA_BUNDLE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("the {role} database setting is missing: set {url_var} (a postgres:// URL) or {secret_var} (a Secrets Manager secret id)")]
+    Missing { role: &'static str, url_var: &'static str, secret_var: &'static str },
+    #[error("the {role} database URL is not valid: {reason}")]
+    BadUrl { role: &'static str, reason: String },
+    #[error("the {role} database secret {secret_id} could not be read from Secrets Manager: {reason}")]
+    SecretUnreadable { role: &'static str, secret_id: String, reason: String },
+    #[error(
+        "the {role} database secret {secret_id} is malformed: {reason} (expected JSON {{\"host\", \"port\", \"dbname\", \"username\", \"password\"}})"
+    )]
+    SecretMalformed { role: &'static str, secret_id: String, reason: String },
+    #[error("cannot connect to the {role} database at {endpoint}: {reason}")]
+    Connect { role: &'static str, endpoint: String, reason: String },
+    #[error("TLS setup for the {role} database failed: {reason}")]
+    Tls { role: &'static str, reason: String },
+}
+
+impl DbError {
+    /// Connection trouble may pass; bad settings will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, DbError::Connect { .. } | DbError::SecretUnreadable { .. })
+    }
+}
+
+/// Where a database's credentials come from.
+#[derive(Clone)]
+pub enum DbTarget {
+    /// A `postgres://user:password@host:port/db?sslmode=…` URL (or libpq key=value string).
+    Url(SecretString),
+    /// A Secrets Manager secret id or ARN holding `{host, port, dbname, username, password}`.
+    Secret(String),
+}
+
+impl fmt::Debug for DbTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbTarget::Url(_) => f.write_str("DbTarget::Url(<redacted>)"),
+            DbTarget::Secret(id) => write!(f, "DbTarget::Secret({id})"),
+        }
+    }
+}
+
+impl DbTarget {
+    /// The target given by `url` or `secret` (a URL wins), or a clear error naming both settings.
+    pub fn choose(
+        role: &'static str,
+        url: Option<String>,
+        secret: Option<String>,
+        url_var: &'static str,
+        secret_var: &'static str,
+    ) -> Result<DbTarget, DbError> {
+        match (url.filter(|u| !u.is_empty()), secret.filter(|s| !s.is_empty())) {
+            (Some(url), _) => Ok(DbTarget::Url(SecretString::from(url))),
+            (None, Some(secret)) => Ok(DbTarget::Secret(secret)),
+            (None, None) => Err(DbError::Missing { role, url_var, secret_var }),
+        }
+    }
+
+    /// Resolves the credentials (reading the secret if needed) into a connection config.
+    pub async fn config(&self, role: &'static str) -> Result<Config, DbError> {
+        match self {
+            DbTarget::Url(url) => Config::from_str(url.expose_secret())
+                .map_err(|e| DbError::BadUrl { role, reason: e.to_string() }),
+            DbTarget::Secret(secret_id) => {
+                let text = read_secret(role, secret_id).await?;
+                secret_config(role, secret_id, &text)
+            }
+        }
+    }
+
+    /// Connects, with TLS per the config's `sslmode` (prefer by default for secrets, which RDS
+    /// needs; the URL's own setting otherwise).
+    pub async fn connect(&self, role: &'static str) -> Result<Client, DbError> {
+        let config = self.config(role).await?;
+        connect(role, &config).await
+    }
+}
+
+async fn read_secret(role: &'static str, secret_id: &str) -> Result<String, DbError> {
+    let aws = aws_config::load_from_env().await;
+    let client = aws_sdk_secretsmanager::Client::new(&aws);
+    let unreadable = |reason: String| DbError::SecretUnreadable { role, secret_id: secret_id.to_string(), reason };
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+    output.secret_string().map(str::to_string).ok_or_else(|| unreadable("the secret has no string value".into()))
+}
+
+#[derive(Deserialize)]
+struct SecretFields {
+    host: String,
+    #[serde(default)]
+    port: Option<serde_json::Value>,
+    dbname: String,
+    username: String,
+    password: SecretString,
+    #[serde(default)]
+    sslmode: Option<String>,
+}
+
+/// Parses the secret's JSON into a connection config. Error messages name the problem, never the
+/// secret's values.
+pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<Config, DbError> {
+    let malformed = |reason: String| DbError::SecretMalformed { role, secret_id: secret_id.to_string(), reason };
+    let fields: SecretFields = serde_json::from_str(text).map_err(|e| {
+        // serde's message can quote input; keep only its category and position.
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a field is missing or has the wrong type",
+            _ => "it is not valid JSON",
+        };
+        malformed(format!("{what} (line {}, column {})", e.line(), e.column()))
+    })?;
+    let port = match &fields.port {
+        None => Some(5432),
+        Some(serde_json::Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        Some(_) => None,
+    }
+    .ok_or_else(|| malformed("port is not a number between 1 and 65535".into()))?;
+    let ssl_mode = match fields.sslmode.as_deref().unwrap_or("prefer") {
+        "disable" => SslMode::Disable,
+        "prefer" => SslMode::Prefer,
+        "require" | "verify-ca" | "verify-full" => SslMode::Require,
+        other => return Err(malformed(format!("sslmode {other:?} is not one of disable, prefer, require"))),
+    };
+    let mut config = Config::new();
+    config
+        .host(&fields.host)
+        .port(port)
+        .dbname(&fields.dbname)
+        .user(&fields.username)
+        .password(fields.password.expose_secret())
+        .ssl_mode(ssl_mode)
+        .application_name("onyx");
+    Ok(config)
+}
+
+/// `host:port/dbname` of a config, for messages (no user, no password).
+pub fn endpoint(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", config.get_dbname().unwrap_or("?"))
+}
+
+/// Connects with the given config and drives the connection in the background.
+pub async fn connect(role: &'static str, config: &Config) -> Result<Client, DbError> {
+    let endpoint = endpoint(config);
+    let connect_error = |e: tokio_postgres::Error| DbError::Connect { role, endpoint: endpoint.clone(), reason: error_text(&e) };
+    let mut config = config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    let client = if config.get_ssl_mode() == SslMode::Disable {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(connect_error)?;
+        tokio::spawn(drive(role, connection));
+        client
+    } else {
+        let tls = tls_connector(role)?;
+        let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
+        tokio::spawn(drive(role, connection));
+        client
+    };
+    Ok(client)
+}
+
+async fn drive<F>(role: &'static str, connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>>,
+{
+    if let Err(e) = connection.await {
+        tracing::warn!(database = role, error = %error_text(&e), "database connection closed with an error");
+    }
+}
+
+/// A database error's full text, including the server's detail and the failing column when given.
+pub fn error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{}: {}", db.code().code(), db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let (Some(table), Some(column)) = (db.table(), db.column()) {
+                text.push_str(&format!(" [table {table}, column {column}]"));
+            }
+            text
+        }
+        None => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+fn tls_connector(role: &'static str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| DbError::Tls { role, reason: e.to_string() })?;
+    let config = match std::env::var(ENV_CA_BUNDLE) {
+        Ok(path) if !path.is_empty() => {
+            use rustls::pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path)
+                .map_err(|e| DbError::Tls { role, reason: format!("cannot read {ENV_CA_BUNDLE}={path}: {e}") })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| DbError::Tls { role, reason: format!("bad certificate in {path}: {e}") })?;
+                roots.add(cert).map_err(|e| DbError::Tls { role, reason: format!("bad certificate in {path}: {e}") })?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// libpq's `sslmode=require`: the channel is encrypted and the handshake signature checked, but
+/// the certificate chain is not verified (set [`ENV_CA_BUNDLE`] for that).
+#[derive(Debug)]
+struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_json_becomes_a_config_without_leaking_the_password() {
+        let config = secret_config(
+            "source",
+            "s",
+            r#"{"host":"db.example","port":"6543","dbname":"totesys","username":"u","password":"hunter2"}"#,
+        )
+        .expect("valid secret");
+        assert_eq!(endpoint(&config), "db.example:6543/totesys");
+        assert_eq!(config.get_ssl_mode(), SslMode::Prefer);
+
+        let err = secret_config("source", "s", r#"{"host":"h","dbname":"d","username":"u","password":"hunter2","port":"x"}"#)
+            .expect_err("bad port");
+        assert!(err.to_string().contains("port"), "{err}");
+        let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"#).expect_err("not JSON");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"}"#).expect_err("missing fields");
+        assert!(err.to_string().contains("malformed") && !err.to_string().contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,90 @@
+//! Object key layout of the ingestion and processed buckets: built here and nowhere else.
+//!
+//! ```text
+//! ingestion: <table>/YYYY/MM/DD/<run_id>-<part>.jsonl   one object per table part per run
+//!            _runs/YYYY/MM/DD/<run_id>.json             run manifest, written last
+//! processed: <table>/YYYY/MM/DD/<run_id>.parquet        one object per warehouse table per run
+//!            _state/YYYY/MM/DD/<run_id>.json            reference snapshot after the run
+//!            _quarantine/YYYY/MM/DD/<run_id>.jsonl      rows that failed validation
+//!            _runs/YYYY/MM/DD/<run_id>.json             processed run manifest, written last
+//! ```
+//! Terraform's S3 notification filters use [`MANIFEST_PREFIX`] and [`MANIFEST_SUFFIX`]; a test
+//! keeps them equal.
+
+/// Prefix of run manifests in both buckets (the S3 notification filter prefix).
+pub const MANIFEST_PREFIX: &str = "_runs/";
+/// Suffix of run manifests (the S3 notification filter suffix).
+pub const MANIFEST_SUFFIX: &str = ".json";
+/// Prefix of the transform's reference-state snapshots in the processed bucket.
+pub const STATE_PREFIX: &str = "_state/";
+/// Prefix of quarantined rows in the processed bucket.
+pub const QUARANTINE_PREFIX: &str = "_quarantine/";
+
+/// `YYYY/MM/DD` of a run id (`YYYYMMDDTHHMMSSmmm-xxxx`), or `None` if it is not one.
+pub fn partition(run_id: &str) -> Option<String> {
+    let bytes = run_id.as_bytes();
+    let well_formed = run_id.len() >= 18
+        && bytes[..8].iter().all(u8::is_ascii_digit)
+        && bytes[8] == b'T'
+        && bytes[9..18].iter().all(u8::is_ascii_digit)
+        && run_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    well_formed.then(|| format!("{}/{}/{}", &run_id[..4], &run_id[4..6], &run_id[6..8]))
+}
+
+fn partitioned(prefix: &str, run_id: &str, suffix: &str) -> String {
+    let day = partition(run_id).unwrap_or_else(|| "0000/00/00".to_string());
+    format!("{prefix}{day}/{run_id}{suffix}")
+}
+
+/// The run manifest of `run_id` (same layout in both buckets).
+pub fn manifest(run_id: &str) -> String {
+    partitioned(MANIFEST_PREFIX, run_id, MANIFEST_SUFFIX)
+}
+
+/// Part `part` of a table's extracted rows in one run.
+pub fn extract_part(table: &str, run_id: &str, part: usize) -> String {
+    partitioned(&format!("{table}/"), run_id, &format!("-{part:04}.jsonl"))
+}
+
+/// A warehouse table's rows produced by the transform of one run.
+pub fn processed_table(table: &str, run_id: &str) -> String {
+    partitioned(&format!("{table}/"), run_id, ".parquet")
+}
+
+/// The transform's reference snapshot after a run.
+pub fn state(run_id: &str) -> String {
+    partitioned(STATE_PREFIX, run_id, ".json")
+}
+
+/// Rows of a run that failed validation.
+pub fn quarantine(run_id: &str) -> String {
+    partitioned(QUARANTINE_PREFIX, run_id, ".jsonl")
+}
+
+/// The run id of a manifest key (with or without a bucket prefix before `_runs/`), or `None`
+/// when the key is not a run manifest.
+pub fn run_id_of_manifest(key: &str) -> Option<&str> {
+    let start = key.find(MANIFEST_PREFIX)?;
+    let rest = &key[start + MANIFEST_PREFIX.len()..];
+    let name = rest.strip_suffix(MANIFEST_SUFFIX)?;
+    let (day, run_id) = name.rsplit_once('/')?;
+    (partition(run_id).as_deref() == Some(day)).then_some(run_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_derived_from_the_run_id() {
+        let run = "20261128T064012123-00af";
+        assert_eq!(manifest(run), "_runs/2026/11/28/20261128T064012123-00af.json");
+        assert_eq!(extract_part("payment", run, 2), "payment/2026/11/28/20261128T064012123-00af-0002.jsonl");
+        assert_eq!(processed_table("fact_payment", run), "fact_payment/2026/11/28/20261128T064012123-00af.parquet");
+        assert_eq!(run_id_of_manifest(&manifest(run)), Some(run));
+        assert_eq!(run_id_of_manifest("pre/fix/_runs/2026/11/28/20261128T064012123-00af.json"), Some(run));
+        assert_eq!(run_id_of_manifest("_runs/2026/11/29/20261128T064012123-00af.json"), None);
+        assert_eq!(run_id_of_manifest("payment/2026/11/28/20261128T064012123-00af-0002.jsonl"), None);
+        assert_eq!(partition("not a run"), None);
+    }
+}

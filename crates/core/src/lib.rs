@@ -1,0 +1,12 @@
+//! Onyx core: the ToteSys → S3 → warehouse pipeline as a library. The Lambda binaries and the
+//! `onyx` CLI are thin adapters around these modules.
+
+pub mod config;
+pub mod db;
+pub mod extract;
+pub mod handlers;
+pub mod keys;
+pub mod seed;
+pub mod storage;
+pub mod tables;
+pub mod telemetry;

@@ -1,0 +1,76 @@
+//! Logs and metrics. In Lambda, logs are JSON lines (`"level":"ERROR"` drives the alarm) and
+//! metrics are CloudWatch Embedded Metric Format documents on stdout: no extra API calls.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tracing_subscriber::EnvFilter;
+
+/// CloudWatch namespace of Onyx's metrics.
+pub const METRIC_NAMESPACE: &str = "Onyx";
+
+/// Installs the global subscriber: JSON lines for Lambda, human-readable text for the CLI.
+/// `RUST_LOG` overrides the default level (info).
+pub fn init(json_lines: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = if json_lines {
+        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
+    } else {
+        builder.with_writer(std::io::stderr).try_init()
+    };
+}
+
+/// What one stage run did, for metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RunMetrics<'a> {
+    pub stage: &'a str,
+    pub duration_ms: u64,
+    pub rows_per_table: Vec<(String, u64)>,
+    pub quarantined_rows: Option<u64>,
+}
+
+/// The EMF documents for one successful run: per-stage totals and per-table row counts.
+pub fn emf_documents(metrics: &RunMetrics<'_>) -> Vec<Value> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let total: u64 = metrics.rows_per_table.iter().map(|(_, rows)| rows).sum();
+    let mut stage_metrics = vec![
+        json!({"Name": "DurationMs", "Unit": "Milliseconds"}),
+        json!({"Name": "Rows", "Unit": "Count"}),
+        json!({"Name": "RunSucceeded", "Unit": "Count"}),
+    ];
+    let mut stage_doc = json!({
+        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{
+            "Namespace": METRIC_NAMESPACE, "Dimensions": [["Stage"]], "Metrics": []}]},
+        "Stage": metrics.stage,
+        "DurationMs": metrics.duration_ms,
+        "Rows": total,
+        "RunSucceeded": 1,
+    });
+    if let Some(quarantined) = metrics.quarantined_rows {
+        stage_metrics.push(json!({"Name": "QuarantinedRows", "Unit": "Count"}));
+        stage_doc["QuarantinedRows"] = json!(quarantined);
+    }
+    stage_doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(stage_metrics);
+    let mut docs = vec![stage_doc];
+    for (table, rows) in &metrics.rows_per_table {
+        docs.push(json!({
+            "_aws": {"Timestamp": now, "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE, "Dimensions": [["Stage", "Table"]],
+                "Metrics": [{"Name": "Rows", "Unit": "Count"}]}]},
+            "Stage": metrics.stage,
+            "Table": table,
+            "Rows": rows,
+        }));
+    }
+    docs
+}
+
+/// Writes the run's EMF documents to stdout, where the Lambda log agent picks them up.
+pub fn emit_metrics(metrics: &RunMetrics<'_>) {
+    let mut out = std::io::stdout().lock();
+    for doc in emf_documents(metrics) {
+        let _ = writeln!(out, "{doc}");
+    }
+}

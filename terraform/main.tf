@@ -1,0 +1,145 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+
+  bucket_suffix = coalesce(var.bucket_name_suffix, local.account_id)
+  zip_dir       = coalesce(var.lambda_zip_dir, "${path.root}/../target/lambda")
+
+  function_names = {
+    extract   = "${var.name_prefix}-extract"
+    transform = "${var.name_prefix}-transform"
+    load      = "${var.name_prefix}-load"
+  }
+
+  # Run manifests, written last by each stage, start the next stage. Equal to
+  # onyx_core::keys::{MANIFEST_PREFIX, MANIFEST_SUFFIX}; tests/terraform_wiring.rs checks it.
+  manifest_prefix = "_runs/"
+  manifest_suffix = ".json"
+
+  schedule_minutes = tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0])
+}
+
+# ------------------------------------------------------------------------------------------
+# Buckets
+# ------------------------------------------------------------------------------------------
+module "ingestion_bucket" {
+  source      = "./modules/private_bucket"
+  bucket_name = "${var.name_prefix}-ingestion-${local.bucket_suffix}"
+  kms_key_arn = aws_kms_key.onyx.arn
+}
+
+module "processed_bucket" {
+  source      = "./modules/private_bucket"
+  bucket_name = "${var.name_prefix}-processed-${local.bucket_suffix}"
+  kms_key_arn = aws_kms_key.onyx.arn
+}
+
+module "code_bucket" {
+  source      = "./modules/private_bucket"
+  bucket_name = "${var.name_prefix}-code-${local.bucket_suffix}"
+  kms_key_arn = aws_kms_key.onyx.arn
+  # Earlier zips stay available for a rollback (docs/deploy.md) for three months.
+  noncurrent_version_expiration_days = 90
+}
+
+# ------------------------------------------------------------------------------------------
+# Secrets: created empty. Values are set out of band with `make secrets`
+# (aws secretsmanager put-secret-value), never in Terraform code or state.
+# JSON shape: {"host", "port", "dbname", "username", "password", optional "sslmode"}.
+# ------------------------------------------------------------------------------------------
+resource "aws_secretsmanager_secret" "source" {
+  #checkov:skip=CKV2_AWS_57:The ToteSys credentials are issued by the source database's owners; rotation there is followed by `make secrets` (docs/deploy.md). Automatic rotation would need a rotation function with admin rights on a database Onyx does not own.
+  name                    = "${var.name_prefix}/source-db"
+  description             = "Connection to the ToteSys source database (JSON: host, port, dbname, username, password, sslmode)."
+  kms_key_id              = aws_kms_key.onyx.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+resource "aws_secretsmanager_secret" "warehouse" {
+  #checkov:skip=CKV2_AWS_57:The loader's warehouse credentials are set with `make secrets`; when Terraform creates the warehouse, its master password is a separate RDS-managed secret that RDS rotates itself.
+  name                    = "${var.name_prefix}/warehouse-db"
+  description             = "Connection to the PostgreSQL warehouse (JSON: host, port, dbname, username, password, sslmode)."
+  kms_key_id              = aws_kms_key.onyx.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
+# ------------------------------------------------------------------------------------------
+# Functions
+# ------------------------------------------------------------------------------------------
+module "extract" {
+  source = "./modules/lambda_function"
+
+  function_name = local.function_names.extract
+  description   = "Onyx extract: ToteSys changes since the last run -> ingestion bucket"
+  zip_path      = "${local.zip_dir}/onyx-extract/bootstrap.zip"
+  code_bucket   = module.code_bucket.id
+  kms_key_arn   = aws_kms_key.onyx.arn
+  memory_size   = var.lambda_settings["extract"].memory_size
+  timeout       = var.lambda_settings["extract"].timeout
+  policy_json   = data.aws_iam_policy_document.extract.json
+
+  log_retention_days = var.log_retention_days
+  alarm_topic_arn    = aws_sns_topic.alarms.arn
+
+  environment = {
+    ONYX_SOURCE_SECRET      = aws_secretsmanager_secret.source.arn
+    ONYX_INGESTION          = "s3://${module.ingestion_bucket.id}"
+    ONYX_SAFETY_LAG_SECONDS = tostring(var.safety_lag_seconds)
+    RUST_LOG                = var.rust_log
+  }
+}
+
+module "transform" {
+  source = "./modules/lambda_function"
+
+  function_name = local.function_names.transform
+  description   = "Onyx transform: ingestion run manifest -> star-schema Parquet in the processed bucket"
+  zip_path      = "${local.zip_dir}/onyx-transform/bootstrap.zip"
+  code_bucket   = module.code_bucket.id
+  kms_key_arn   = aws_kms_key.onyx.arn
+  memory_size   = var.lambda_settings["transform"].memory_size
+  timeout       = var.lambda_settings["transform"].timeout
+  policy_json   = data.aws_iam_policy_document.transform.json
+
+  log_retention_days = var.log_retention_days
+  alarm_topic_arn    = aws_sns_topic.alarms.arn
+
+  environment = {
+    ONYX_INGESTION = "s3://${module.ingestion_bucket.id}"
+    ONYX_PROCESSED = "s3://${module.processed_bucket.id}"
+    RUST_LOG       = var.rust_log
+  }
+}
+
+module "load" {
+  source = "./modules/lambda_function"
+
+  function_name = local.function_names.load
+  description   = "Onyx load: processed run manifest -> warehouse, one transaction per run"
+  zip_path      = "${local.zip_dir}/onyx-load/bootstrap.zip"
+  code_bucket   = module.code_bucket.id
+  kms_key_arn   = aws_kms_key.onyx.arn
+  memory_size   = var.lambda_settings["load"].memory_size
+  timeout       = var.lambda_settings["load"].timeout
+  policy_json   = data.aws_iam_policy_document.load.json
+
+  log_retention_days = var.log_retention_days
+  alarm_topic_arn    = aws_sns_topic.alarms.arn
+
+  # Inside the warehouse's VPC when Terraform creates a private warehouse.
+  vpc_config = var.create_warehouse ? {
+    subnet_ids         = var.warehouse_subnet_ids
+    security_group_ids = [aws_security_group.load[0].id]
+  } : null
+
+  environment = {
+    ONYX_PROCESSED        = "s3://${module.processed_bucket.id}"
+    ONYX_WAREHOUSE_SECRET = aws_secretsmanager_secret.warehouse.arn
+    RUST_LOG              = var.rust_log
+  }
+}

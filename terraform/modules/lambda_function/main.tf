@@ -1,0 +1,286 @@
+# One Onyx Lambda function with everything it needs to be operated:
+# code object, execution role, log group, dead-letter queue, async-invocation settings and alarms.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  log_group_name    = "/aws/lambda/${var.function_name}"
+  error_metric_name = "${var.function_name}-ErrorLogLines"
+  # Lines written by the function are JSON objects with a top-level "level" field.
+  error_log_pattern = "{ $.level = \"ERROR\" }"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Code: the zip built by `cargo lambda build --release --arm64 --output-format zip`.
+# source_hash changes with the zip's content, so a new build uploads a new object version and
+# the function is updated to that version; an unchanged build changes nothing.
+# ---------------------------------------------------------------------------------------------
+resource "aws_s3_object" "code" {
+  bucket                 = var.code_bucket
+  key                    = "${var.function_name}/bootstrap.zip"
+  source                 = var.zip_path
+  source_hash            = filemd5(var.zip_path)
+  content_type           = "application/zip"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+# ---------------------------------------------------------------------------------------------
+# Logs: created here (not by Lambda on first run) so that retention, encryption and the ERROR
+# metric filter exist before the first invocation, and `terraform destroy` removes them.
+# ---------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_log_group" "this" {
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_cloudwatch_log_metric_filter" "error_lines" {
+  name           = "${var.function_name}-error-lines"
+  log_group_name = aws_cloudwatch_log_group.this.name
+  pattern        = local.error_log_pattern
+
+  metric_transformation {
+    name          = local.error_metric_name
+    namespace     = var.error_metric_namespace
+    value         = "1"
+    default_value = "0"
+    unit          = "Count"
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Dead-letter queue: asynchronous invocations (EventBridge, S3) that still fail after the
+# retries land here with the original event and the error, for inspection and redrive.
+# ---------------------------------------------------------------------------------------------
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${var.function_name}-dlq"
+  message_retention_seconds         = 1209600
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 3600
+}
+
+# ---------------------------------------------------------------------------------------------
+# Execution role
+# ---------------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "LambdaAssumesRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${var.function_name}-lambda"
+  description        = "Execution role of the ${var.function_name} Lambda function"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+data "aws_iam_policy_document" "runtime" {
+  # The function's own permissions (buckets, secrets, KMS) come from the caller.
+  source_policy_documents = [var.policy_json]
+
+  statement {
+    sid     = "WriteOwnLogGroup"
+    actions = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = [
+      aws_cloudwatch_log_group.this.arn,
+      "${aws_cloudwatch_log_group.this.arn}:*",
+    ]
+  }
+
+  statement {
+    sid       = "SendFailedEventsToOwnDlq"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  statement {
+    sid       = "EncryptDlqMessages"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${data.aws_region.current.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    # AWS requires "*": X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
+    sid       = "XRayWriteNoResourceLevelPermissions"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.vpc_config == null ? [] : [1]
+    content {
+      # AWS requires "*": the EC2 Describe* actions have no resource-level permissions.
+      sid       = "VpcDescribeNoResourceLevelPermissions"
+      actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.vpc_config == null ? [] : [1]
+    content {
+      sid = "VpcManageNetworkInterfaces"
+      actions = [
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+      ]
+      # Network interfaces get generated IDs, so they are named by account and region.
+      resources = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:*/*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "runtime" {
+  name   = "runtime"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.runtime.json
+}
+
+# ---------------------------------------------------------------------------------------------
+# Function
+# ---------------------------------------------------------------------------------------------
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:VPC attachment is opt-in through var.vpc_config (used by load when the warehouse is private); extract reaches the ToteSys endpoint and transform only S3, where a VPC adds NAT cost and no isolation.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and a signing step between build and deploy; the zip is built in CI from reviewed source and uploaded to a private, versioned bucket only the deploy role can write.
+  #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the SQS dead-letter queue through aws_lambda_function_event_invoke_config on_failure, the successor of dead_letter_config, which also records the error and the number of attempts.
+  function_name = var.function_name
+  description   = var.description
+  role          = aws_iam_role.this.arn
+
+  runtime       = "provided.al2023"
+  handler       = "bootstrap"
+  architectures = ["arm64"]
+
+  s3_bucket         = aws_s3_object.code.bucket
+  s3_key            = aws_s3_object.code.key
+  s3_object_version = aws_s3_object.code.version_id
+  source_code_hash  = filebase64sha256(var.zip_path)
+
+  memory_size = var.memory_size
+  timeout     = var.timeout
+
+  # Runs must be processed one at a time and in order.
+  reserved_concurrent_executions = 1
+
+  kms_key_arn = var.kms_key_arn
+
+  environment {
+    variables = var.environment
+  }
+
+  tracing_config {
+    mode = var.tracing_mode
+  }
+
+  logging_config {
+    # Text keeps each stdout line as written: the JSON log lines (for the ERROR metric filter)
+    # and the Embedded Metric Format records (for the Onyx metrics) reach CloudWatch unchanged.
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.this.name
+  }
+
+  dynamic "vpc_config" {
+    for_each = var.vpc_config == null ? [] : [var.vpc_config]
+    content {
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.runtime]
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq.arn
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Alarms, all notifying var.alarm_topic_arn
+# ---------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_metric_alarm" "error_log_lines" {
+  alarm_name          = "${var.function_name}-error-log-lines"
+  alarm_description   = "${var.function_name} logged at least one ERROR line (e.g. a quarantined row or a failed run). Search the log group ${local.log_group_name} for \"level\":\"ERROR\"."
+  namespace           = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].namespace
+  metric_name         = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].name
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  alarm_name          = "${var.function_name}-invocation-errors"
+  alarm_description   = "${var.function_name} invocations failed (returned an error, timed out or crashed)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "throttles" {
+  alarm_name          = "${var.function_name}-throttles"
+  alarm_description   = "${var.function_name} was throttled: more runs arrived than its reserved concurrency of 1 admits. Events are retried, but a steady rate means runs pile up."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
+  alarm_name          = "${var.function_name}-dlq-not-empty"
+  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. Inspect, fix, then redrive."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}

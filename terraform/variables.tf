@@ -1,0 +1,172 @@
+variable "region" {
+  description = "AWS region of the pipeline."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (functions are <prefix>-extract, <prefix>-transform, <prefix>-load)."
+  type        = string
+  default     = "onyx"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name_prefix))
+    error_message = "name_prefix must be 2-21 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, used in tags."
+  type        = string
+  default     = "prod"
+}
+
+variable "tags" {
+  description = "Extra tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "bucket_name_suffix" {
+  description = "Suffix making bucket names globally unique; null uses the AWS account ID."
+  type        = string
+  default     = null
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory holding <bin>/bootstrap.zip as written by `cargo lambda build --output-format zip`; null means ../target/lambda relative to this directory."
+  type        = string
+  default     = null
+}
+
+variable "schedule_expression" {
+  description = "EventBridge schedule of the extract function: rate(N minutes) with N from 1 to 30, so the warehouse is never more than 30 minutes behind."
+  type        = string
+  default     = "rate(30 minutes)"
+
+  validation {
+    condition = (
+      can(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)) &&
+      try(tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) >= 1, false) &&
+      try(tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) <= 30, false)
+    )
+    error_message = "schedule_expression must be rate(N minutes) with 1 <= N <= 30."
+  }
+}
+
+variable "safety_lag_seconds" {
+  description = "ONYX_SAFETY_LAG_SECONDS of the extract function: how far behind the watermark late-committing rows are still picked up."
+  type        = number
+  default     = 300
+}
+
+variable "rust_log" {
+  description = "RUST_LOG filter of every function."
+  type        = string
+  default     = "info"
+}
+
+variable "lambda_settings" {
+  description = "Memory (MiB) and timeout (s) per function."
+  type = map(object({
+    memory_size = number
+    timeout     = number
+  }))
+  default = {
+    extract   = { memory_size = 512, timeout = 600 }
+    transform = { memory_size = 1024, timeout = 600 }
+    load      = { memory_size = 512, timeout = 600 }
+  }
+
+  validation {
+    condition     = alltrue([for k in ["extract", "transform", "load"] : contains(keys(var.lambda_settings), k)])
+    error_message = "lambda_settings must have entries for extract, transform and load."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups, in days."
+  type        = number
+  default     = 365
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic; each must confirm the subscription from the mail AWS sends."
+  type        = list(string)
+  default     = []
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret can still be restored (0 deletes at once)."
+  type        = number
+  default     = 7
+}
+
+# ------------------------------------------------------------------------------------------
+# Optional RDS PostgreSQL warehouse
+# ------------------------------------------------------------------------------------------
+variable "create_warehouse" {
+  description = "Create a private RDS PostgreSQL warehouse and attach the load function to its VPC. false: the warehouse exists elsewhere and is reachable from Lambda."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_vpc_id" {
+  description = "VPC of the warehouse (required when create_warehouse)."
+  type        = string
+  default     = null
+}
+
+variable "warehouse_subnet_ids" {
+  description = "Private subnets (two or more Availability Zones) for the warehouse and the load function (required when create_warehouse)."
+  type        = list(string)
+  default     = []
+}
+
+variable "warehouse_route_table_ids" {
+  description = "Route tables of those subnets, given the S3 gateway endpoint the load function reads the processed bucket through."
+  type        = list(string)
+  default     = []
+}
+
+variable "warehouse_instance_class" {
+  description = "RDS instance class of the warehouse."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "warehouse_allocated_storage" {
+  description = "Initial storage of the warehouse in GiB (grows automatically up to 5x)."
+  type        = number
+  default     = 20
+}
+
+variable "warehouse_engine_version" {
+  description = "PostgreSQL major version of the warehouse."
+  type        = string
+  default     = "17"
+}
+
+variable "warehouse_multi_az" {
+  description = "Run a standby in a second Availability Zone."
+  type        = bool
+  default     = true
+}
+
+variable "warehouse_backup_retention_days" {
+  description = "Days of automated backups (point-in-time recovery window)."
+  type        = number
+  default     = 7
+}
+
+variable "warehouse_db_name" {
+  description = "Database created in the warehouse instance."
+  type        = string
+  default     = "warehouse"
+}
+
+variable "warehouse_master_username" {
+  description = "Master user of the warehouse; its password is generated, stored and rotated by RDS in Secrets Manager."
+  type        = string
+  default     = "onyx_admin"
+}
