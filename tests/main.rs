@@ -1,1 +1,6 @@
-fn main(){}
+//! Onyx's integration and end-to-end tests, in one binary so the heavy dependencies link once.
+//! They need PostgreSQL and moto's server: run them with `make test`.
+
+mod extract;
+mod extract_lambda;
+mod support;

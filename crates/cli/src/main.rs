@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use onyx_core::{config, extract, handlers, seed};
 
 #[derive(Parser)]
-#[command(name = "onyx", version, about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse")]
+#[command(
+    name = "onyx",
+    version,
+    about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,13 +62,29 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             println!("seeded {total} rows into {} tables", counts.len());
         }
-        Command::Extract { source_url, ingestion, safety_lag_seconds } => {
+        Command::Extract {
+            source_url,
+            ingestion,
+            safety_lag_seconds,
+        } => {
             let source = config::source(source_url)?;
-            let store = config::location(ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?.open().await?;
-            let options = extract::ExtractOptions { safety_lag: config::safety_lag(safety_lag_seconds)?, ..Default::default() };
+            let store = config::location(
+                ingestion,
+                config::ENV_INGESTION,
+                "the ingestion bucket (--ingestion)",
+            )?
+            .open()
+            .await?;
+            let options = extract::ExtractOptions {
+                safety_lag: config::safety_lag(safety_lag_seconds)?,
+                ..Default::default()
+            };
             let mut client = source.connect("source").await?;
             let summary = extract::run(&mut client, store.as_ref(), &options).await?;
-            println!("{}", serde_json::to_string_pretty(&handlers::summary_json(&summary))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&handlers::summary_json(&summary))?
+            );
         }
     }
     Ok(())

@@ -32,12 +32,20 @@ impl std::error::Error for StageError {}
 
 impl StageError {
     pub fn new(stage: &'static str, error: &dyn std::error::Error, retryable: bool) -> Self {
-        Self { stage, message: error.to_string(), retryable }
+        Self {
+            stage,
+            message: error.to_string(),
+            retryable,
+        }
     }
 
     /// The error type name reported to Lambda.
     pub fn error_type(&self) -> &'static str {
-        if self.retryable { "Onyx.Retryable" } else { "Onyx.Fatal" }
+        if self.retryable {
+            "Onyx.Retryable"
+        } else {
+            "Onyx.Fatal"
+        }
     }
 }
 
@@ -54,11 +62,22 @@ impl ExtractFunction {
     pub async fn from_env() -> Result<Self, StageError> {
         let fatal = |e: &dyn std::error::Error| StageError::new("extract", e, false);
         let source = config::source(None).map_err(|e| fatal(&e))?;
-        let location = config::location(None, config::ENV_INGESTION, "the ingestion bucket (s3://bucket/prefix or a directory)")
-            .map_err(|e| fatal(&e))?;
+        let location = config::location(
+            None,
+            config::ENV_INGESTION,
+            "the ingestion bucket (s3://bucket/prefix or a directory)",
+        )
+        .map_err(|e| fatal(&e))?;
         let ingestion = location.open().await.map_err(|e| fatal(&e))?;
         let safety_lag = config::safety_lag(None).map_err(|e| fatal(&e))?;
-        Ok(Self { source, ingestion, options: ExtractOptions { safety_lag, ..ExtractOptions::default() } })
+        Ok(Self {
+            source,
+            ingestion,
+            options: ExtractOptions {
+                safety_lag,
+                ..ExtractOptions::default()
+            },
+        })
     }
 
     /// Handles the EventBridge schedule: one extraction run. Logs one INFO line per run (or one
@@ -105,7 +124,12 @@ impl ExtractFunction {
 }
 
 fn rows_per_table(summary: &ExtractSummary) -> Vec<(String, u64)> {
-    summary.manifest.tables.iter().map(|t| (t.table.clone(), t.rows)).collect()
+    summary
+        .manifest
+        .tables
+        .iter()
+        .map(|t| (t.table.clone(), t.rows))
+        .collect()
 }
 
 /// The JSON an extract run returns: run id, snapshot time, manifest key, rows per table, duration.

@@ -27,7 +27,10 @@ impl LocalDir {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        if key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        if key
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+        {
             return Err(StorageError::Io {
                 location: self.location(),
                 key: key.to_string(),
@@ -45,7 +48,11 @@ impl LocalDir {
         std::fs::create_dir_all(dir).map_err(|e| self.io(key, "create directory", e))?;
         // Write a temporary file, then hard-link it into place: the link fails if the key
         // exists, so an object appears whole and is never replaced.
-        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+        let tmp = dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         std::fs::write(&tmp, body).map_err(|e| self.io(key, "write", e))?;
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
@@ -56,7 +63,10 @@ impl LocalDir {
                 if existing == body {
                     Ok(())
                 } else {
-                    Err(StorageError::Conflict { location: self.location(), key: key.to_string() })
+                    Err(StorageError::Conflict {
+                        location: self.location(),
+                        key: key.to_string(),
+                    })
                 }
             }
             Err(e) => Err(self.io(key, "write", e)),
@@ -115,18 +125,25 @@ impl ObjectStore for LocalDir {
         let path = self.path(key)?;
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                Err(StorageError::NotFound { location: self.location(), key: key.to_string() })
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(StorageError::NotFound {
+                location: self.location(),
+                key: key.to_string(),
+            }),
             Err(e) => Err(self.io(key, "read", e)),
         }
     }
 
-    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, StorageError> {
         let (dir, _) = Self::split_prefix(prefix);
         let mut keys = Vec::new();
         self.walk(&self.root.join(dir), dir, &mut keys)?;
-        keys.retain(|k| k.starts_with(prefix) && start_after.is_none_or(|after| k.as_str() > after));
+        keys.retain(|k| {
+            k.starts_with(prefix) && start_after.is_none_or(|after| k.as_str() > after)
+        });
         keys.sort();
         Ok(keys)
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use local::LocalDir;
-pub use s3::S3Store;
+pub use s3::{S3Store, client as s3_client};
 
 /// What went wrong with which object. Every variant names the location and key.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,13 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Io { retryable: true, .. })
+        matches!(
+            self,
+            StorageError::Io {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -55,7 +61,11 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
 
     /// Lists every key that starts with `prefix` and sorts after `start_after`, in order.
-    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError>;
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, StorageError>;
 
     /// Lists the immediate "sub-directories" of `prefix` (which ends in `/`): the distinct
     /// `prefix + segment + "/"` of the keys below it, in order.
@@ -89,11 +99,20 @@ impl Location {
                 return Err(bad("the bucket name is missing"));
             }
             let prefix = prefix.trim_matches('/');
-            let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
-            return Ok(Location::S3 { bucket: bucket.to_string(), prefix });
+            let prefix = if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            };
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                prefix,
+            });
         }
         if text.contains("://") {
-            return Err(bad("only local directories and s3:// locations are supported"));
+            return Err(bad(
+                "only local directories and s3:// locations are supported",
+            ));
         }
         Ok(Location::Local(text.into()))
     }
@@ -105,7 +124,11 @@ impl Location {
             Location::Local(dir) => Ok(Arc::new(LocalDir::new(dir.clone()))),
             Location::S3 { bucket, prefix } => {
                 let client = s3::client().await;
-                Ok(Arc::new(S3Store::new(client, bucket.clone(), prefix.clone())))
+                Ok(Arc::new(S3Store::new(
+                    client,
+                    bucket.clone(),
+                    prefix.clone(),
+                )))
             }
         }
     }
@@ -122,7 +145,11 @@ impl fmt::Display for Location {
 
 /// The greatest key under `prefix` whose name ends in `suffix`, found by walking the
 /// `YYYY/MM/DD/` partitions from the newest: a handful of listings however long the history.
-pub async fn latest_key(store: &dyn ObjectStore, prefix: &str, suffix: &str) -> Result<Option<String>, StorageError> {
+pub async fn latest_key(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    suffix: &str,
+) -> Result<Option<String>, StorageError> {
     latest_in(store, prefix, suffix, 3).await
 }
 
@@ -155,11 +182,23 @@ mod tests {
     fn locations_parse() {
         assert_eq!(
             Location::parse("s3://b/p/q/").unwrap(),
-            Location::S3 { bucket: "b".into(), prefix: "p/q/".into() }
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q/".into()
+            }
         );
-        assert_eq!(Location::parse("s3://b").unwrap(), Location::S3 { bucket: "b".into(), prefix: "".into() });
+        assert_eq!(
+            Location::parse("s3://b").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
+        );
         assert!(Location::parse("s3:///x").is_err());
         assert!(Location::parse("gs://x").is_err());
-        assert_eq!(Location::parse("/tmp/x").unwrap(), Location::Local("/tmp/x".into()));
+        assert_eq!(
+            Location::parse("/tmp/x").unwrap(),
+            Location::Local("/tmp/x".into())
+        );
     }
 }

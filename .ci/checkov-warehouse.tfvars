@@ -1,0 +1,6 @@
+# Used only by .ci/infra-checks.sh: a second checkov pass with the optional warehouse switched
+# on, because checkov drops resources whose count evaluates to 0.
+create_warehouse          = true
+warehouse_vpc_id          = "vpc-0123456789abcdef0"
+warehouse_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+warehouse_route_table_ids = ["rtb-0cccccccccccccccc"]

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Makes the services Onyx's tests and demo need available, then runs the given command with
+# their settings exported:
+#   PostgreSQL on 127.0.0.1:5432 (started if stopped; installed with apt when missing and root)
+#   moto's AWS emulator (S3, Secrets Manager, …) on a free loopback port, stopped afterwards.
+# Usage: .ci/services.sh <command> [args…]   e.g. .ci/services.sh cargo test --workspace
+set -euo pipefail
+
+log() { echo "services: $*" >&2; }
+die() { echo "services: ERROR: $*" >&2; exit 1; }
+
+pg_port=${PGPORT:-5432}
+pg_ready() { pg_isready -q -h 127.0.0.1 -p "$pg_port" 2>/dev/null; }
+
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && pg_ready; then return; fi
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    log "starting the installed PostgreSQL cluster"
+    for version in /etc/postgresql/*; do
+      pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start 2>/dev/null || true
+    done
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "PostgreSQL is missing; installing it with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+    for version in /etc/postgresql/*; do
+      pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+    done
+  else
+    die "PostgreSQL is not running on 127.0.0.1:$pg_port and cannot be installed from here (not root, or no apt-get).
+  Install and start it (e.g. 'sudo apt-get install postgresql'), or point PGPORT at a running server."
+  fi
+  for _ in $(seq 1 30); do pg_ready && return; sleep 1; done
+  die "PostgreSQL did not become ready on 127.0.0.1:$pg_port"
+}
+
+# The URL of a superuser connection (without a database name); creates the role if needed.
+postgres_url() {
+  local user=${PGUSER:-$(id -un)}
+  if psql -h 127.0.0.1 -p "$pg_port" -U "$user" -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+    echo "postgres://$user@127.0.0.1:$pg_port"; return
+  fi
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    log "creating the PostgreSQL role $user (superuser, password 'onyx') for local use"
+    su postgres -c "psql -q -d postgres -c \"DO \\\$\\\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN CREATE ROLE \\\"$user\\\" LOGIN SUPERUSER; END IF;
+      ALTER ROLE \\\"$user\\\" PASSWORD 'onyx'; END \\\$\\\$;\"" >/dev/null
+    echo "postgres://$user:onyx@127.0.0.1:$pg_port"; return
+  fi
+  die "cannot log in to PostgreSQL as $user; set PGUSER to a superuser role that can"
+}
+
+ensure_moto() {
+  if ! command -v moto_server >/dev/null || ! python3 -c 'import flask, flask_cors' 2>/dev/null; then
+    log "installing moto[server] with pip"
+    python3 -m pip install -q 'moto[server]>=5,<6' >&2 || die "pip could not install moto[server]"
+    hash -r
+  fi
+  command -v moto_server >/dev/null || die "moto_server is not on PATH after installing moto[server]"
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p .services
+  moto_server -H 127.0.0.1 -p "$port" >.services/moto.log 2>&1 &
+  moto_pid=$!
+  for _ in $(seq 1 60); do
+    if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+      export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+      return
+    fi
+    kill -0 "$moto_pid" 2>/dev/null || die "moto_server exited: $(tail -5 .services/moto.log)"
+    sleep 0.5
+  done
+  die "moto_server did not answer on port $port"
+}
+
+moto_pid=
+cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+ensure_postgres
+ONYX_TEST_PG_URL=$(postgres_url)
+export ONYX_TEST_PG_URL
+ensure_moto
+# Dummy credentials for the emulator only; real runs use the normal AWS credential chain.
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2 AWS_DEFAULT_REGION=eu-west-2
+unset AWS_PROFILE AWS_SESSION_TOKEN
+log "PostgreSQL at $(echo "$ONYX_TEST_PG_URL" | sed 's#:[^:@/]*@#:***@#'), moto at $AWS_ENDPOINT_URL"
+
+[ $# -gt 0 ] || die "give a command to run"
+"$@"

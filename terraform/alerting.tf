@@ -1,0 +1,32 @@
+# Every alarm notifies this topic; people subscribe by e-mail (var.alarm_emails).
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name_prefix}-alarms"
+  display_name      = "Onyx alarms"
+  kms_master_key_id = aws_kms_key.onyx.arn
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  for_each = toset(var.alarm_emails)
+
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# Freshness: extraction must succeed at least once in every two schedule periods. Missing data
+# (the function never ran, or never reached the end of a run) counts as breaching.
+resource "aws_cloudwatch_metric_alarm" "extract_freshness" {
+  alarm_name          = "${var.name_prefix}-extract-stale"
+  alarm_description   = "No successful Onyx extraction run for two schedule periods (${var.schedule_expression}): the warehouse is falling behind ToteSys."
+  namespace           = "Onyx"
+  metric_name         = "RunSucceeded"
+  dimensions          = { Stage = "extract" }
+  statistic           = "Sum"
+  period              = 2 * local.schedule_minutes * 60
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

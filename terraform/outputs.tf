@@ -1,0 +1,62 @@
+output "ingestion_bucket" {
+  description = "Bucket holding every extracted row version (source of truth for rebuilds)."
+  value       = module.ingestion_bucket.id
+}
+
+output "processed_bucket" {
+  description = "Bucket holding the star-schema Parquet files, state snapshots and quarantined rows."
+  value       = module.processed_bucket.id
+}
+
+output "code_bucket" {
+  description = "Bucket holding the function zips (versioned; earlier versions serve rollbacks)."
+  value       = module.code_bucket.id
+}
+
+output "function_names" {
+  description = "Lambda function per stage."
+  value = {
+    extract   = module.extract.function_name
+    transform = module.transform.function_name
+    load      = module.load.function_name
+  }
+}
+
+output "dead_letter_queues" {
+  description = "Dead-letter queue per stage."
+  value = {
+    extract   = module.extract.dlq_name
+    transform = module.transform.dlq_name
+    load      = module.load.dlq_name
+  }
+}
+
+output "source_secret_arn" {
+  description = "Secret to fill with the ToteSys connection JSON (make secrets)."
+  value       = aws_secretsmanager_secret.source.arn
+}
+
+output "warehouse_secret_arn" {
+  description = "Secret to fill with the warehouse connection JSON (make secrets)."
+  value       = aws_secretsmanager_secret.warehouse.arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard of the pipeline."
+  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.onyx.dashboard_name}"
+}
+
+output "warehouse_endpoint" {
+  description = "Address of the Terraform-created warehouse (null when create_warehouse is false)."
+  value       = var.create_warehouse ? aws_db_instance.warehouse[0].address : null
+}
+
+output "warehouse_master_secret_arn" {
+  description = "RDS-managed secret with the warehouse master credentials (null when create_warehouse is false)."
+  value       = var.create_warehouse ? aws_db_instance.warehouse[0].master_user_secret[0].secret_arn : null
+}

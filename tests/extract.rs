@@ -1,0 +1,492 @@
+//! Extract stage: ToteSys → ingestion bucket. Invariants 1 (nothing lost), 2 (nothing written
+//! twice), 3 (immutable keys), 4 (one snapshot), 5 (exact values), 8 (secrets stay secret).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use onyx_core::extract::{self, ExtractOptions, IngestionManifest};
+use onyx_core::keys;
+use onyx_core::storage::{ObjectStore, StorageError, Store};
+use onyx_core::tables::SOURCE_TABLES;
+use serde_json::Value;
+
+use crate::support::{TestDb, local_dir, s3_bucket};
+
+fn options() -> ExtractOptions {
+    ExtractOptions {
+        safety_lag: Duration::from_secs(300),
+        ..ExtractOptions::default()
+    }
+}
+
+/// Every manifest in the bucket, oldest first.
+pub async fn manifests(store: &dyn ObjectStore) -> Vec<IngestionManifest> {
+    let mut out = Vec::new();
+    for key in store
+        .list(keys::MANIFEST_PREFIX, None)
+        .await
+        .expect("list manifests")
+    {
+        out.push(
+            serde_json::from_slice(&store.get(&key).await.expect("get manifest"))
+                .expect("parse manifest"),
+        );
+    }
+    out
+}
+
+/// Every extracted row of `table` across all runs (in run order), parsed independently of core.
+pub async fn extracted_rows(
+    store: &dyn ObjectStore,
+    table: &str,
+) -> Vec<serde_json::Map<String, Value>> {
+    let mut rows = Vec::new();
+    for manifest in manifests(store).await {
+        let entry = manifest
+            .table(table)
+            .expect("every table is in every manifest");
+        assert_eq!(
+            entry.objects.is_empty(),
+            entry.rows == 0,
+            "{table}: objects iff rows"
+        );
+        let mut count = 0;
+        for key in &entry.objects {
+            let body = store.get(key).await.expect("get data object");
+            for line in String::from_utf8(body).expect("UTF-8").lines() {
+                rows.push(serde_json::from_str(line).expect("one JSON object per line"));
+                count += 1;
+            }
+        }
+        assert_eq!(
+            count, entry.rows,
+            "{table}: manifest row count equals the rows in its objects"
+        );
+    }
+    rows
+}
+
+/// `(key, last_updated)` of every extracted version of a table, with how often each was written.
+async fn versions(
+    store: &dyn ObjectStore,
+    table: &str,
+    key: &str,
+) -> BTreeMap<(i64, String), usize> {
+    let mut seen = BTreeMap::new();
+    for row in extracted_rows(store, table).await {
+        let id = row[key].as_i64().expect("integer key");
+        let at = row["last_updated"]
+            .as_str()
+            .expect("last_updated")
+            .to_string();
+        *seen.entry((id, at)).or_default() += 1;
+    }
+    seen
+}
+
+/// The versions the source holds now, formatted as extract formats them.
+async fn source_versions(db: &TestDb, table: &str, key: &str) -> Vec<(i64, String)> {
+    let client = db.connect().await;
+    let sql = format!(
+        "SELECT {key}::bigint, to_char(last_updated, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM {table} ORDER BY 1"
+    );
+    client
+        .query(sql.as_str(), &[])
+        .await
+        .expect("source versions")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn assert_exactly_once(versions: &BTreeMap<(i64, String), usize>, table: &str) {
+    let twice: Vec<_> = versions.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{table}: versions written more than once: {twice:?}"
+    );
+}
+
+#[tokio::test]
+async fn full_extract_of_the_real_sample_is_exact() {
+    let db = TestDb::seeded("full").await;
+    let (_, store) = s3_bucket("full").await;
+    let mut client = db.connect().await;
+    let summary = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("extract");
+
+    for table in SOURCE_TABLES {
+        let count: i64 = client
+            .query_one(format!("SELECT count(*) FROM {}", table.name).as_str(), &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(
+            summary.manifest.table(table.name).expect("table").rows,
+            count as u64,
+            "{}",
+            table.name
+        );
+        assert_eq!(
+            extracted_rows(store.as_ref(), table.name).await.len() as i64,
+            count,
+            "{}",
+            table.name
+        );
+    }
+    assert_eq!(summary.manifest.total_rows(), 48_066);
+    // The manifest is what transform reads: it is in the bucket under its run id.
+    assert_eq!(
+        summary.manifest_key,
+        keys::manifest(&summary.manifest.run_id)
+    );
+
+    let by_id = |rows: Vec<serde_json::Map<String, Value>>,
+                 key: &str|
+     -> HashMap<i64, serde_json::Map<String, Value>> {
+        rows.into_iter()
+            .map(|r| (r[key].as_i64().expect("id"), r))
+            .collect()
+    };
+    let counterparties = by_id(
+        extracted_rows(store.as_ref(), "counterparty").await,
+        "counterparty_id",
+    );
+    assert_eq!(
+        counterparties[&7]["counterparty_legal_name"],
+        "Padberg, Lueilwitz and Johnson"
+    );
+    assert_eq!(counterparties[&7]["delivery_contact"], "Christy O'Hara");
+    let staff = by_id(extracted_rows(store.as_ref(), "staff").await, "staff_id");
+    assert_eq!(staff[&17]["last_name"], "O'Keefe");
+    let addresses = by_id(
+        extracted_rows(store.as_ref(), "address").await,
+        "address_id",
+    );
+    assert_eq!(addresses[&1]["address_line_2"], Value::Null);
+    assert_eq!(addresses[&1]["district"], "Avon");
+    let payments = by_id(
+        extracted_rows(store.as_ref(), "payment").await,
+        "payment_id",
+    );
+    assert_eq!(
+        payments[&1]["payment_amount"], "56925.44",
+        "NUMERIC is an exact string"
+    );
+    assert_eq!(
+        payments[&1]["created_at"], "2022-11-03T14:20:52.186",
+        "milliseconds kept"
+    );
+    assert_eq!(payments[&1]["last_updated"], "2022-11-07T07:55:11.885");
+    assert_eq!(payments[&1]["paid"], true);
+    assert_eq!(payments[&1]["payment_date"], "2022-11-07");
+    let orders = by_id(
+        extracted_rows(store.as_ref(), "sales_order").await,
+        "sales_order_id",
+    );
+    assert_eq!(orders[&1]["unit_price"], "2.43");
+    assert_eq!(orders[&1]["units_sold"], 84754);
+    // Every extracted value equals the source's, cell for cell, for one whole table.
+    let rows = client
+        .query("SELECT payment_id, payment_amount::text, paid, payment_date, company_ac_number FROM payment", &[])
+        .await
+        .expect("payments");
+    for row in rows {
+        let id: i32 = row.get(0);
+        let json = &payments[&(id as i64)];
+        assert_eq!(
+            json["payment_amount"],
+            row.get::<_, String>(1),
+            "payment {id}"
+        );
+        assert_eq!(json["paid"], row.get::<_, bool>(2), "payment {id}");
+        assert_eq!(
+            json["payment_date"],
+            row.get::<_, String>(3),
+            "payment {id}"
+        );
+        assert_eq!(
+            json["company_ac_number"],
+            row.get::<_, i32>(4),
+            "payment {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn incremental_runs_write_each_change_once_and_nothing_when_idle() {
+    let db = TestDb::seeded("incr").await;
+    let (_, store, _) = local_dir("incr");
+    let mut client = db.connect().await;
+    extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("first run");
+
+    client
+        .batch_execute(
+            "INSERT INTO design (design_name, file_location, file_name) VALUES ('Ünïcode \"quoted\", comma', '/x', 'a.json');
+             UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = 2;
+             UPDATE payment SET payment_amount = 1.10, last_updated = now() WHERE payment_id = 3;",
+        )
+        .await
+        .expect("changes");
+    let second = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("second run");
+    assert_eq!(second.manifest.table("design").expect("design").rows, 1);
+    assert_eq!(second.manifest.table("payment").expect("payment").rows, 2);
+    assert_eq!(second.manifest.total_rows(), 3, "only the changes");
+
+    // Updated several times between runs: the latest version is taken, once.
+    client
+        .batch_execute(
+            "UPDATE payment SET payment_amount = 2.20, last_updated = now() WHERE payment_id = 3;
+             UPDATE payment SET payment_amount = 3.30, last_updated = clock_timestamp() WHERE payment_id = 3;",
+        )
+        .await
+        .expect("repeated updates");
+    let third = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("third run");
+    assert_eq!(third.manifest.total_rows(), 1);
+
+    let idle = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("idle run");
+    assert_eq!(idle.manifest.total_rows(), 0);
+    assert!(
+        idle.manifest.tables.iter().all(|t| t.objects.is_empty()),
+        "an idle run writes no data object"
+    );
+    let idle_objects = store.list("payment/", None).await.expect("list");
+    assert_eq!(
+        idle_objects.len(),
+        3,
+        "one payment object per run with changes: {idle_objects:?}"
+    );
+
+    let payments = extracted_rows(store.as_ref(), "payment").await;
+    let amounts: Vec<&str> = payments
+        .iter()
+        .filter(|r| r["payment_id"] == 3)
+        .map(|r| r["payment_amount"].as_str().expect("amount"))
+        .collect();
+    assert_eq!(
+        amounts,
+        ["205952.22", "1.10", "3.30"],
+        "every version at each run, in order"
+    );
+    let designs = extracted_rows(store.as_ref(), "design").await;
+    assert_eq!(
+        designs.last().expect("new design")["design_name"],
+        "Ünïcode \"quoted\", comma"
+    );
+
+    for (table, key) in [("payment", "payment_id"), ("design", "design_id")] {
+        let written = versions(store.as_ref(), table, key).await;
+        assert_exactly_once(&written, table);
+        for version in source_versions(&db, table, key).await {
+            assert!(
+                written.contains_key(&version),
+                "{table} {version:?} was never extracted"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn rows_sharing_the_previous_maximum_millisecond_are_extracted() {
+    let db = TestDb::seeded("boundary").await;
+    let (_, store, _) = local_dir("boundary");
+    let mut client = db.connect().await;
+    // Zero lag: the window starts exactly at the newest last_updated already written.
+    let no_lag = ExtractOptions {
+        safety_lag: Duration::ZERO,
+        ..ExtractOptions::default()
+    };
+    extract::run(&mut client, store.as_ref(), &no_lag)
+        .await
+        .expect("first run");
+    client
+        .batch_execute(
+            "INSERT INTO transaction (transaction_type, sales_order_id, created_at, last_updated)
+             SELECT 'SALE', 1, max(last_updated), max(last_updated) FROM transaction;",
+        )
+        .await
+        .expect("insert at the maximum");
+    let second = extract::run(&mut client, store.as_ref(), &no_lag)
+        .await
+        .expect("second run");
+    assert_eq!(
+        second
+            .manifest
+            .table("transaction")
+            .expect("transaction")
+            .rows,
+        1
+    );
+    assert_eq!(
+        second.manifest.total_rows(),
+        1,
+        "rows already written at that millisecond are not repeated"
+    );
+    let written = versions(store.as_ref(), "transaction", "transaction_id").await;
+    assert_exactly_once(&written, "transaction");
+    assert_eq!(written.len(), 15_837);
+}
+
+#[tokio::test]
+async fn late_commit_is_extracted_exactly_once() {
+    let db = TestDb::seeded("late").await;
+    let (_, store, _) = local_dir("late");
+    let mut client = db.connect().await;
+    extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("first run");
+
+    // A writer stamps its rows with now() (its transaction start), then commits only after the
+    // next extraction has taken its snapshot.
+    let mut writer = db.connect().await;
+    let late = writer.transaction().await.expect("begin");
+    late.batch_execute(
+        "INSERT INTO currency (currency_code, created_at, last_updated) VALUES ('CHF', now(), now());",
+    )
+    .await
+    .expect("insert in open transaction");
+    client
+        .batch_execute("UPDATE staff SET last_updated = now() WHERE staff_id = 1")
+        .await
+        .expect("other change");
+    let during = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("run during the open transaction");
+    assert_eq!(
+        during.manifest.table("currency").expect("currency").rows,
+        0,
+        "uncommitted rows are invisible"
+    );
+    assert_eq!(during.manifest.table("staff").expect("staff").rows, 1);
+    late.commit().await.expect("late commit");
+
+    let after = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("run after the commit");
+    assert_eq!(
+        after.manifest.table("currency").expect("currency").rows,
+        1,
+        "the late row is found"
+    );
+    assert_eq!(
+        after.manifest.table("staff").expect("staff").rows,
+        0,
+        "the staff change is not repeated"
+    );
+    let again = extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("one more run");
+    assert_eq!(again.manifest.total_rows(), 0, "and never again");
+    // Every version is written once: the 3 + 1 currencies, and 20 staff plus the update of one.
+    for (table, key, expected) in [("currency", "currency_id", 4), ("staff", "staff_id", 21)] {
+        let written = versions(store.as_ref(), table, key).await;
+        assert_exactly_once(&written, table);
+        assert_eq!(written.len(), expected, "{table}");
+        for version in source_versions(&db, table, key).await {
+            assert!(
+                written.contains_key(&version),
+                "{table} {version:?} was never extracted"
+            );
+        }
+    }
+}
+
+/// A store that fails every write after the first `allowed` (simulating S3 trouble mid-run).
+#[derive(Debug)]
+struct FailingAfter {
+    inner: Store,
+    allowed: usize,
+    writes: AtomicUsize,
+}
+
+#[async_trait]
+impl ObjectStore for FailingAfter {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StorageError> {
+        if self.writes.fetch_add(1, Ordering::SeqCst) >= self.allowed {
+            return Err(StorageError::Io {
+                location: self.location(),
+                key: key.into(),
+                operation: "write",
+                message: "injected failure".into(),
+                retryable: true,
+            });
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        self.inner.get(key).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix, start_after).await
+    }
+    async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list_dirs(prefix).await
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_fails_half_way_is_recovered_by_the_next_without_duplicates() {
+    let db = TestDb::seeded("fail").await;
+    let (_, store) = s3_bucket("fail").await;
+    let mut client = db.connect().await;
+    extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("first run");
+    client
+        .batch_execute(
+            "UPDATE payment SET paid = true, last_updated = now() WHERE payment_id IN (2, 3);
+             INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
+                agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+             VALUES (1, 1, 1, 5, 2.50, 1, '2026-12-01', '2026-12-02', 1);",
+        )
+        .await
+        .expect("changes");
+
+    // sales_order's object is written, then the payment object fails: no manifest.
+    let failing = FailingAfter {
+        inner: store.clone(),
+        allowed: 1,
+        writes: AtomicUsize::new(0),
+    };
+    let error = extract::run(&mut client, &failing, &options())
+        .await
+        .expect_err("injected failure");
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    assert!(
+        error.to_string().contains("payment/"),
+        "the error names the object: {error}"
+    );
+    assert_eq!(
+        manifests(store.as_ref()).await.len(),
+        1,
+        "the failed run wrote no manifest"
+    );
+
+    extract::run(&mut client, store.as_ref(), &options())
+        .await
+        .expect("recovery run");
+    let payments = versions(store.as_ref(), "payment", "payment_id").await;
+    assert_exactly_once(&payments, "payment");
+    assert_eq!(payments.len(), 15_836 + 2);
+    let orders = versions(store.as_ref(), "sales_order", "sales_order_id").await;
+    assert_exactly_once(&orders, "sales_order");
+    assert_eq!(orders.len(), 11_188);
+}
