@@ -31,18 +31,24 @@ module "ingestion_bucket" {
   source      = "./modules/private_bucket"
   bucket_name = "${var.name_prefix}-ingestion-${local.bucket_suffix}"
   kms_key_arn = aws_kms_key.onyx.arn
+
+  force_destroy = var.force_destroy_buckets
 }
 
 module "processed_bucket" {
   source      = "./modules/private_bucket"
   bucket_name = "${var.name_prefix}-processed-${local.bucket_suffix}"
   kms_key_arn = aws_kms_key.onyx.arn
+
+  force_destroy = var.force_destroy_buckets
 }
 
 module "code_bucket" {
   source      = "./modules/private_bucket"
   bucket_name = "${var.name_prefix}-code-${local.bucket_suffix}"
   kms_key_arn = aws_kms_key.onyx.arn
+
+  force_destroy = var.force_destroy_buckets
   # Earlier zips stay available for a rollback (docs/deploy.md) for three months.
   noncurrent_version_expiration_days = 90
 }

@@ -96,6 +96,12 @@ variable "alarm_emails" {
   default     = []
 }
 
+variable "force_destroy_buckets" {
+  description = "Let `terraform destroy` delete the buckets with everything in them. Set only to tear the pipeline down (docs/deploy.md)."
+  type        = bool
+  default     = false
+}
+
 variable "secret_recovery_window_days" {
   description = "Days a deleted secret can still be restored (0 deletes at once)."
   type        = number
@@ -163,6 +169,12 @@ variable "warehouse_db_name" {
   description = "Database created in the warehouse instance."
   type        = string
   default     = "warehouse"
+}
+
+variable "warehouse_deletion_protection" {
+  description = "Refuse to delete the warehouse instance. Set to false only to tear the pipeline down."
+  type        = bool
+  default     = true
 }
 
 variable "warehouse_master_username" {

@@ -229,7 +229,7 @@ resource "aws_db_instance" "warehouse" {
 
   backup_retention_period   = var.warehouse_backup_retention_days
   copy_tags_to_snapshot     = true
-  deletion_protection       = true
+  deletion_protection       = var.warehouse_deletion_protection
   skip_final_snapshot       = false
   final_snapshot_identifier = "${local.warehouse_identifier}-final"
 

@@ -15,43 +15,24 @@ use serde_json::Value;
 use crate::support::{TestDb, local_dir, s3_bucket};
 
 fn options() -> ExtractOptions {
-    ExtractOptions {
-        safety_lag: Duration::from_secs(300),
-        ..ExtractOptions::default()
-    }
+    ExtractOptions { safety_lag: Duration::from_secs(300), ..ExtractOptions::default() }
 }
 
 /// Every manifest in the bucket, oldest first.
 pub async fn manifests(store: &dyn ObjectStore) -> Vec<IngestionManifest> {
     let mut out = Vec::new();
-    for key in store
-        .list(keys::MANIFEST_PREFIX, None)
-        .await
-        .expect("list manifests")
-    {
-        out.push(
-            serde_json::from_slice(&store.get(&key).await.expect("get manifest"))
-                .expect("parse manifest"),
-        );
+    for key in store.list(keys::MANIFEST_PREFIX, None).await.expect("list manifests") {
+        out.push(serde_json::from_slice(&store.get(&key).await.expect("get manifest")).expect("parse manifest"));
     }
     out
 }
 
 /// Every extracted row of `table` across all runs (in run order), parsed independently of core.
-pub async fn extracted_rows(
-    store: &dyn ObjectStore,
-    table: &str,
-) -> Vec<serde_json::Map<String, Value>> {
+pub async fn extracted_rows(store: &dyn ObjectStore, table: &str) -> Vec<serde_json::Map<String, Value>> {
     let mut rows = Vec::new();
     for manifest in manifests(store).await {
-        let entry = manifest
-            .table(table)
-            .expect("every table is in every manifest");
-        assert_eq!(
-            entry.objects.is_empty(),
-            entry.rows == 0,
-            "{table}: objects iff rows"
-        );
+        let entry = manifest.table(table).expect("every table is in every manifest");
+        assert_eq!(entry.objects.is_empty(), entry.rows == 0, "{table}: objects iff rows");
         let mut count = 0;
         for key in &entry.objects {
             let body = store.get(key).await.expect("get data object");
@@ -60,27 +41,17 @@ pub async fn extracted_rows(
                 count += 1;
             }
         }
-        assert_eq!(
-            count, entry.rows,
-            "{table}: manifest row count equals the rows in its objects"
-        );
+        assert_eq!(count, entry.rows, "{table}: manifest row count equals the rows in its objects");
     }
     rows
 }
 
 /// `(key, last_updated)` of every extracted version of a table, with how often each was written.
-async fn versions(
-    store: &dyn ObjectStore,
-    table: &str,
-    key: &str,
-) -> BTreeMap<(i64, String), usize> {
+async fn versions(store: &dyn ObjectStore, table: &str, key: &str) -> BTreeMap<(i64, String), usize> {
     let mut seen = BTreeMap::new();
     for row in extracted_rows(store, table).await {
         let id = row[key].as_i64().expect("integer key");
-        let at = row["last_updated"]
-            .as_str()
-            .expect("last_updated")
-            .to_string();
+        let at = row["last_updated"].as_str().expect("last_updated").to_string();
         *seen.entry((id, at)).or_default() += 1;
     }
     seen
@@ -89,24 +60,14 @@ async fn versions(
 /// The versions the source holds now, formatted as extract formats them.
 async fn source_versions(db: &TestDb, table: &str, key: &str) -> Vec<(i64, String)> {
     let client = db.connect().await;
-    let sql = format!(
-        "SELECT {key}::bigint, to_char(last_updated, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM {table} ORDER BY 1"
-    );
-    client
-        .query(sql.as_str(), &[])
-        .await
-        .expect("source versions")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    let sql =
+        format!("SELECT {key}::bigint, to_char(last_updated, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM {table} ORDER BY 1");
+    client.query(sql.as_str(), &[]).await.expect("source versions").iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 
 fn assert_exactly_once(versions: &BTreeMap<(i64, String), usize>, table: &str) {
     let twice: Vec<_> = versions.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "{table}: versions written more than once: {twice:?}"
-    );
+    assert!(twice.is_empty(), "{table}: versions written more than once: {twice:?}");
 }
 
 #[tokio::test]
@@ -114,79 +75,37 @@ async fn full_extract_of_the_real_sample_is_exact() {
     let db = TestDb::seeded("full").await;
     let (_, store) = s3_bucket("full").await;
     let mut client = db.connect().await;
-    let summary = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("extract");
+    let summary = extract::run(&mut client, store.as_ref(), &options()).await.expect("extract");
 
     for table in SOURCE_TABLES {
-        let count: i64 = client
-            .query_one(format!("SELECT count(*) FROM {}", table.name).as_str(), &[])
-            .await
-            .expect("count")
-            .get(0);
-        assert_eq!(
-            summary.manifest.table(table.name).expect("table").rows,
-            count as u64,
-            "{}",
-            table.name
-        );
-        assert_eq!(
-            extracted_rows(store.as_ref(), table.name).await.len() as i64,
-            count,
-            "{}",
-            table.name
-        );
+        let count: i64 =
+            client.query_one(format!("SELECT count(*) FROM {}", table.name).as_str(), &[]).await.expect("count").get(0);
+        assert_eq!(summary.manifest.table(table.name).expect("table").rows, count as u64, "{}", table.name);
+        assert_eq!(extracted_rows(store.as_ref(), table.name).await.len() as i64, count, "{}", table.name);
     }
     assert_eq!(summary.manifest.total_rows(), 48_066);
     // The manifest is what transform reads: it is in the bucket under its run id.
-    assert_eq!(
-        summary.manifest_key,
-        keys::manifest(&summary.manifest.run_id)
-    );
+    assert_eq!(summary.manifest_key, keys::manifest(&summary.manifest.run_id));
 
-    let by_id = |rows: Vec<serde_json::Map<String, Value>>,
-                 key: &str|
-     -> HashMap<i64, serde_json::Map<String, Value>> {
-        rows.into_iter()
-            .map(|r| (r[key].as_i64().expect("id"), r))
-            .collect()
-    };
-    let counterparties = by_id(
-        extracted_rows(store.as_ref(), "counterparty").await,
-        "counterparty_id",
-    );
-    assert_eq!(
-        counterparties[&7]["counterparty_legal_name"],
-        "Padberg, Lueilwitz and Johnson"
-    );
+    let by_id =
+        |rows: Vec<serde_json::Map<String, Value>>, key: &str| -> HashMap<i64, serde_json::Map<String, Value>> {
+            rows.into_iter().map(|r| (r[key].as_i64().expect("id"), r)).collect()
+        };
+    let counterparties = by_id(extracted_rows(store.as_ref(), "counterparty").await, "counterparty_id");
+    assert_eq!(counterparties[&7]["counterparty_legal_name"], "Padberg, Lueilwitz and Johnson");
     assert_eq!(counterparties[&7]["delivery_contact"], "Christy O'Hara");
     let staff = by_id(extracted_rows(store.as_ref(), "staff").await, "staff_id");
     assert_eq!(staff[&17]["last_name"], "O'Keefe");
-    let addresses = by_id(
-        extracted_rows(store.as_ref(), "address").await,
-        "address_id",
-    );
+    let addresses = by_id(extracted_rows(store.as_ref(), "address").await, "address_id");
     assert_eq!(addresses[&1]["address_line_2"], Value::Null);
     assert_eq!(addresses[&1]["district"], "Avon");
-    let payments = by_id(
-        extracted_rows(store.as_ref(), "payment").await,
-        "payment_id",
-    );
-    assert_eq!(
-        payments[&1]["payment_amount"], "56925.44",
-        "NUMERIC is an exact string"
-    );
-    assert_eq!(
-        payments[&1]["created_at"], "2022-11-03T14:20:52.186",
-        "milliseconds kept"
-    );
+    let payments = by_id(extracted_rows(store.as_ref(), "payment").await, "payment_id");
+    assert_eq!(payments[&1]["payment_amount"], "56925.44", "NUMERIC is an exact string");
+    assert_eq!(payments[&1]["created_at"], "2022-11-03T14:20:52.186", "milliseconds kept");
     assert_eq!(payments[&1]["last_updated"], "2022-11-07T07:55:11.885");
     assert_eq!(payments[&1]["paid"], true);
     assert_eq!(payments[&1]["payment_date"], "2022-11-07");
-    let orders = by_id(
-        extracted_rows(store.as_ref(), "sales_order").await,
-        "sales_order_id",
-    );
+    let orders = by_id(extracted_rows(store.as_ref(), "sales_order").await, "sales_order_id");
     assert_eq!(orders[&1]["unit_price"], "2.43");
     assert_eq!(orders[&1]["units_sold"], 84754);
     // Every extracted value equals the source's, cell for cell, for one whole table.
@@ -197,22 +116,10 @@ async fn full_extract_of_the_real_sample_is_exact() {
     for row in rows {
         let id: i32 = row.get(0);
         let json = &payments[&(id as i64)];
-        assert_eq!(
-            json["payment_amount"],
-            row.get::<_, String>(1),
-            "payment {id}"
-        );
+        assert_eq!(json["payment_amount"], row.get::<_, String>(1), "payment {id}");
         assert_eq!(json["paid"], row.get::<_, bool>(2), "payment {id}");
-        assert_eq!(
-            json["payment_date"],
-            row.get::<_, String>(3),
-            "payment {id}"
-        );
-        assert_eq!(
-            json["company_ac_number"],
-            row.get::<_, i32>(4),
-            "payment {id}"
-        );
+        assert_eq!(json["payment_date"], row.get::<_, String>(3), "payment {id}");
+        assert_eq!(json["company_ac_number"], row.get::<_, i32>(4), "payment {id}");
     }
 }
 
@@ -221,9 +128,7 @@ async fn incremental_runs_write_each_change_once_and_nothing_when_idle() {
     let db = TestDb::seeded("incr").await;
     let (_, store, _) = local_dir("incr");
     let mut client = db.connect().await;
-    extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("first run");
+    extract::run(&mut client, store.as_ref(), &options()).await.expect("first run");
 
     client
         .batch_execute(
@@ -233,9 +138,7 @@ async fn incremental_runs_write_each_change_once_and_nothing_when_idle() {
         )
         .await
         .expect("changes");
-    let second = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("second run");
+    let second = extract::run(&mut client, store.as_ref(), &options()).await.expect("second run");
     assert_eq!(second.manifest.table("design").expect("design").rows, 1);
     assert_eq!(second.manifest.table("payment").expect("payment").rows, 2);
     assert_eq!(second.manifest.total_rows(), 3, "only the changes");
@@ -248,25 +151,14 @@ async fn incremental_runs_write_each_change_once_and_nothing_when_idle() {
         )
         .await
         .expect("repeated updates");
-    let third = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("third run");
+    let third = extract::run(&mut client, store.as_ref(), &options()).await.expect("third run");
     assert_eq!(third.manifest.total_rows(), 1);
 
-    let idle = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("idle run");
+    let idle = extract::run(&mut client, store.as_ref(), &options()).await.expect("idle run");
     assert_eq!(idle.manifest.total_rows(), 0);
-    assert!(
-        idle.manifest.tables.iter().all(|t| t.objects.is_empty()),
-        "an idle run writes no data object"
-    );
+    assert!(idle.manifest.tables.iter().all(|t| t.objects.is_empty()), "an idle run writes no data object");
     let idle_objects = store.list("payment/", None).await.expect("list");
-    assert_eq!(
-        idle_objects.len(),
-        3,
-        "one payment object per run with changes: {idle_objects:?}"
-    );
+    assert_eq!(idle_objects.len(), 3, "one payment object per run with changes: {idle_objects:?}");
 
     let payments = extracted_rows(store.as_ref(), "payment").await;
     let amounts: Vec<&str> = payments
@@ -274,25 +166,15 @@ async fn incremental_runs_write_each_change_once_and_nothing_when_idle() {
         .filter(|r| r["payment_id"] == 3)
         .map(|r| r["payment_amount"].as_str().expect("amount"))
         .collect();
-    assert_eq!(
-        amounts,
-        ["205952.22", "1.10", "3.30"],
-        "every version at each run, in order"
-    );
+    assert_eq!(amounts, ["205952.22", "1.10", "3.30"], "every version at each run, in order");
     let designs = extracted_rows(store.as_ref(), "design").await;
-    assert_eq!(
-        designs.last().expect("new design")["design_name"],
-        "Ünïcode \"quoted\", comma"
-    );
+    assert_eq!(designs.last().expect("new design")["design_name"], "Ünïcode \"quoted\", comma");
 
     for (table, key) in [("payment", "payment_id"), ("design", "design_id")] {
         let written = versions(store.as_ref(), table, key).await;
         assert_exactly_once(&written, table);
         for version in source_versions(&db, table, key).await {
-            assert!(
-                written.contains_key(&version),
-                "{table} {version:?} was never extracted"
-            );
+            assert!(written.contains_key(&version), "{table} {version:?} was never extracted");
         }
     }
 }
@@ -303,13 +185,8 @@ async fn rows_sharing_the_previous_maximum_millisecond_are_extracted() {
     let (_, store, _) = local_dir("boundary");
     let mut client = db.connect().await;
     // Zero lag: the window starts exactly at the newest last_updated already written.
-    let no_lag = ExtractOptions {
-        safety_lag: Duration::ZERO,
-        ..ExtractOptions::default()
-    };
-    extract::run(&mut client, store.as_ref(), &no_lag)
-        .await
-        .expect("first run");
+    let no_lag = ExtractOptions { safety_lag: Duration::ZERO, ..ExtractOptions::default() };
+    extract::run(&mut client, store.as_ref(), &no_lag).await.expect("first run");
     client
         .batch_execute(
             "INSERT INTO transaction (transaction_type, sales_order_id, created_at, last_updated)
@@ -317,22 +194,9 @@ async fn rows_sharing_the_previous_maximum_millisecond_are_extracted() {
         )
         .await
         .expect("insert at the maximum");
-    let second = extract::run(&mut client, store.as_ref(), &no_lag)
-        .await
-        .expect("second run");
-    assert_eq!(
-        second
-            .manifest
-            .table("transaction")
-            .expect("transaction")
-            .rows,
-        1
-    );
-    assert_eq!(
-        second.manifest.total_rows(),
-        1,
-        "rows already written at that millisecond are not repeated"
-    );
+    let second = extract::run(&mut client, store.as_ref(), &no_lag).await.expect("second run");
+    assert_eq!(second.manifest.table("transaction").expect("transaction").rows, 1);
+    assert_eq!(second.manifest.total_rows(), 1, "rows already written at that millisecond are not repeated");
     let written = versions(store.as_ref(), "transaction", "transaction_id").await;
     assert_exactly_once(&written, "transaction");
     assert_eq!(written.len(), 15_837);
@@ -343,50 +207,25 @@ async fn late_commit_is_extracted_exactly_once() {
     let db = TestDb::seeded("late").await;
     let (_, store, _) = local_dir("late");
     let mut client = db.connect().await;
-    extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("first run");
+    extract::run(&mut client, store.as_ref(), &options()).await.expect("first run");
 
     // A writer stamps its rows with now() (its transaction start), then commits only after the
     // next extraction has taken its snapshot.
     let mut writer = db.connect().await;
     let late = writer.transaction().await.expect("begin");
-    late.batch_execute(
-        "INSERT INTO currency (currency_code, created_at, last_updated) VALUES ('CHF', now(), now());",
-    )
-    .await
-    .expect("insert in open transaction");
-    client
-        .batch_execute("UPDATE staff SET last_updated = now() WHERE staff_id = 1")
+    late.batch_execute("INSERT INTO currency (currency_code, created_at, last_updated) VALUES ('CHF', now(), now());")
         .await
-        .expect("other change");
-    let during = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("run during the open transaction");
-    assert_eq!(
-        during.manifest.table("currency").expect("currency").rows,
-        0,
-        "uncommitted rows are invisible"
-    );
+        .expect("insert in open transaction");
+    client.batch_execute("UPDATE staff SET last_updated = now() WHERE staff_id = 1").await.expect("other change");
+    let during = extract::run(&mut client, store.as_ref(), &options()).await.expect("run during the open transaction");
+    assert_eq!(during.manifest.table("currency").expect("currency").rows, 0, "uncommitted rows are invisible");
     assert_eq!(during.manifest.table("staff").expect("staff").rows, 1);
     late.commit().await.expect("late commit");
 
-    let after = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("run after the commit");
-    assert_eq!(
-        after.manifest.table("currency").expect("currency").rows,
-        1,
-        "the late row is found"
-    );
-    assert_eq!(
-        after.manifest.table("staff").expect("staff").rows,
-        0,
-        "the staff change is not repeated"
-    );
-    let again = extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("one more run");
+    let after = extract::run(&mut client, store.as_ref(), &options()).await.expect("run after the commit");
+    assert_eq!(after.manifest.table("currency").expect("currency").rows, 1, "the late row is found");
+    assert_eq!(after.manifest.table("staff").expect("staff").rows, 0, "the staff change is not repeated");
+    let again = extract::run(&mut client, store.as_ref(), &options()).await.expect("one more run");
     assert_eq!(again.manifest.total_rows(), 0, "and never again");
     // Every version is written once: the 3 + 1 currencies, and 20 staff plus the update of one.
     for (table, key, expected) in [("currency", "currency_id", 4), ("staff", "staff_id", 21)] {
@@ -394,10 +233,7 @@ async fn late_commit_is_extracted_exactly_once() {
         assert_exactly_once(&written, table);
         assert_eq!(written.len(), expected, "{table}");
         for version in source_versions(&db, table, key).await {
-            assert!(
-                written.contains_key(&version),
-                "{table} {version:?} was never extracted"
-            );
+            assert!(written.contains_key(&version), "{table} {version:?} was never extracted");
         }
     }
 }
@@ -427,11 +263,7 @@ impl ObjectStore for FailingAfter {
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         self.inner.get(key).await
     }
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
         self.inner.list(prefix, start_after).await
     }
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
@@ -447,9 +279,7 @@ async fn a_run_that_fails_half_way_is_recovered_by_the_next_without_duplicates()
     let db = TestDb::seeded("fail").await;
     let (_, store) = s3_bucket("fail").await;
     let mut client = db.connect().await;
-    extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("first run");
+    extract::run(&mut client, store.as_ref(), &options()).await.expect("first run");
     client
         .batch_execute(
             "UPDATE payment SET paid = true, last_updated = now() WHERE payment_id IN (2, 3);
@@ -461,28 +291,13 @@ async fn a_run_that_fails_half_way_is_recovered_by_the_next_without_duplicates()
         .expect("changes");
 
     // sales_order's object is written, then the payment object fails: no manifest.
-    let failing = FailingAfter {
-        inner: store.clone(),
-        allowed: 1,
-        writes: AtomicUsize::new(0),
-    };
-    let error = extract::run(&mut client, &failing, &options())
-        .await
-        .expect_err("injected failure");
+    let failing = FailingAfter { inner: store.clone(), allowed: 1, writes: AtomicUsize::new(0) };
+    let error = extract::run(&mut client, &failing, &options()).await.expect_err("injected failure");
     assert!(error.to_string().contains("injected failure"), "{error}");
-    assert!(
-        error.to_string().contains("payment/"),
-        "the error names the object: {error}"
-    );
-    assert_eq!(
-        manifests(store.as_ref()).await.len(),
-        1,
-        "the failed run wrote no manifest"
-    );
+    assert!(error.to_string().contains("payment/"), "the error names the object: {error}");
+    assert_eq!(manifests(store.as_ref()).await.len(), 1, "the failed run wrote no manifest");
 
-    extract::run(&mut client, store.as_ref(), &options())
-        .await
-        .expect("recovery run");
+    extract::run(&mut client, store.as_ref(), &options()).await.expect("recovery run");
     let payments = versions(store.as_ref(), "payment", "payment_id").await;
     assert_exactly_once(&payments, "payment");
     assert_eq!(payments.len(), 15_836 + 2);

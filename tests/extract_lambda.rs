@@ -13,9 +13,7 @@ use onyx_core::keys;
 use onyx_core::storage::Location;
 use serde_json::{Value, json};
 
-use crate::support::{
-    CapturedLogs, TestDb, local_dir, onyx_binary, pg_base_url, s3_bucket, unique,
-};
+use crate::support::{CapturedLogs, TestDb, local_dir, onyx_binary, pg_base_url, s3_bucket, unique};
 
 fn scheduled_event() -> EventBridgeEvent<Value> {
     serde_json::from_str(include_str!("fixtures/scheduled-event.json")).expect("fixture parses")
@@ -25,10 +23,7 @@ fn scheduled_event() -> EventBridgeEvent<Value> {
 /// contain it either way).
 fn password() -> String {
     let config = tokio_postgres::Config::from_str(&pg_base_url()).expect("ONYX_TEST_PG_URL parses");
-    config
-        .get_password()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .unwrap_or_else(|| "s3cr3t-Pa55word".into())
+    config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_else(|| "s3cr3t-Pa55word".into())
 }
 
 async fn put_secret(value: &str) -> String {
@@ -68,38 +63,21 @@ async fn lambda_reads_its_secret_writes_to_s3_and_logs_no_password() {
 
     let logs = CapturedLogs::default();
     let _guard = logs.install();
-    let summary = function
-        .handle(scheduled_event())
-        .await
-        .expect("handler succeeds");
+    let summary = function.handle(scheduled_event()).await.expect("handler succeeds");
 
     assert_eq!(summary["total_rows"], 48_066);
     assert_eq!(summary["rows"]["payment"], 15_836);
     let run_id = summary["run_id"].as_str().expect("run id");
-    store
-        .get(&keys::manifest(run_id))
-        .await
-        .expect("the manifest is in S3");
+    store.get(&keys::manifest(run_id)).await.expect("the manifest is in S3");
     let text = logs.text();
-    let info: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["level"] == "INFO")
-        .collect();
+    let info: Vec<Value> =
+        text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|l| l["level"] == "INFO").collect();
     assert_eq!(info.len(), 1, "one INFO line per run: {text}");
     assert_eq!(info[0]["run_id"], run_id);
     assert_eq!(info[0]["total_rows"], 48_066);
-    assert!(
-        info[0]["rows"]
-            .as_str()
-            .expect("rows per table")
-            .contains("\"sales_order\":11187")
-    );
+    assert!(info[0]["rows"].as_str().expect("rows per table").contains("\"sales_order\":11187"));
     assert!(info[0]["duration_ms"].is_u64());
-    assert!(
-        !text.contains(&password()),
-        "the password leaked into the logs: {text}"
-    );
+    assert!(!text.contains(&password()), "the password leaked into the logs: {text}");
 
     // A second scheduled run finds nothing new and says so.
     let idle = function.handle(scheduled_event()).await.expect("idle run");
@@ -114,11 +92,7 @@ async fn bad_secrets_fail_clearly_without_writing_or_leaking() {
     let cases = [
         (
             "malformed JSON",
-            put_secret(&format!(
-                "{{\"host\": \"127.0.0.1\", \"password\": \"{}\"",
-                password()
-            ))
-            .await,
+            put_secret(&format!("{{\"host\": \"127.0.0.1\", \"password\": \"{}\"", password())).await,
             "malformed",
         ),
         (
@@ -148,24 +122,12 @@ async fn bad_secrets_fail_clearly_without_writing_or_leaking() {
         let error = function.handle(scheduled_event()).await.expect_err(case);
         drop(guard);
         assert!(error.message.contains(expected), "{case}: {error}");
-        assert!(
-            !error.message.contains(&password()),
-            "{case}: password in the error: {error}"
-        );
+        assert!(!error.message.contains(&password()), "{case}: password in the error: {error}");
         let text = logs.text();
-        assert!(
-            text.contains("\"level\":\"ERROR\""),
-            "{case}: an ERROR line raises the alarm: {text}"
-        );
-        assert!(
-            !text.contains(&password()),
-            "{case}: password in the logs: {text}"
-        );
+        assert!(text.contains("\"level\":\"ERROR\""), "{case}: an ERROR line raises the alarm: {text}");
+        assert!(!text.contains(&password()), "{case}: password in the logs: {text}");
     }
-    assert!(
-        store.list("", None).await.expect("list").is_empty(),
-        "nothing was written"
-    );
+    assert!(store.list("", None).await.expect("list").is_empty(), "nothing was written");
 }
 
 #[tokio::test]
@@ -175,59 +137,24 @@ async fn cli_exits_non_zero_with_a_clear_message_on_bad_configuration() {
     let missing_bucket = format!("s3://{}", unique("onyx-missing-"));
 
     let run = |args: &[&str]| {
-        let out = Command::new(onyx_binary())
-            .args(args)
-            .output()
-            .expect("run onyx");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = Command::new(onyx_binary()).args(args).output().expect("run onyx");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let dir_arg = dir.display().to_string();
-    let (code, stderr) = run(&[
-        "extract",
-        "--source-url",
-        "postgres://root:hunter2@127.0.0.1:1/totesys",
-        "--ingestion",
-        &dir_arg,
-    ]);
+    let (code, stderr) =
+        run(&["extract", "--source-url", "postgres://root:hunter2@127.0.0.1:1/totesys", "--ingestion", &dir_arg]);
     assert_ne!(code, Some(0));
-    assert!(
-        stderr.contains("cannot connect to the source database at 127.0.0.1:1/totesys"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot connect to the source database at 127.0.0.1:1/totesys"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 
-    let (code, stderr) = run(&[
-        "extract",
-        "--source-url",
-        &db.url,
-        "--ingestion",
-        &missing_bucket,
-    ]);
+    let (code, stderr) = run(&["extract", "--source-url", &db.url, "--ingestion", &missing_bucket]);
     assert_ne!(code, Some(0));
-    assert!(
-        stderr.contains(&missing_bucket) && stderr.contains("NoSuchBucket"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&missing_bucket) && stderr.contains("NoSuchBucket"), "{stderr}");
 
-    let (code, stderr) = run(&[
-        "extract",
-        "--source-url",
-        &db.url,
-        "--ingestion",
-        "gs://elsewhere",
-    ]);
+    let (code, stderr) = run(&["extract", "--source-url", &db.url, "--ingestion", "gs://elsewhere"]);
     assert_ne!(code, Some(0));
-    assert!(
-        stderr.contains("only local directories and s3:// locations"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("only local directories and s3:// locations"), "{stderr}");
 
-    assert!(
-        !dir.exists() || std::fs::read_dir(&dir).expect("dir").next().is_none(),
-        "nothing was written"
-    );
+    assert!(!dir.exists() || std::fs::read_dir(&dir).expect("dir").next().is_none(), "nothing was written");
     let _ = Location::Local(dir);
 }

@@ -30,10 +30,8 @@ pub fn aws_endpoint() -> String {
 }
 
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{prefix}{}{:08x}", std::process::id(), nanos ^ rand_u32())
 }
 
@@ -56,24 +54,14 @@ impl TestDb {
         let name = unique(&format!("onyx_{prefix}_"));
         let (admin, connection) = tokio_postgres::connect(&format!("{base}/postgres"), NoTls)
             .await
-            .unwrap_or_else(|e| {
-                panic!("cannot connect to PostgreSQL at ONYX_TEST_PG_URL: {e}. Is it running?")
-            });
+            .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at ONYX_TEST_PG_URL: {e}. Is it running?"));
         tokio::spawn(connection);
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create test database");
-        TestDb {
-            url: format!("{base}/{name}"),
-            name,
-        }
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+        TestDb { url: format!("{base}/{name}"), name }
     }
 
     pub async fn connect(&self) -> Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .expect("connect to test database");
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect to test database");
         tokio::spawn(connection);
         client
     }
@@ -82,9 +70,7 @@ impl TestDb {
     pub async fn seeded(prefix: &str) -> TestDb {
         let db = TestDb::create(prefix).await;
         let mut client = db.connect().await;
-        onyx_core::seed::seed_sample(&mut client)
-            .await
-            .expect("seed the sample");
+        onyx_core::seed::seed_sample(&mut client).await.expect("seed the sample");
         db
     }
 }
@@ -108,12 +94,7 @@ pub async fn s3_bucket(prefix: &str) -> (Location, Store) {
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot create a bucket in moto at {}: {e:?}",
-                aws_endpoint()
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot create a bucket in moto at {}: {e:?}", aws_endpoint()));
     let location = Location::parse(&format!("s3://{bucket}/data")).expect("location");
     let store = location.open().await.expect("open bucket");
     (location, store)

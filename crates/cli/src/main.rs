@@ -3,14 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use onyx_core::{config, extract, handlers, seed};
+use onyx_core::{config, extract, handlers, seed, transform};
 
 #[derive(Parser)]
-#[command(
-    name = "onyx",
-    version,
-    about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse"
-)]
+#[command(name = "onyx", version, about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,6 +31,18 @@ enum Command {
         /// Seconds a transaction may commit after its rows' last_updated [env: ONYX_SAFETY_LAG_SECONDS; default 300]
         #[arg(long)]
         safety_lag_seconds: Option<u64>,
+    },
+    /// Transform pending ingestion runs into star-schema Parquet (in run order).
+    Transform {
+        /// Ingestion bucket: a directory or s3://bucket/prefix [env: ONYX_INGESTION]
+        #[arg(long)]
+        ingestion: Option<String>,
+        /// Processed bucket: a directory or s3://bucket/prefix [env: ONYX_PROCESSED]
+        #[arg(long)]
+        processed: Option<String>,
+        /// Transform up to and including this run only (a run already done is a no-op)
+        #[arg(long)]
+        run: Option<String>,
     },
 }
 
@@ -62,29 +70,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             println!("seeded {total} rows into {} tables", counts.len());
         }
-        Command::Extract {
-            source_url,
-            ingestion,
-            safety_lag_seconds,
-        } => {
+        Command::Extract { source_url, ingestion, safety_lag_seconds } => {
             let source = config::source(source_url)?;
-            let store = config::location(
-                ingestion,
-                config::ENV_INGESTION,
-                "the ingestion bucket (--ingestion)",
-            )?
-            .open()
-            .await?;
-            let options = extract::ExtractOptions {
-                safety_lag: config::safety_lag(safety_lag_seconds)?,
-                ..Default::default()
-            };
+            let store = config::location(ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?
+                .open()
+                .await?;
+            let options =
+                extract::ExtractOptions { safety_lag: config::safety_lag(safety_lag_seconds)?, ..Default::default() };
             let mut client = source.connect("source").await?;
             let summary = extract::run(&mut client, store.as_ref(), &options).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&handlers::summary_json(&summary))?
-            );
+            println!("{}", serde_json::to_string_pretty(&handlers::summary_json(&summary))?);
+        }
+        Command::Transform { ingestion, processed, run } => {
+            let ingestion = config::location(ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?
+                .open()
+                .await?;
+            let processed = config::location(processed, config::ENV_PROCESSED, "the processed bucket (--processed)")?
+                .open()
+                .await?;
+            let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), run.as_deref()).await?;
+            if runs.is_empty() {
+                println!("nothing to transform: every run is already transformed");
+            }
+            for run in &runs {
+                println!("{}", serde_json::to_string_pretty(&handlers::transform_summary_json(run))?);
+            }
         }
     }
     Ok(())

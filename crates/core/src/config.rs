@@ -17,16 +17,9 @@ pub const ENV_SAFETY_LAG_SECONDS: &str = "ONYX_SAFETY_LAG_SECONDS";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var} is not set: {what}")]
-    Missing {
-        var: &'static str,
-        what: &'static str,
-    },
+    Missing { var: &'static str, what: &'static str },
     #[error("{var}={value:?} is not valid: {reason}")]
-    Invalid {
-        var: &'static str,
-        value: String,
-        reason: String,
-    },
+    Invalid { var: &'static str, value: String, reason: String },
     #[error(transparent)]
     Location(#[from] StorageError),
     #[error(transparent)]
@@ -38,14 +31,8 @@ fn env(var: &str) -> Option<String> {
 }
 
 /// A bucket location from an explicit value or the environment variable `var`.
-pub fn location(
-    explicit: Option<String>,
-    var: &'static str,
-    what: &'static str,
-) -> Result<Location, ConfigError> {
-    let text = explicit
-        .or_else(|| env(var))
-        .ok_or(ConfigError::Missing { var, what })?;
+pub fn location(explicit: Option<String>, var: &'static str, what: &'static str) -> Result<Location, ConfigError> {
+    let text = explicit.or_else(|| env(var)).ok_or(ConfigError::Missing { var, what })?;
     Ok(Location::parse(&text)?)
 }
 
@@ -78,16 +65,10 @@ pub fn safety_lag(explicit: Option<u64>) -> Result<Duration, ConfigError> {
     }
     match env(ENV_SAFETY_LAG_SECONDS) {
         None => Ok(Duration::from_secs(300)),
-        Some(value) => {
-            value
-                .trim()
-                .parse()
-                .map(Duration::from_secs)
-                .map_err(|e| ConfigError::Invalid {
-                    var: ENV_SAFETY_LAG_SECONDS,
-                    value,
-                    reason: format!("{e}; give whole seconds"),
-                })
-        }
+        Some(value) => value.trim().parse().map(Duration::from_secs).map_err(|e| ConfigError::Invalid {
+            var: ENV_SAFETY_LAG_SECONDS,
+            value,
+            reason: format!("{e}; give whole seconds"),
+        }),
     }
 }

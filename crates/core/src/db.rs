@@ -20,35 +20,17 @@ pub enum DbError {
     #[error(
         "the {role} database setting is missing: set {url_var} (a postgres:// URL) or {secret_var} (a Secrets Manager secret id)"
     )]
-    Missing {
-        role: &'static str,
-        url_var: &'static str,
-        secret_var: &'static str,
-    },
+    Missing { role: &'static str, url_var: &'static str, secret_var: &'static str },
     #[error("the {role} database URL is not valid: {reason}")]
     BadUrl { role: &'static str, reason: String },
-    #[error(
-        "the {role} database secret {secret_id} could not be read from Secrets Manager: {reason}"
-    )]
-    SecretUnreadable {
-        role: &'static str,
-        secret_id: String,
-        reason: String,
-    },
+    #[error("the {role} database secret {secret_id} could not be read from Secrets Manager: {reason}")]
+    SecretUnreadable { role: &'static str, secret_id: String, reason: String },
     #[error(
         "the {role} database secret {secret_id} is malformed: {reason} (expected JSON {{\"host\", \"port\", \"dbname\", \"username\", \"password\"}})"
     )]
-    SecretMalformed {
-        role: &'static str,
-        secret_id: String,
-        reason: String,
-    },
+    SecretMalformed { role: &'static str, secret_id: String, reason: String },
     #[error("cannot connect to the {role} database at {endpoint}: {reason}")]
-    Connect {
-        role: &'static str,
-        endpoint: String,
-        reason: String,
-    },
+    Connect { role: &'static str, endpoint: String, reason: String },
     #[error("TLS setup for the {role} database failed: {reason}")]
     Tls { role: &'static str, reason: String },
 }
@@ -56,10 +38,7 @@ pub enum DbError {
 impl DbError {
     /// Connection trouble may pass; bad settings will not.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            DbError::Connect { .. } | DbError::SecretUnreadable { .. }
-        )
+        matches!(self, DbError::Connect { .. } | DbError::SecretUnreadable { .. })
     }
 }
 
@@ -90,17 +69,10 @@ impl DbTarget {
         url_var: &'static str,
         secret_var: &'static str,
     ) -> Result<DbTarget, DbError> {
-        match (
-            url.filter(|u| !u.is_empty()),
-            secret.filter(|s| !s.is_empty()),
-        ) {
+        match (url.filter(|u| !u.is_empty()), secret.filter(|s| !s.is_empty())) {
             (Some(url), _) => Ok(DbTarget::Url(SecretString::from(url))),
             (None, Some(secret)) => Ok(DbTarget::Secret(secret)),
-            (None, None) => Err(DbError::Missing {
-                role,
-                url_var,
-                secret_var,
-            }),
+            (None, None) => Err(DbError::Missing { role, url_var, secret_var }),
         }
     }
 
@@ -108,10 +80,7 @@ impl DbTarget {
     pub async fn config(&self, role: &'static str) -> Result<Config, DbError> {
         match self {
             DbTarget::Url(url) => {
-                Config::from_str(url.expose_secret()).map_err(|e| DbError::BadUrl {
-                    role,
-                    reason: e.to_string(),
-                })
+                Config::from_str(url.expose_secret()).map_err(|e| DbError::BadUrl { role, reason: e.to_string() })
             }
             DbTarget::Secret(secret_id) => {
                 let text = read_secret(role, secret_id).await?;
@@ -131,23 +100,14 @@ impl DbTarget {
 async fn read_secret(role: &'static str, secret_id: &str) -> Result<String, DbError> {
     let aws = aws_config::load_from_env().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
-    let unreadable = |reason: String| DbError::SecretUnreadable {
-        role,
-        secret_id: secret_id.to_string(),
-        reason,
-    };
+    let unreadable = |reason: String| DbError::SecretUnreadable { role, secret_id: secret_id.to_string(), reason };
     let output = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| {
-            unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())
-        })?;
-    output
-        .secret_string()
-        .map(str::to_string)
-        .ok_or_else(|| unreadable("the secret has no string value".into()))
+        .map_err(|e| unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+    output.secret_string().map(str::to_string).ok_or_else(|| unreadable("the secret has no string value".into()))
 }
 
 #[derive(Deserialize)]
@@ -165,11 +125,7 @@ struct SecretFields {
 /// Parses the secret's JSON into a connection config. Error messages name the problem, never the
 /// secret's values.
 pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<Config, DbError> {
-    let malformed = |reason: String| DbError::SecretMalformed {
-        role,
-        secret_id: secret_id.to_string(),
-        reason,
-    };
+    let malformed = |reason: String| DbError::SecretMalformed { role, secret_id: secret_id.to_string(), reason };
     let fields: SecretFields = serde_json::from_str(text).map_err(|e| {
         // serde's message can quote input; keep only its category and position.
         let what = match e.classify() {
@@ -190,9 +146,7 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
         "prefer" => SslMode::Prefer,
         "require" | "verify-ca" | "verify-full" => SslMode::Require,
         other => {
-            return Err(malformed(format!(
-                "sslmode {other:?} is not one of disable, prefer, require"
-            )));
+            return Err(malformed(format!("sslmode {other:?} is not one of disable, prefer, require")));
         }
     };
     let mut config = Config::new();
@@ -224,20 +178,14 @@ pub fn endpoint(config: &Config) -> String {
 /// Connects with the given config and drives the connection in the background.
 pub async fn connect(role: &'static str, config: &Config) -> Result<Client, DbError> {
     let endpoint = endpoint(config);
-    let connect_error = |e: tokio_postgres::Error| DbError::Connect {
-        role,
-        endpoint: endpoint.clone(),
-        reason: error_text(&e),
-    };
+    let connect_error =
+        |e: tokio_postgres::Error| DbError::Connect { role, endpoint: endpoint.clone(), reason: error_text(&e) };
     let mut config = config.clone();
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
     let client = if config.get_ssl_mode() == SslMode::Disable {
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(connect_error)?;
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(connect_error)?;
         tokio::spawn(drive(role, connection));
         client
     } else {
@@ -287,36 +235,25 @@ fn tls_connector(role: &'static str) -> Result<tokio_postgres_rustls::MakeRustls
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::Tls {
-            role,
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| DbError::Tls { role, reason: e.to_string() })?;
     let config = match std::env::var(ENV_CA_BUNDLE) {
         Ok(path) if !path.is_empty() => {
             use rustls::pki_types::pem::PemObject;
             let mut roots = rustls::RootCertStore::empty();
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| {
-                DbError::Tls {
-                    role,
-                    reason: format!("cannot read {ENV_CA_BUNDLE}={path}: {e}"),
-                }
-            })?;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path)
+                .map_err(|e| DbError::Tls { role, reason: format!("cannot read {ENV_CA_BUNDLE}={path}: {e}") })?;
             for cert in certs {
-                let cert = cert.map_err(|e| DbError::Tls {
-                    role,
-                    reason: format!("bad certificate in {path}: {e}"),
-                })?;
-                roots.add(cert).map_err(|e| DbError::Tls {
-                    role,
-                    reason: format!("bad certificate in {path}: {e}"),
-                })?;
+                let cert =
+                    cert.map_err(|e| DbError::Tls { role, reason: format!("bad certificate in {path}: {e}") })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| DbError::Tls { role, reason: format!("bad certificate in {path}: {e}") })?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
-        _ => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth(),
+        _ => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth()
+        }
     };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
@@ -344,12 +281,7 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -358,12 +290,7 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -386,21 +313,13 @@ mod tests {
         assert_eq!(endpoint(&config), "db.example:6543/totesys");
         assert_eq!(config.get_ssl_mode(), SslMode::Prefer);
 
-        let err = secret_config(
-            "source",
-            "s",
-            r#"{"host":"h","dbname":"d","username":"u","password":"hunter2","port":"x"}"#,
-        )
-        .expect_err("bad port");
+        let err =
+            secret_config("source", "s", r#"{"host":"h","dbname":"d","username":"u","password":"hunter2","port":"x"}"#)
+                .expect_err("bad port");
         assert!(err.to_string().contains("port"), "{err}");
-        let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"#)
-            .expect_err("not JSON");
+        let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"#).expect_err("not JSON");
         assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"}"#)
-            .expect_err("missing fields");
-        assert!(
-            err.to_string().contains("malformed") && !err.to_string().contains("hunter2"),
-            "{err}"
-        );
+        let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"}"#).expect_err("missing fields");
+        assert!(err.to_string().contains("malformed") && !err.to_string().contains("hunter2"), "{err}");
     }
 }

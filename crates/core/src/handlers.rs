@@ -5,13 +5,16 @@
 use std::fmt;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::s3::S3Event;
 use serde_json::{Value, json};
 
 use crate::config;
 use crate::db::DbTarget;
 use crate::extract::{self, ExtractOptions, ExtractSummary};
+use crate::keys;
 use crate::storage::Store;
 use crate::telemetry::{self, RunMetrics};
+use crate::transform::{self, TransformedRun};
 
 /// A stage failure as the Lambda runtime reports it.
 #[derive(Debug)]
@@ -32,20 +35,12 @@ impl std::error::Error for StageError {}
 
 impl StageError {
     pub fn new(stage: &'static str, error: &dyn std::error::Error, retryable: bool) -> Self {
-        Self {
-            stage,
-            message: error.to_string(),
-            retryable,
-        }
+        Self { stage, message: error.to_string(), retryable }
     }
 
     /// The error type name reported to Lambda.
     pub fn error_type(&self) -> &'static str {
-        if self.retryable {
-            "Onyx.Retryable"
-        } else {
-            "Onyx.Fatal"
-        }
+        if self.retryable { "Onyx.Retryable" } else { "Onyx.Fatal" }
     }
 }
 
@@ -62,22 +57,12 @@ impl ExtractFunction {
     pub async fn from_env() -> Result<Self, StageError> {
         let fatal = |e: &dyn std::error::Error| StageError::new("extract", e, false);
         let source = config::source(None).map_err(|e| fatal(&e))?;
-        let location = config::location(
-            None,
-            config::ENV_INGESTION,
-            "the ingestion bucket (s3://bucket/prefix or a directory)",
-        )
-        .map_err(|e| fatal(&e))?;
+        let location =
+            config::location(None, config::ENV_INGESTION, "the ingestion bucket (s3://bucket/prefix or a directory)")
+                .map_err(|e| fatal(&e))?;
         let ingestion = location.open().await.map_err(|e| fatal(&e))?;
         let safety_lag = config::safety_lag(None).map_err(|e| fatal(&e))?;
-        Ok(Self {
-            source,
-            ingestion,
-            options: ExtractOptions {
-                safety_lag,
-                ..ExtractOptions::default()
-            },
-        })
+        Ok(Self { source, ingestion, options: ExtractOptions { safety_lag, ..ExtractOptions::default() } })
     }
 
     /// Handles the EventBridge schedule: one extraction run. Logs one INFO line per run (or one
@@ -112,11 +97,8 @@ impl ExtractFunction {
     }
 
     async fn run_once(&self) -> Result<ExtractSummary, StageError> {
-        let mut client = self
-            .source
-            .connect("source")
-            .await
-            .map_err(|e| StageError::new("extract", &e, e.is_retryable()))?;
+        let mut client =
+            self.source.connect("source").await.map_err(|e| StageError::new("extract", &e, e.is_retryable()))?;
         extract::run(&mut client, self.ingestion.as_ref(), &self.options)
             .await
             .map_err(|e| StageError::new("extract", &e, e.is_retryable()))
@@ -124,12 +106,7 @@ impl ExtractFunction {
 }
 
 fn rows_per_table(summary: &ExtractSummary) -> Vec<(String, u64)> {
-    summary
-        .manifest
-        .tables
-        .iter()
-        .map(|t| (t.table.clone(), t.rows))
-        .collect()
+    summary.manifest.tables.iter().map(|t| (t.table.clone(), t.rows)).collect()
 }
 
 /// The JSON an extract run returns: run id, snapshot time, manifest key, rows per table, duration.
@@ -142,5 +119,126 @@ pub fn summary_json(summary: &ExtractSummary) -> Value {
         "rows": rows_per_table(summary).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "total_rows": summary.manifest.total_rows(),
         "duration_ms": summary.duration.as_millis() as u64,
+    })
+}
+
+/// The S3 object keys of an S3 event, URL-decoded (`+` is a space, `%xx` a byte), with their
+/// buckets. Records that cannot be decoded are returned as errors, not dropped silently.
+pub fn s3_event_keys(event: &S3Event) -> Vec<Result<(String, String), String>> {
+    event
+        .records
+        .iter()
+        .map(|record| {
+            let bucket = record.s3.bucket.name.clone().unwrap_or_default();
+            let raw = record.s3.object.key.clone().ok_or_else(|| "an S3 event record has no object key".to_string())?;
+            let plus_decoded = raw.replace('+', " ");
+            let key = percent_encoding::percent_decode_str(&plus_decoded)
+                .decode_utf8()
+                .map_err(|e| format!("the object key {raw:?} is not valid URL-encoded UTF-8: {e}"))?;
+            Ok((bucket, key.into_owned()))
+        })
+        .collect()
+}
+
+/// The run ids of the run manifests an S3 event announces (other objects are ignored). Malformed
+/// records are logged as errors and skipped: a bad event must not make the function retry forever.
+fn manifest_runs(stage: &'static str, event: &S3Event) -> Vec<String> {
+    let mut runs = Vec::new();
+    for entry in s3_event_keys(event) {
+        match entry {
+            Ok((bucket, key)) => match keys::run_id_of_manifest(&key) {
+                Some(run_id) => runs.push(run_id.to_string()),
+                None => tracing::info!(stage, bucket, key, "ignoring an object that is not a run manifest"),
+            },
+            Err(problem) => tracing::error!(stage, problem, "malformed S3 event record ignored"),
+        }
+    }
+    if event.records.is_empty() {
+        tracing::error!(stage, "malformed S3 event: it has no records");
+    }
+    runs.sort();
+    runs.dedup();
+    runs
+}
+
+/// The transform function: triggered by new ingestion run manifests.
+#[derive(Debug, Clone)]
+pub struct TransformFunction {
+    pub ingestion: Store,
+    pub processed: Store,
+}
+
+impl TransformFunction {
+    /// Reads `ONYX_INGESTION` and `ONYX_PROCESSED`.
+    pub async fn from_env() -> Result<Self, StageError> {
+        let fatal = |e: &dyn std::error::Error| StageError::new("transform", e, false);
+        let ingestion = config::location(None, config::ENV_INGESTION, "the ingestion bucket").map_err(|e| fatal(&e))?;
+        let processed = config::location(None, config::ENV_PROCESSED, "the processed bucket").map_err(|e| fatal(&e))?;
+        Ok(Self {
+            ingestion: ingestion.open().await.map_err(|e| fatal(&e))?,
+            processed: processed.open().await.map_err(|e| fatal(&e))?,
+        })
+    }
+
+    /// Handles an S3 event: transforms the announced runs (and any earlier pending ones first).
+    /// Runs already transformed are no-ops; objects that are not manifests are ignored.
+    pub async fn handle(&self, event: S3Event) -> Result<Value, StageError> {
+        let mut summaries = Vec::new();
+        for run_id in manifest_runs("transform", &event) {
+            let result =
+                transform::transform_pending(self.ingestion.as_ref(), self.processed.as_ref(), Some(&run_id)).await;
+            match result {
+                Ok(runs) => {
+                    if runs.is_empty() {
+                        tracing::info!(stage = "transform", run_id, "run already transformed; nothing to do");
+                    }
+                    for run in runs {
+                        log_transformed(&run);
+                        summaries.push(transform_summary_json(&run));
+                    }
+                }
+                Err(transform::TransformError::UnknownRun { run_id, key }) => {
+                    tracing::error!(stage = "transform", run_id, key, "event names a run that does not exist; ignored");
+                }
+                Err(error) => {
+                    let error = StageError::new("transform", &error, error.is_retryable());
+                    tracing::error!(stage = "transform", run_id, retryable = error.retryable, error = %error.message, "transform failed");
+                    return Err(error);
+                }
+            }
+        }
+        Ok(json!({"stage": "transform", "runs": summaries}))
+    }
+}
+
+fn log_transformed(run: &TransformedRun) {
+    let rows: Vec<(String, u64)> = run.manifest.tables.iter().map(|t| (t.table.clone(), t.rows)).collect();
+    tracing::info!(
+        stage = "transform",
+        run_id = %run.manifest.run_id,
+        rows = %json!(rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+        total_rows = run.manifest.total_rows(),
+        quarantined_rows = run.manifest.quarantined_rows,
+        duration_ms = run.duration.as_millis() as u64,
+        "transform run finished"
+    );
+    telemetry::emit_metrics(&RunMetrics {
+        stage: "transform",
+        duration_ms: run.duration.as_millis() as u64,
+        rows_per_table: rows,
+        quarantined_rows: Some(run.manifest.quarantined_rows),
+    });
+}
+
+/// The JSON summary of one transformed run.
+pub fn transform_summary_json(run: &TransformedRun) -> Value {
+    json!({
+        "run_id": run.manifest.run_id,
+        "manifest": run.manifest_key,
+        "rows": run.manifest.tables.iter().map(|t| (t.table.clone(), t.rows)).collect::<std::collections::BTreeMap<_, _>>(),
+        "total_rows": run.manifest.total_rows(),
+        "quarantined_rows": run.manifest.quarantined_rows,
+        "quarantine_object": run.manifest.quarantine_object,
+        "duration_ms": run.duration.as_millis() as u64,
     })
 }

@@ -27,9 +27,7 @@ pub fn partition(run_id: &str) -> Option<String> {
         && bytes[..8].iter().all(u8::is_ascii_digit)
         && bytes[8] == b'T'
         && bytes[9..18].iter().all(u8::is_ascii_digit)
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        && run_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     well_formed.then(|| format!("{}/{}/{}", &run_id[..4], &run_id[4..6], &run_id[6..8]))
 }
 
@@ -80,31 +78,13 @@ mod tests {
     #[test]
     fn keys_are_derived_from_the_run_id() {
         let run = "20261128T064012123-00af";
-        assert_eq!(
-            manifest(run),
-            "_runs/2026/11/28/20261128T064012123-00af.json"
-        );
-        assert_eq!(
-            extract_part("payment", run, 2),
-            "payment/2026/11/28/20261128T064012123-00af-0002.jsonl"
-        );
-        assert_eq!(
-            processed_table("fact_payment", run),
-            "fact_payment/2026/11/28/20261128T064012123-00af.parquet"
-        );
+        assert_eq!(manifest(run), "_runs/2026/11/28/20261128T064012123-00af.json");
+        assert_eq!(extract_part("payment", run, 2), "payment/2026/11/28/20261128T064012123-00af-0002.jsonl");
+        assert_eq!(processed_table("fact_payment", run), "fact_payment/2026/11/28/20261128T064012123-00af.parquet");
         assert_eq!(run_id_of_manifest(&manifest(run)), Some(run));
-        assert_eq!(
-            run_id_of_manifest("pre/fix/_runs/2026/11/28/20261128T064012123-00af.json"),
-            Some(run)
-        );
-        assert_eq!(
-            run_id_of_manifest("_runs/2026/11/29/20261128T064012123-00af.json"),
-            None
-        );
-        assert_eq!(
-            run_id_of_manifest("payment/2026/11/28/20261128T064012123-00af-0002.jsonl"),
-            None
-        );
+        assert_eq!(run_id_of_manifest("pre/fix/_runs/2026/11/28/20261128T064012123-00af.json"), Some(run));
+        assert_eq!(run_id_of_manifest("_runs/2026/11/29/20261128T064012123-00af.json"), None);
+        assert_eq!(run_id_of_manifest("payment/2026/11/28/20261128T064012123-00af-0002.jsonl"), None);
         assert_eq!(partition("not a run"), None);
     }
 }

@@ -4,9 +4,13 @@
 pub mod config;
 pub mod db;
 pub mod extract;
+pub mod frames;
 pub mod handlers;
 pub mod keys;
 pub mod seed;
 pub mod storage;
 pub mod tables;
 pub mod telemetry;
+pub mod transform;
+pub mod values;
+pub mod warehouse;

@@ -31,9 +31,7 @@ pub fn sample_csv(table: &str) -> Option<&'static [u8]> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
-    #[error(
-        "the source database is not empty: table {table} already exists (seed needs an empty database)"
-    )]
+    #[error("the source database is not empty: table {table} already exists (seed needs an empty database)")]
     NotEmpty { table: String },
     #[error("the vendored sample of {table} is damaged: {reason}")]
     Sample { table: &'static str, reason: String },
@@ -57,37 +55,19 @@ pub async fn seed_sample(client: &mut Client) -> Result<SeedCounts, SeedError> {
     if let Some(row) = existing.first() {
         return Err(SeedError::NotEmpty { table: row.get(0) });
     }
-    let tx = client
-        .transaction()
-        .await
-        .map_err(|e| SeedError::Database {
-            table: "schema",
-            reason: error_text(&e),
-        })?;
-    tx.batch_execute(SCHEMA_SQL)
-        .await
-        .map_err(|e| SeedError::Database {
-            table: "schema",
-            reason: error_text(&e),
-        })?;
+    let tx = client.transaction().await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
+    tx.batch_execute(SCHEMA_SQL).await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
     let mut counts = Vec::new();
     for table in SOURCE_TABLES {
-        let compressed = sample_csv(table.name).ok_or(SeedError::Sample {
-            table: table.name,
-            reason: "missing".into(),
-        })?;
-        let csv = zstd::decode_all(compressed).map_err(|e| SeedError::Sample {
-            table: table.name,
-            reason: e.to_string(),
-        })?;
+        let compressed =
+            sample_csv(table.name).ok_or(SeedError::Sample { table: table.name, reason: "missing".into() })?;
+        let csv =
+            zstd::decode_all(compressed).map_err(|e| SeedError::Sample { table: table.name, reason: e.to_string() })?;
         let rows = copy_csv(&tx, table, csv).await?;
         counts.push((table.name, rows));
     }
     reset_sequences(&tx).await?;
-    tx.commit().await.map_err(|e| SeedError::Database {
-        table: "commit",
-        reason: error_text(&e),
-    })?;
+    tx.commit().await.map_err(|e| SeedError::Database { table: "commit", reason: error_text(&e) })?;
     Ok(counts)
 }
 
@@ -103,26 +83,15 @@ pub async fn copy_csv(
     if header.trim_end().split(',').collect::<Vec<_>>() != expected {
         return Err(SeedError::Sample {
             table: table.name,
-            reason: format!(
-                "CSV header {:?} does not match the columns {:?}",
-                header.trim_end(),
-                expected.join(",")
-            ),
+            reason: format!("CSV header {:?} does not match the columns {:?}", header.trim_end(), expected.join(",")),
         });
     }
     let sql = format!(
         "COPY \"{}\" ({}) FROM STDIN WITH (FORMAT csv, HEADER true)",
         table.name,
-        expected
-            .iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
+        expected.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
     );
-    let db = |e: tokio_postgres::Error| SeedError::Database {
-        table: table.name,
-        reason: error_text(&e),
-    };
+    let db = |e: tokio_postgres::Error| SeedError::Database { table: table.name, reason: error_text(&e) };
     let sink = tx.copy_in::<_, Bytes>(sql.as_str()).await.map_err(db)?;
     futures_util::pin_mut!(sink);
     sink.send(Bytes::from(csv)).await.map_err(db)?;
@@ -139,10 +108,7 @@ pub async fn reset_sequences(tx: &tokio_postgres::Transaction<'_>) -> Result<(),
         );
         tx.execute(sql.as_str(), &[])
             .await
-            .map_err(|e| SeedError::Database {
-                table: table.name,
-                reason: error_text(&e),
-            })?;
+            .map_err(|e| SeedError::Database { table: table.name, reason: error_text(&e) })?;
     }
     Ok(())
 }

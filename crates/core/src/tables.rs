@@ -40,19 +40,11 @@ pub struct Column {
 }
 
 const fn col(name: &'static str, kind: Kind) -> Column {
-    Column {
-        name,
-        kind,
-        nullable: false,
-    }
+    Column { name, kind, nullable: false }
 }
 
 const fn opt(name: &'static str, kind: Kind) -> Column {
-    Column {
-        name,
-        kind,
-        nullable: true,
-    }
+    Column { name, kind, nullable: true }
 }
 
 /// One ToteSys table: its name, columns (in source order) and primary key.
@@ -275,9 +267,7 @@ mod tests {
             let key = table.column(table.key).expect("key column is described");
             assert_eq!(key.kind, Kind::Int, "{table}");
             assert!(!key.nullable, "{table}");
-            let lu = table
-                .column(LAST_UPDATED)
-                .expect("last_updated is described");
+            let lu = table.column(LAST_UPDATED).expect("last_updated is described");
             assert_eq!(lu.kind, Kind::Timestamp, "{table}");
         }
     }

@@ -14,16 +14,9 @@ pub const METRIC_NAMESPACE: &str = "Onyx";
 /// `RUST_LOG` overrides the default level (info).
 pub fn init(json_lines: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     let _ = if json_lines {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .without_time()
-            .try_init()
+        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
     } else {
         builder.with_writer(std::io::stderr).try_init()
     };
@@ -40,10 +33,7 @@ pub struct RunMetrics<'a> {
 
 /// The EMF documents for one successful run: per-stage totals and per-table row counts.
 pub fn emf_documents(metrics: &RunMetrics<'_>) -> Vec<Value> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let total: u64 = metrics.rows_per_table.iter().map(|(_, rows)| rows).sum();
     let mut stage_metrics = vec![
         json!({"Name": "DurationMs", "Unit": "Milliseconds"}),

@@ -10,10 +10,7 @@ struct Failure(StageError);
 
 impl From<Failure> for Diagnostic {
     fn from(Failure(error): Failure) -> Diagnostic {
-        Diagnostic {
-            error_type: error.error_type().into(),
-            error_message: error.to_string(),
-        }
+        Diagnostic { error_type: error.error_type().into(), error_message: error.to_string() }
     }
 }
 
@@ -28,10 +25,8 @@ async fn main() -> Result<(), Error> {
         }
     };
     let function = &function;
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {
-            function.handle(event.payload).await.map_err(Failure)
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {
+        function.handle(event.payload).await.map_err(Failure)
+    }))
     .await
 }

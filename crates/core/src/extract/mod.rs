@@ -60,10 +60,7 @@ pub struct ExtractOptions {
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        Self {
-            safety_lag: Duration::from_secs(300),
-            max_object_bytes: 64 * 1024 * 1024,
-        }
+        Self { safety_lag: Duration::from_secs(300), max_object_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -76,19 +73,12 @@ pub struct ExtractSummary {
 }
 
 /// Reads the extraction state: the newest run manifest in the ingestion bucket, if any.
-pub async fn latest_manifest(
-    store: &dyn ObjectStore,
-) -> Result<Option<IngestionManifest>, ExtractError> {
+pub async fn latest_manifest(store: &dyn ObjectStore) -> Result<Option<IngestionManifest>, ExtractError> {
     let Some(key) = latest_key(store, keys::MANIFEST_PREFIX, keys::MANIFEST_SUFFIX).await? else {
         return Ok(None);
     };
     let bytes = store.get(&key).await?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| ExtractError::BadManifest {
-            key,
-            reason: e.to_string(),
-        })
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| ExtractError::BadManifest { key, reason: e.to_string() })
 }
 
 /// Runs one extraction: reads every table's changes from one read-only repeatable-read snapshot,
@@ -110,54 +100,30 @@ pub async fn run(
         .read_only(true)
         .start()
         .await
-        .map_err(|e| ExtractError::Snapshot {
-            reason: error_text(&e),
-        })?;
+        .map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
     // The snapshot is taken by this first statement; its transaction time is not later than it.
     let snapshot: NaiveDateTime = tx
         .query_one("SELECT LOCALTIMESTAMP::timestamp", &[])
         .await
         .and_then(|row| row.try_get(0))
-        .map_err(|e| ExtractError::Snapshot {
-            reason: error_text(&e),
-        })?;
+        .map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
     let snapshot_text = snapshot.format(CURSOR_TIME_FORMAT).to_string();
     if let Some(prev) = &previous
         && prev.snapshot_time >= snapshot_text
     {
-        return Err(ExtractError::ClockWentBack {
-            previous: prev.snapshot_time.clone(),
-            now: snapshot_text,
-        });
+        return Err(ExtractError::ClockWentBack { previous: prev.snapshot_time.clone(), now: snapshot_text });
     }
     let run_id = new_run_id(snapshot);
-    let lag =
-        chrono::Duration::from_std(options.safety_lag).unwrap_or(chrono::Duration::minutes(5));
+    let lag = chrono::Duration::from_std(options.safety_lag).unwrap_or(chrono::Duration::minutes(5));
     let lag_floor = snapshot - lag;
 
     let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
     for table in SOURCE_TABLES {
-        let cursor = previous
-            .as_ref()
-            .and_then(|m| m.table(table.name))
-            .map(|t| t.cursor.clone())
-            .unwrap_or_default();
-        let extract = extract_table(
-            &tx,
-            store,
-            table,
-            &run_id,
-            &snapshot_text,
-            cursor,
-            lag_floor,
-            options,
-        )
-        .await?;
+        let cursor = previous.as_ref().and_then(|m| m.table(table.name)).map(|t| t.cursor.clone()).unwrap_or_default();
+        let extract = extract_table(&tx, store, table, &run_id, &snapshot_text, cursor, lag_floor, options).await?;
         tables.push(extract);
     }
-    tx.commit().await.map_err(|e| ExtractError::Snapshot {
-        reason: error_text(&e),
-    })?;
+    tx.commit().await.map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
 
     let manifest = IngestionManifest {
         format: manifest::FORMAT,
@@ -168,26 +134,16 @@ pub async fn run(
         tables,
     };
     let manifest_key = keys::manifest(&run_id);
-    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| ExtractError::BadManifest {
-        key: manifest_key.clone(),
-        reason: e.to_string(),
-    })?;
+    let body = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| ExtractError::BadManifest { key: manifest_key.clone(), reason: e.to_string() })?;
     store.put(&manifest_key, body).await?;
-    Ok(ExtractSummary {
-        manifest,
-        manifest_key,
-        duration: started.elapsed(),
-    })
+    Ok(ExtractSummary { manifest, manifest_key, duration: started.elapsed() })
 }
 
 /// Run ids sort in run order: the snapshot time to the millisecond, then a random suffix so that
 /// an id is never reused.
 fn new_run_id(snapshot: NaiveDateTime) -> String {
-    format!(
-        "{}-{:04x}",
-        snapshot.format("%Y%m%dT%H%M%S%3f"),
-        rand::random::<u16>()
-    )
+    format!("{}-{:04x}", snapshot.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>())
 }
 
 /// The `SELECT` that reads a table's rows as JSON objects, built from its description: NUMERIC as
@@ -207,11 +163,7 @@ pub fn select_sql(table: &SourceTable, windowed: bool) -> String {
             format!("'{}', {expr}", c.name)
         })
         .collect();
-    let filter = if windowed {
-        format!(" WHERE \"{LAST_UPDATED}\" >= $1")
-    } else {
-        String::new()
-    };
+    let filter = if windowed { format!(" WHERE \"{LAST_UPDATED}\" >= $1") } else { String::new() };
     format!(
         "SELECT json_build_object({})::text, \"{key}\", \"{LAST_UPDATED}\" FROM \"{name}\"{filter} ORDER BY \"{LAST_UPDATED}\", \"{key}\"",
         fields.join(", "),
@@ -238,32 +190,19 @@ async fn extract_table(
     lag_floor: NaiveDateTime,
     options: &ExtractOptions,
 ) -> Result<TableExtract, ExtractError> {
-    let query_error = |e: tokio_postgres::Error| ExtractError::Query {
-        table: table.name,
-        reason: error_text(&e),
-    };
-    let cutoff = cursor
-        .cutoff
-        .as_deref()
-        .map(|c| parse_cursor_time(table.name, c))
-        .transpose()?;
+    let query_error = |e: tokio_postgres::Error| ExtractError::Query { table: table.name, reason: error_text(&e) };
+    let cutoff = cursor.cutoff.as_deref().map(|c| parse_cursor_time(table.name, c)).transpose()?;
     let mut seen: HashSet<(i32, NaiveDateTime)> = HashSet::with_capacity(cursor.seen.len());
     for (key, at) in &cursor.seen {
         seen.insert((*key, parse_cursor_time(table.name, at)?));
     }
-    let mut max_last_updated = cursor
-        .max_last_updated
-        .as_deref()
-        .map(|c| parse_cursor_time(table.name, c))
-        .transpose()?;
+    let mut max_last_updated =
+        cursor.max_last_updated.as_deref().map(|c| parse_cursor_time(table.name, c)).transpose()?;
 
     let sql = select_sql(table, cutoff.is_some());
     let rows = match &cutoff {
         Some(cutoff) => tx.query_raw(sql.as_str(), [cutoff]).await,
-        None => {
-            tx.query_raw(sql.as_str(), std::iter::empty::<&NaiveDateTime>())
-                .await
-        }
+        None => tx.query_raw(sql.as_str(), std::iter::empty::<&NaiveDateTime>()).await,
     }
     .map_err(query_error)?;
     pin_mut!(rows);
@@ -330,15 +269,11 @@ mod tests {
     #[test]
     fn select_reads_exact_text_for_numeric_and_millisecond_timestamps() {
         let sql = select_sql(&PAYMENT, true);
+        assert!(sql.contains("'payment_amount', \"payment_amount\"::text"), "{sql}");
+        assert!(sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')"), "{sql}");
         assert!(
-            sql.contains("'payment_amount', \"payment_amount\"::text"),
-            "{sql}"
+            sql.ends_with("FROM \"payment\" WHERE \"last_updated\" >= $1 ORDER BY \"last_updated\", \"payment_id\"")
         );
-        assert!(
-            sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')"),
-            "{sql}"
-        );
-        assert!(sql.ends_with("FROM \"payment\" WHERE \"last_updated\" >= $1 ORDER BY \"last_updated\", \"payment_id\""));
         assert!(!select_sql(&PAYMENT, false).contains("$1"));
     }
 

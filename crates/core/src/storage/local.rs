@@ -27,10 +27,7 @@ impl LocalDir {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
-        if key
-            .split('/')
-            .any(|part| part.is_empty() || part == "." || part == "..")
-        {
+        if key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
             return Err(StorageError::Io {
                 location: self.location(),
                 key: key.to_string(),
@@ -48,11 +45,7 @@ impl LocalDir {
         std::fs::create_dir_all(dir).map_err(|e| self.io(key, "create directory", e))?;
         // Write a temporary file, then hard-link it into place: the link fails if the key
         // exists, so an object appears whole and is never replaced.
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
         std::fs::write(&tmp, body).map_err(|e| self.io(key, "write", e))?;
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
@@ -63,10 +56,7 @@ impl LocalDir {
                 if existing == body {
                     Ok(())
                 } else {
-                    Err(StorageError::Conflict {
-                        location: self.location(),
-                        key: key.to_string(),
-                    })
+                    Err(StorageError::Conflict { location: self.location(), key: key.to_string() })
                 }
             }
             Err(e) => Err(self.io(key, "write", e)),
@@ -110,40 +100,31 @@ impl ObjectStore for LocalDir {
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StorageError> {
         let this = self.clone();
         let key = key.to_string();
-        tokio::task::spawn_blocking(move || this.put_blocking(&key, &body))
-            .await
-            .map_err(|e| StorageError::Io {
-                location: self.location(),
-                key: String::new(),
-                operation: "write",
-                message: e.to_string(),
-                retryable: false,
-            })?
+        tokio::task::spawn_blocking(move || this.put_blocking(&key, &body)).await.map_err(|e| StorageError::Io {
+            location: self.location(),
+            key: String::new(),
+            operation: "write",
+            message: e.to_string(),
+            retryable: false,
+        })?
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         let path = self.path(key)?;
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(StorageError::NotFound {
-                location: self.location(),
-                key: key.to_string(),
-            }),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(StorageError::NotFound { location: self.location(), key: key.to_string() })
+            }
             Err(e) => Err(self.io(key, "read", e)),
         }
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<Vec<String>, StorageError> {
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
         let (dir, _) = Self::split_prefix(prefix);
         let mut keys = Vec::new();
         self.walk(&self.root.join(dir), dir, &mut keys)?;
-        keys.retain(|k| {
-            k.starts_with(prefix) && start_after.is_none_or(|after| k.as_str() > after)
-        });
+        keys.retain(|k| k.starts_with(prefix) && start_after.is_none_or(|after| k.as_str() > after));
         keys.sort();
         Ok(keys)
     }

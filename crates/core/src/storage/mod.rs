@@ -36,13 +36,7 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Io {
-                retryable: true,
-                ..
-            }
-        )
+        matches!(self, StorageError::Io { retryable: true, .. })
     }
 }
 
@@ -61,11 +55,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
 
     /// Lists every key that starts with `prefix` and sorts after `start_after`, in order.
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<Vec<String>, StorageError>;
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError>;
 
     /// Lists the immediate "sub-directories" of `prefix` (which ends in `/`): the distinct
     /// `prefix + segment + "/"` of the keys below it, in order.
@@ -86,10 +76,7 @@ pub enum Location {
 
 impl Location {
     pub fn parse(text: &str) -> Result<Location, StorageError> {
-        let bad = |reason: &str| StorageError::BadLocation {
-            location: text.to_string(),
-            reason: reason.to_string(),
-        };
+        let bad = |reason: &str| StorageError::BadLocation { location: text.to_string(), reason: reason.to_string() };
         if text.trim().is_empty() {
             return Err(bad("it is empty; give a directory or s3://bucket/prefix"));
         }
@@ -99,20 +86,11 @@ impl Location {
                 return Err(bad("the bucket name is missing"));
             }
             let prefix = prefix.trim_matches('/');
-            let prefix = if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            };
-            return Ok(Location::S3 {
-                bucket: bucket.to_string(),
-                prefix,
-            });
+            let prefix = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+            return Ok(Location::S3 { bucket: bucket.to_string(), prefix });
         }
         if text.contains("://") {
-            return Err(bad(
-                "only local directories and s3:// locations are supported",
-            ));
+            return Err(bad("only local directories and s3:// locations are supported"));
         }
         Ok(Location::Local(text.into()))
     }
@@ -124,11 +102,7 @@ impl Location {
             Location::Local(dir) => Ok(Arc::new(LocalDir::new(dir.clone()))),
             Location::S3 { bucket, prefix } => {
                 let client = s3::client().await;
-                Ok(Arc::new(S3Store::new(
-                    client,
-                    bucket.clone(),
-                    prefix.clone(),
-                )))
+                Ok(Arc::new(S3Store::new(client, bucket.clone(), prefix.clone())))
             }
         }
     }
@@ -145,11 +119,7 @@ impl fmt::Display for Location {
 
 /// The greatest key under `prefix` whose name ends in `suffix`, found by walking the
 /// `YYYY/MM/DD/` partitions from the newest: a handful of listings however long the history.
-pub async fn latest_key(
-    store: &dyn ObjectStore,
-    prefix: &str,
-    suffix: &str,
-) -> Result<Option<String>, StorageError> {
+pub async fn latest_key(store: &dyn ObjectStore, prefix: &str, suffix: &str) -> Result<Option<String>, StorageError> {
     latest_in(store, prefix, suffix, 3).await
 }
 
@@ -180,25 +150,10 @@ mod tests {
 
     #[test]
     fn locations_parse() {
-        assert_eq!(
-            Location::parse("s3://b/p/q/").unwrap(),
-            Location::S3 {
-                bucket: "b".into(),
-                prefix: "p/q/".into()
-            }
-        );
-        assert_eq!(
-            Location::parse("s3://b").unwrap(),
-            Location::S3 {
-                bucket: "b".into(),
-                prefix: "".into()
-            }
-        );
+        assert_eq!(Location::parse("s3://b/p/q/").unwrap(), Location::S3 { bucket: "b".into(), prefix: "p/q/".into() });
+        assert_eq!(Location::parse("s3://b").unwrap(), Location::S3 { bucket: "b".into(), prefix: "".into() });
         assert!(Location::parse("s3:///x").is_err());
         assert!(Location::parse("gs://x").is_err());
-        assert_eq!(
-            Location::parse("/tmp/x").unwrap(),
-            Location::Local("/tmp/x".into())
-        );
+        assert_eq!(Location::parse("/tmp/x").unwrap(), Location::Local("/tmp/x".into()));
     }
 }

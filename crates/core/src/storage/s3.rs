@@ -9,9 +9,7 @@ use super::{ObjectStore, StorageError};
 pub async fn client() -> aws_sdk_s3::Client {
     let config = aws_config::load_from_env().await;
     let force_path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some();
-    let s3_config = aws_sdk_s3::config::Builder::from(&config)
-        .force_path_style(force_path_style)
-        .build();
+    let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(force_path_style).build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
@@ -25,11 +23,7 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: String, prefix: String) -> Self {
-        Self {
-            client,
-            bucket,
-            prefix,
-        }
+        Self { client, bucket, prefix }
     }
 
     fn full(&self, key: &str) -> String {
@@ -41,24 +35,14 @@ impl S3Store {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let retryable = matches!(
-            err,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        ) || matches!(
-            err.code(),
-            Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout")
-        );
+        let retryable =
+            matches!(err, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_))
+                || matches!(err.code(), Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout"));
         let message = match err.code() {
             Some(code) => format!("{code}: {}", err.message().unwrap_or("no message")),
             None => aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
         };
-        StorageError::Io {
-            location: self.location(),
-            key: key.to_string(),
-            operation,
-            message,
-            retryable,
-        }
+        StorageError::Io { location: self.location(), key: key.to_string(), operation, message, retryable }
     }
 }
 
@@ -76,20 +60,12 @@ impl ObjectStore for S3Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.code(),
-                    Some("PreconditionFailed" | "ConditionalRequestConflict")
-                ) =>
-            {
+            Err(err) if matches!(err.code(), Some("PreconditionFailed" | "ConditionalRequestConflict")) => {
                 // The key exists: a retried write of the same bytes is fine, anything else is not.
                 if self.get(key).await? == body {
                     Ok(())
                 } else {
-                    Err(StorageError::Conflict {
-                        location: self.location(),
-                        key: key.to_string(),
-                    })
+                    Err(StorageError::Conflict { location: self.location(), key: key.to_string() })
                 }
             }
             Err(err) => Err(self.error(key, "write", err)),
@@ -97,20 +73,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
-        let result = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .send()
-            .await;
+        let result = self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await;
         let output = match result {
             Ok(output) => output,
             Err(err) if matches!(err.code(), Some("NoSuchKey")) => {
-                return Err(StorageError::NotFound {
-                    location: self.location(),
-                    key: key.to_string(),
-                });
+                return Err(StorageError::NotFound { location: self.location(), key: key.to_string() });
             }
             Err(err) => return Err(self.error(key, "read", err)),
         };
@@ -124,16 +91,8 @@ impl ObjectStore for S3Store {
         Ok(bytes.to_vec())
     }
 
-    async fn list(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-    ) -> Result<Vec<String>, StorageError> {
-        let mut request = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(self.full(prefix));
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
+        let mut request = self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full(prefix));
         if let Some(after) = start_after {
             request = request.start_after(self.full(after));
         }

@@ -1,0 +1,292 @@
+//! Transform: ingestion runs → star-schema Parquet in the processed bucket, validated, in run
+//! order, replay-safe.
+//!
+//! Each ingestion run becomes, in the processed bucket: one Parquet object per warehouse table with
+//! rows, a quarantine object (if any row failed validation), the reference-state snapshot after
+//! the run, and last the processed run manifest, which triggers the load. Output is a pure
+//! function of the run and the previous state, so a repeated transform writes identical objects.
+
+pub mod model;
+pub mod rows;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use model::{InputLine, Quarantined, RunOutput};
+pub use state::ReferenceState;
+
+use crate::extract::IngestionManifest;
+use crate::frames::{self, FrameError};
+use crate::keys;
+use crate::storage::{ObjectStore, StorageError, latest_key};
+use crate::tables::SOURCE_TABLES;
+use crate::warehouse::WAREHOUSE_TABLES;
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the processed manifest or state {key} is unreadable: {reason}")]
+    BadProcessedObject { key: String, reason: String },
+    #[error("ingestion run {run_id} does not exist (no manifest at {key})")]
+    UnknownRun { run_id: String, key: String },
+}
+
+impl TransformError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TransformError::Storage(e) if e.is_retryable())
+    }
+}
+
+/// What one run's transform wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessedManifest {
+    pub format: u32,
+    pub run_id: String,
+    /// The ingestion manifest this was made from.
+    pub source_manifest: String,
+    pub previous_run_id: Option<String>,
+    /// Every warehouse table, dimensions first; `object` is `None` for an empty delta.
+    pub tables: Vec<ProcessedTable>,
+    pub quarantined_rows: u64,
+    pub quarantine_object: Option<String>,
+    pub state_object: String,
+    /// Set when the ingestion manifest itself could not be read: the run carries no rows.
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessedTable {
+    pub table: String,
+    pub rows: u64,
+    pub object: Option<String>,
+}
+
+impl ProcessedManifest {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+}
+
+/// The outcome for one run.
+#[derive(Debug, Clone)]
+pub struct TransformedRun {
+    pub manifest: ProcessedManifest,
+    pub manifest_key: String,
+    pub duration: Duration,
+}
+
+/// Reads a JSON object from a bucket.
+async fn read_json<T: serde::de::DeserializeOwned>(store: &dyn ObjectStore, key: &str) -> Result<T, TransformError> {
+    let bytes = store.get(key).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| TransformError::BadProcessedObject { key: key.to_string(), reason: e.to_string() })
+}
+
+/// The newest processed manifest, if any.
+pub async fn latest_processed(processed: &dyn ObjectStore) -> Result<Option<ProcessedManifest>, TransformError> {
+    match latest_key(processed, keys::MANIFEST_PREFIX, keys::MANIFEST_SUFFIX).await? {
+        Some(key) => Ok(Some(read_json(processed, &key).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Ingestion run ids after `last`, oldest first (one listing that starts after the last
+/// transformed run, so it does not grow with history).
+async fn runs_after(
+    ingestion: &dyn ObjectStore,
+    last: Option<&ProcessedManifest>,
+) -> Result<Vec<String>, TransformError> {
+    let after = last.map(|m| keys::manifest(&m.run_id));
+    let keys = ingestion.list(keys::MANIFEST_PREFIX, after.as_deref()).await?;
+    Ok(keys.iter().filter_map(|k| keys::run_id_of_manifest(k)).map(str::to_string).collect())
+}
+
+/// Ingestion run ids not transformed yet, oldest first.
+pub async fn pending_runs(
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+) -> Result<Vec<String>, TransformError> {
+    runs_after(ingestion, latest_processed(processed).await?.as_ref()).await
+}
+
+/// Transforms every pending run in order — or, with `up_to`, the pending runs up to and including
+/// that one. A run already transformed is a no-op (an empty result).
+pub async fn transform_pending(
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+    up_to: Option<&str>,
+) -> Result<Vec<TransformedRun>, TransformError> {
+    let last = latest_processed(processed).await?;
+    if let (Some(target), Some(last)) = (up_to, &last)
+        && target <= last.run_id.as_str()
+    {
+        // Already transformed (or, if it never existed, say so).
+        let key = keys::manifest(target);
+        return match processed.get(&key).await {
+            Ok(_) => Ok(Vec::new()),
+            Err(StorageError::NotFound { .. }) => Err(TransformError::UnknownRun { run_id: target.to_string(), key }),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let mut pending = runs_after(ingestion, last.as_ref()).await?;
+    if let Some(target) = up_to {
+        if !pending.iter().any(|r| r == target) {
+            return Err(TransformError::UnknownRun { run_id: target.to_string(), key: keys::manifest(target) });
+        }
+        pending.retain(|r| r.as_str() <= target);
+    }
+    let mut state = match &last {
+        Some(manifest) => read_json(processed, &manifest.state_object).await?,
+        None => ReferenceState { format: state::FORMAT, ..ReferenceState::default() },
+    };
+    let mut previous = last.map(|m| m.run_id);
+    let mut done = Vec::new();
+    for run_id in pending {
+        let run = transform_one(ingestion, processed, &run_id, previous.as_deref(), &mut state).await?;
+        previous = Some(run_id);
+        done.push(run);
+    }
+    Ok(done)
+}
+
+/// Reads every line of the run's objects, grouped by source table. An object that cannot be read
+/// as text becomes one quarantined entry; it does not stop the run.
+async fn read_inputs(
+    ingestion: &dyn ObjectStore,
+    manifest: &IngestionManifest,
+    quarantine: &mut Vec<Quarantined>,
+) -> Result<BTreeMap<&'static str, Vec<InputLine>>, TransformError> {
+    let mut inputs = BTreeMap::new();
+    for table in SOURCE_TABLES {
+        let Some(entry) = manifest.table(table.name) else { continue };
+        let mut lines = Vec::new();
+        for object in &entry.objects {
+            let text = match ingestion.get(object).await {
+                Ok(bytes) => String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}")),
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                Err(e) => Err(e.to_string()),
+            };
+            match text {
+                Ok(text) => {
+                    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                        let parsed = serde_json::from_str::<Map<String, Value>>(line).map_err(|e| e.to_string());
+                        let parsed = parsed.map_err(|e| {
+                            // Keep the raw text for the operator when the line is not JSON.
+                            format!("{e}; raw line: {}", line.chars().take(500).collect::<String>())
+                        });
+                        lines.push(InputLine { object: object.clone(), line: i + 1, parsed });
+                    }
+                }
+                Err(reason) => quarantine.push(Quarantined {
+                    table: table.name.to_string(),
+                    source_object: object.clone(),
+                    line: 0,
+                    key: None,
+                    column: None,
+                    reason: format!("the object could not be read: {reason}"),
+                    row: Value::Null,
+                }),
+            }
+        }
+        inputs.insert(table.name, lines);
+    }
+    Ok(inputs)
+}
+
+async fn transform_one(
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+    run_id: &str,
+    previous: Option<&str>,
+    state: &mut ReferenceState,
+) -> Result<TransformedRun, TransformError> {
+    let started = Instant::now();
+    let source_manifest = keys::manifest(run_id);
+    let mut quarantine = Vec::new();
+    let mut problem = None;
+    let output = match ingestion.get(&source_manifest).await {
+        Ok(bytes) => match serde_json::from_slice::<IngestionManifest>(&bytes) {
+            Ok(manifest) => {
+                let inputs = read_inputs(ingestion, &manifest, &mut quarantine).await?;
+                model::transform(state, inputs)
+            }
+            Err(e) => {
+                problem = Some(format!("the ingestion manifest {source_manifest} is not a valid manifest: {e}"));
+                RunOutput::default()
+            }
+        },
+        Err(e) => return Err(e.into()),
+    };
+    quarantine.extend(output.quarantine);
+    state.after_run = Some(run_id.to_string());
+
+    let mut tables = Vec::new();
+    for table in WAREHOUSE_TABLES {
+        let rows = output.tables.get(table.name).map(Vec::as_slice).unwrap_or_default();
+        let object = if rows.is_empty() {
+            None
+        } else {
+            let key = keys::processed_table(table.name, run_id);
+            processed.put(&key, frames::to_parquet(table, rows)?).await?;
+            Some(key)
+        };
+        tables.push(ProcessedTable { table: table.name.to_string(), rows: rows.len() as u64, object });
+    }
+    let quarantine_object = if quarantine.is_empty() {
+        None
+    } else {
+        let key = keys::quarantine(run_id);
+        let mut body = Vec::new();
+        for entry in &quarantine {
+            body.extend(serde_json::to_vec(entry).unwrap_or_default());
+            body.push(b'\n');
+        }
+        processed.put(&key, body).await?;
+        Some(key)
+    };
+    let state_object = keys::state(run_id);
+    processed.put(&state_object, to_json(state, &state_object)?).await?;
+    let manifest = ProcessedManifest {
+        format: FORMAT,
+        run_id: run_id.to_string(),
+        source_manifest,
+        previous_run_id: previous.map(str::to_string),
+        tables,
+        quarantined_rows: quarantine.len() as u64,
+        quarantine_object,
+        state_object,
+        problem,
+    };
+    let manifest_key = keys::manifest(run_id);
+    processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;
+    if manifest.quarantined_rows > 0 || manifest.problem.is_some() {
+        let mut per_table: BTreeMap<&str, u64> = BTreeMap::new();
+        for entry in &quarantine {
+            *per_table.entry(entry.table.as_str()).or_default() += 1;
+        }
+        tracing::error!(
+            stage = "transform",
+            run_id,
+            quarantined_rows = manifest.quarantined_rows,
+            per_table = %serde_json::json!(per_table),
+            quarantine_object = manifest.quarantine_object.as_deref().unwrap_or("-"),
+            problem = manifest.problem.as_deref().unwrap_or("-"),
+            "rows were quarantined; the rest of the run proceeded"
+        );
+    }
+    Ok(TransformedRun { manifest, manifest_key, duration: started.elapsed() })
+}
+
+fn to_json<T: Serialize>(value: &T, key: &str) -> Result<Vec<u8>, TransformError> {
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| TransformError::BadProcessedObject { key: key.to_string(), reason: e.to_string() })
+}

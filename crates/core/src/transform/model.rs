@@ -1,0 +1,429 @@
+//! Source rows → star-schema rows: the remodelling rules of pipeline.md, the validation that
+//! quarantines what cannot be trusted, and the dimension dependencies (a department change
+//! re-emits its staff; an address change re-emits its location and counterparties).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::rows::{Rejection, SourceRow};
+use super::state::ReferenceState;
+use crate::tables::{self, SourceTable};
+use crate::values::{Cell, parse_date};
+use crate::warehouse::{self, WarehouseTable};
+
+/// A row that failed validation, with everything an operator needs to find and fix it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub table: String,
+    pub source_object: String,
+    /// 1-based line in the source object (0 when the whole object is affected).
+    pub line: usize,
+    pub key: Option<i64>,
+    pub column: Option<String>,
+    pub reason: String,
+    /// The row as it was read (or the raw text when it was not JSON).
+    pub row: Value,
+}
+
+/// One line of an extracted object, parsed as JSON or not.
+#[derive(Debug, Clone)]
+pub struct InputLine {
+    pub object: String,
+    pub line: usize,
+    pub parsed: Result<Map<String, Value>, String>,
+}
+
+/// Everything one run produces.
+#[derive(Debug, Default)]
+pub struct RunOutput {
+    /// Rows per warehouse table, in `data_columns` order, sorted deterministically.
+    pub tables: BTreeMap<&'static str, Vec<Vec<Cell>>>,
+    pub quarantine: Vec<Quarantined>,
+}
+
+#[derive(Default)]
+struct Builder {
+    dims: BTreeMap<&'static str, BTreeMap<i32, Vec<Cell>>>,
+    facts: BTreeMap<&'static str, BTreeMap<(i32, NaiveDateTime), Vec<Cell>>>,
+    dates: BTreeSet<NaiveDate>,
+    quarantine: Vec<Quarantined>,
+    changed_departments: BTreeSet<i32>,
+    changed_addresses: BTreeSet<i32>,
+    changed_staff: BTreeSet<i32>,
+    changed_counterparties: BTreeSet<i32>,
+}
+
+impl Builder {
+    fn reject(&mut self, table: &SourceTable, input: &InputLine, raw: Value, rejection: Rejection) {
+        let key = raw.get(table.key).and_then(Value::as_i64);
+        self.quarantine.push(Quarantined {
+            table: table.name.to_string(),
+            source_object: input.object.clone(),
+            line: input.line,
+            key,
+            column: rejection.column,
+            reason: rejection.reason,
+            row: raw,
+        });
+    }
+
+    fn date(&mut self, date: NaiveDate) -> Cell {
+        self.dates.insert(date);
+        Cell::Date(date)
+    }
+
+    /// A `YYYY-MM-DD` source string as a DATE cell.
+    fn date_text(&mut self, row: &SourceRow, column: &str) -> Result<Cell, Rejection> {
+        let text = row.text(column)?;
+        let date =
+            parse_date(text).ok_or_else(|| Rejection::column(column, format!("{text:?} is not a YYYY-MM-DD date")))?;
+        Ok(self.date(date))
+    }
+
+    /// A timestamp split into DATE and TIME (milliseconds kept).
+    fn split(&mut self, row: &SourceRow, column: &str) -> Result<[Cell; 2], Rejection> {
+        let at = row.timestamp(column)?;
+        Ok([self.date(at.date()), Cell::Time(at.time())])
+    }
+}
+
+fn require(state: &ReferenceState, row: &SourceRow, column: &str, table: &str) -> Result<Cell, Rejection> {
+    let id = row.int(column)?;
+    if state.knows(table, id) {
+        Ok(Cell::Int(id))
+    } else {
+        Err(Rejection::column(
+            column,
+            format!("unknown reference: {table} {id} is in neither this run nor an earlier one"),
+        ))
+    }
+}
+
+fn positive(column: &str, value_is_positive: bool) -> Result<(), Rejection> {
+    if value_is_positive { Ok(()) } else { Err(Rejection::column(column, "must be positive")) }
+}
+
+/// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
+/// advances the state. Tables are handled in dependency order, so a reference introduced in the
+/// same run is known to the rows that use it.
+pub fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
+    let mut b = Builder::default();
+    for table in tables::SOURCE_TABLES {
+        for input in inputs.remove(table.name).unwrap_or_default() {
+            let raw = match &input.parsed {
+                Ok(raw) => raw.clone(),
+                Err(error) => {
+                    let rejection = Rejection::row(format!("not a JSON object: {error}"));
+                    b.reject(table, &input, Value::Null, rejection);
+                    continue;
+                }
+            };
+            let result = SourceRow::parse(table, &raw).and_then(|row| apply(&mut b, state, &row, &raw));
+            if let Err(rejection) = result {
+                b.reject(table, &input, Value::Object(raw), rejection);
+            }
+        }
+        if table.name == tables::STAFF.name {
+            // Every table a staff or counterparty row depends on has now been read.
+            emit_dependent_dimensions(&mut b, state);
+        }
+    }
+    finish(b)
+}
+
+/// Applies one valid source row: records reference rows in the state and emits warehouse rows.
+fn apply(
+    b: &mut Builder,
+    state: &mut ReferenceState,
+    row: &SourceRow,
+    raw: &Map<String, Value>,
+) -> Result<(), Rejection> {
+    let id = row.key()?;
+    match row.table.name {
+        "currency" => {
+            let code = row.text("currency_code")?;
+            let currency = iso_currency::Currency::from_code(code).ok_or_else(|| {
+                Rejection::column("currency_code", format!("{code:?} is not an ISO 4217 currency code"))
+            })?;
+            let cells = vec![Cell::Int(id), Cell::text(code), Cell::text(currency.name())];
+            b.dims.entry(warehouse::DIM_CURRENCY.name).or_default().insert(id, cells);
+        }
+        "department" => {
+            b.changed_departments.insert(id);
+        }
+        "address" => {
+            b.dims.entry(warehouse::DIM_LOCATION.name).or_default().insert(id, location_cells(id, row)?);
+            b.changed_addresses.insert(id);
+        }
+        "counterparty" => {
+            require(state, row, "legal_address_id", "address")?;
+            b.changed_counterparties.insert(id);
+        }
+        "staff" => {
+            require(state, row, "department_id", "department")?;
+            b.changed_staff.insert(id);
+        }
+        "design" => {
+            let cells = vec![
+                Cell::Int(id),
+                Cell::text(row.text("design_name")?),
+                Cell::text(row.text("file_location")?),
+                Cell::text(row.text("file_name")?),
+            ];
+            b.dims.entry(warehouse::DIM_DESIGN.name).or_default().insert(id, cells);
+        }
+        "payment_type" => {
+            let cells = vec![Cell::Int(id), Cell::text(row.text("payment_type_name")?)];
+            b.dims.entry(warehouse::DIM_PAYMENT_TYPE.name).or_default().insert(id, cells);
+        }
+        "transaction" => {
+            let kind = row.text("transaction_type")?;
+            let sales = row.opt_int("sales_order_id")?;
+            let purchase = row.opt_int("purchase_order_id")?;
+            match (kind, sales, purchase) {
+                ("SALE", Some(_), None) | ("PURCHASE", None, Some(_)) => {}
+                ("SALE" | "PURCHASE", _, _) => {
+                    return Err(Rejection::row(format!(
+                        "a {kind} transaction must have exactly its own order id (sales_order_id {sales:?}, purchase_order_id {purchase:?})"
+                    )));
+                }
+                _ => {
+                    return Err(Rejection::column("transaction_type", format!("{kind:?} is neither SALE nor PURCHASE")));
+                }
+            }
+            let cells = vec![Cell::Int(id), Cell::text(kind), Cell::opt_int(sales), Cell::opt_int(purchase)];
+            b.dims.entry(warehouse::DIM_TRANSACTION.name).or_default().insert(id, cells);
+            state.add_transaction(id);
+        }
+        "sales_order" => {
+            let [created_date, created_time] = b.split(row, "created_at")?;
+            let [updated_date, updated_time] = b.split(row, "last_updated")?;
+            let units = row.int("units_sold")?;
+            positive("units_sold", units > 0)?;
+            let price = row.decimal("unit_price")?;
+            positive("unit_price", price.is_positive())?;
+            let cells = vec![
+                Cell::Int(id),
+                created_date,
+                created_time,
+                updated_date,
+                updated_time,
+                require(state, row, "staff_id", "staff")?,
+                require(state, row, "counterparty_id", "counterparty")?,
+                Cell::Int(units),
+                Cell::Decimal(price),
+                require(state, row, "currency_id", "currency")?,
+                require(state, row, "design_id", "design")?,
+                b.date_text(row, "agreed_payment_date")?,
+                b.date_text(row, "agreed_delivery_date")?,
+                require(state, row, "agreed_delivery_location_id", "address")?,
+            ];
+            let version = (id, row.timestamp("last_updated")?);
+            b.facts.entry(warehouse::FACT_SALES_ORDER.name).or_default().insert(version, cells);
+        }
+        "purchase_order" => {
+            let [created_date, created_time] = b.split(row, "created_at")?;
+            let [updated_date, updated_time] = b.split(row, "last_updated")?;
+            let quantity = row.int("item_quantity")?;
+            positive("item_quantity", quantity > 0)?;
+            let price = row.decimal("item_unit_price")?;
+            positive("item_unit_price", price.is_positive())?;
+            let cells = vec![
+                Cell::Int(id),
+                created_date,
+                created_time,
+                updated_date,
+                updated_time,
+                require(state, row, "staff_id", "staff")?,
+                require(state, row, "counterparty_id", "counterparty")?,
+                Cell::text(row.text("item_code")?),
+                Cell::Int(quantity),
+                Cell::Decimal(price),
+                require(state, row, "currency_id", "currency")?,
+                b.date_text(row, "agreed_delivery_date")?,
+                b.date_text(row, "agreed_payment_date")?,
+                require(state, row, "agreed_delivery_location_id", "address")?,
+            ];
+            let version = (id, row.timestamp("last_updated")?);
+            b.facts.entry(warehouse::FACT_PURCHASE_ORDER.name).or_default().insert(version, cells);
+        }
+        "payment" => {
+            let [created_date, created_time] = b.split(row, "created_at")?;
+            let [updated_date, updated_time] = b.split(row, "last_updated")?;
+            let transaction = row.int("transaction_id")?;
+            if !state.knows_transaction(transaction) {
+                return Err(Rejection::column(
+                    "transaction_id",
+                    format!("unknown reference: transaction {transaction} is in neither this run nor an earlier one"),
+                ));
+            }
+            let cells = vec![
+                Cell::Int(id),
+                created_date,
+                created_time,
+                updated_date,
+                updated_time,
+                Cell::Int(transaction),
+                require(state, row, "counterparty_id", "counterparty")?,
+                Cell::Decimal(row.decimal("payment_amount")?),
+                require(state, row, "currency_id", "currency")?,
+                require(state, row, "payment_type_id", "payment_type")?,
+                Cell::Bool(row.bool("paid")?),
+                b.date_text(row, "payment_date")?,
+            ];
+            let version = (id, row.timestamp("last_updated")?);
+            b.facts.entry(warehouse::FACT_PAYMENT.name).or_default().insert(version, cells);
+        }
+        other => return Err(Rejection::row(format!("no transform rule for table {other}"))),
+    }
+    if super::state::REFERENCE_TABLES.contains(&row.table.name) {
+        state.set_row(row.table.name, id, raw.clone());
+    }
+    Ok(())
+}
+
+fn location_cells(id: i32, address: &SourceRow) -> Result<Vec<Cell>, Rejection> {
+    Ok(vec![
+        Cell::Int(id),
+        Cell::text(address.text("address_line_1")?),
+        Cell::opt_text(address.opt_text("address_line_2")?),
+        Cell::opt_text(address.opt_text("district")?),
+        Cell::text(address.text("city")?),
+        Cell::text(address.text("postal_code")?),
+        Cell::text(address.text("country")?),
+        Cell::text(address.text("phone")?),
+    ])
+}
+
+fn state_row(state: &ReferenceState, table: &'static SourceTable, id: i32) -> Result<SourceRow, Rejection> {
+    let raw = state
+        .row(table.name, id)
+        .ok_or_else(|| Rejection::row(format!("unknown reference: {} {id} is not known", table.name)))?;
+    SourceRow::parse(table, raw)
+}
+
+fn staff_cells(state: &ReferenceState, id: i32) -> Result<Vec<Cell>, Rejection> {
+    let staff = state_row(state, &tables::STAFF, id)?;
+    let department = state_row(state, &tables::DEPARTMENT, staff.int("department_id")?)?;
+    Ok(vec![
+        Cell::Int(id),
+        Cell::text(staff.text("first_name")?),
+        Cell::text(staff.text("last_name")?),
+        Cell::text(department.text("department_name")?),
+        Cell::opt_text(department.opt_text("location")?),
+        Cell::text(staff.text("email_address")?),
+    ])
+}
+
+fn counterparty_cells(state: &ReferenceState, id: i32) -> Result<Vec<Cell>, Rejection> {
+    let counterparty = state_row(state, &tables::COUNTERPARTY, id)?;
+    let address_id = counterparty.int("legal_address_id")?;
+    let address = state_row(state, &tables::ADDRESS, address_id)?;
+    let mut cells = vec![Cell::Int(id), Cell::text(counterparty.text("counterparty_legal_name")?)];
+    // The legal address columns are dim_location's, without its id.
+    cells.extend(location_cells(address_id, &address)?.into_iter().skip(1));
+    Ok(cells)
+}
+
+/// dim_staff and dim_counterparty rows for every row that changed itself or through the
+/// department or address it uses.
+fn emit_dependent_dimensions(b: &mut Builder, state: &ReferenceState) {
+    let int_field = |row: &Map<String, Value>, field: &str| row.get(field).and_then(Value::as_i64).map(|v| v as i32);
+    let mut staff = std::mem::take(&mut b.changed_staff);
+    for (id, row) in state.rows_of(tables::STAFF.name) {
+        if int_field(row, "department_id").is_some_and(|d| b.changed_departments.contains(&d)) {
+            staff.insert(*id);
+        }
+    }
+    let mut counterparties = std::mem::take(&mut b.changed_counterparties);
+    for (id, row) in state.rows_of(tables::COUNTERPARTY.name) {
+        if int_field(row, "legal_address_id").is_some_and(|a| b.changed_addresses.contains(&a)) {
+            counterparties.insert(*id);
+        }
+    }
+    for id in staff {
+        // Rows in the state were validated when they arrived, so these cannot fail; if they
+        // somehow do, the row is skipped rather than emitted half-built.
+        if let Ok(cells) = staff_cells(state, id) {
+            b.dims.entry(warehouse::DIM_STAFF.name).or_default().insert(id, cells);
+        }
+    }
+    for id in counterparties {
+        if let Ok(cells) = counterparty_cells(state, id) {
+            b.dims.entry(warehouse::DIM_COUNTERPARTY.name).or_default().insert(id, cells);
+        }
+    }
+}
+
+fn date_cells(date: NaiveDate) -> Vec<Cell> {
+    vec![
+        Cell::Date(date),
+        Cell::Int(date.year()),
+        Cell::Int(date.month() as i32),
+        Cell::Int(date.day() as i32),
+        Cell::Int(date.weekday().number_from_monday() as i32),
+        Cell::text(&date.format("%A").to_string()),
+        Cell::text(&date.format("%B").to_string()),
+        Cell::Int(date.month0() as i32 / 3 + 1),
+    ]
+}
+
+fn finish(b: Builder) -> RunOutput {
+    let mut tables: BTreeMap<&'static str, Vec<Vec<Cell>>> = BTreeMap::new();
+    if !b.dates.is_empty() {
+        tables.insert(warehouse::DIM_DATE.name, b.dates.iter().copied().map(date_cells).collect());
+    }
+    for (name, rows) in b.dims {
+        tables.insert(name, rows.into_values().collect());
+    }
+    for (name, rows) in b.facts {
+        tables.insert(name, rows.into_values().collect());
+    }
+    tables.retain(|_, rows| !rows.is_empty());
+    debug_assert!(tables.keys().all(|name| WarehouseTable::named(name).is_some()));
+    RunOutput { tables, quarantine: b.quarantine }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(table_row: Value) -> InputLine {
+        InputLine { object: "t/x.jsonl".into(), line: 1, parsed: Ok(table_row.as_object().cloned().expect("object")) }
+    }
+
+    const AT: &str = "2022-11-03T14:20:52.186";
+
+    #[test]
+    fn dim_date_uses_iso_weekdays() {
+        let monday = NaiveDate::from_ymd_opt(2022, 11, 7).expect("date");
+        let cells = date_cells(monday);
+        assert_eq!(cells[4], Cell::Int(1));
+        assert_eq!(cells[5], Cell::text("Monday"));
+        assert_eq!(cells[6], Cell::text("November"));
+        assert_eq!(cells[7], Cell::Int(4));
+        let sunday = NaiveDate::from_ymd_opt(2022, 11, 6).expect("date");
+        assert_eq!(date_cells(sunday)[4], Cell::Int(7));
+    }
+
+    #[test]
+    fn a_department_change_re_emits_its_staff() {
+        let mut state = ReferenceState::default();
+        let dept = |location: &str| {
+            line(json!({"department_id": 1, "department_name": "Dispatch", "location": location, "manager": null,
+                "created_at": AT, "last_updated": AT}))
+        };
+        let staff = line(json!({"staff_id": 5, "first_name": "A", "last_name": "O'B", "department_id": 1,
+            "email_address": "a@b", "created_at": AT, "last_updated": AT}));
+        let first = transform(&mut state, BTreeMap::from([("department", vec![dept("Leds")]), ("staff", vec![staff])]));
+        assert_eq!(first.tables["dim_staff"][0][4], Cell::text("Leds"));
+        let second = transform(&mut state, BTreeMap::from([("department", vec![dept("Leeds")])]));
+        assert_eq!(second.tables["dim_staff"].len(), 1);
+        assert_eq!(second.tables["dim_staff"][0][4], Cell::text("Leeds"));
+        assert!(second.quarantine.is_empty());
+    }
+}

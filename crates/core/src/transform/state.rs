@@ -1,0 +1,82 @@
+//! The transform's knowledge of earlier runs: the latest valid row of every reference table and
+//! the ids of every transaction. One immutable snapshot per run in the processed bucket
+//! (`_state/…/<run_id>.json`), so a transform never depends on memory between calls.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const FORMAT: u32 = 1;
+
+/// Source tables whose latest rows the transform keeps (dimension sources).
+pub const REFERENCE_TABLES: [&str; 7] =
+    ["currency", "department", "address", "counterparty", "staff", "design", "payment_type"];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceState {
+    pub format: u32,
+    /// The run after which this is the state (`None` before the first run).
+    pub after_run: Option<String>,
+    /// Latest valid source row per id, per reference table.
+    pub rows: BTreeMap<String, BTreeMap<i32, Map<String, Value>>>,
+    /// Every known transaction id, as sorted inclusive ranges.
+    pub transactions: Vec<(i32, i32)>,
+}
+
+impl ReferenceState {
+    pub fn row(&self, table: &str, id: i32) -> Option<&Map<String, Value>> {
+        self.rows.get(table).and_then(|rows| rows.get(&id))
+    }
+
+    pub fn knows(&self, table: &str, id: i32) -> bool {
+        self.row(table, id).is_some()
+    }
+
+    pub fn set_row(&mut self, table: &str, id: i32, row: Map<String, Value>) {
+        self.rows.entry(table.to_string()).or_default().insert(id, row);
+    }
+
+    pub fn rows_of(&self, table: &str) -> impl Iterator<Item = (&i32, &Map<String, Value>)> {
+        self.rows.get(table).into_iter().flatten()
+    }
+
+    pub fn knows_transaction(&self, id: i32) -> bool {
+        let i = self.transactions.partition_point(|(_, end)| *end < id);
+        self.transactions.get(i).is_some_and(|(start, _)| *start <= id)
+    }
+
+    pub fn add_transaction(&mut self, id: i32) {
+        if self.knows_transaction(id) {
+            return;
+        }
+        let i = self.transactions.partition_point(|(_, end)| *end < id);
+        self.transactions.insert(i, (id, id));
+        // Merge with neighbours that now touch.
+        if i + 1 < self.transactions.len() && self.transactions[i + 1].0 == id + 1 {
+            self.transactions[i].1 = self.transactions[i + 1].1;
+            self.transactions.remove(i + 1);
+        }
+        if i > 0 && self.transactions[i - 1].1 + 1 == id {
+            self.transactions[i - 1].1 = self.transactions[i].1;
+            self.transactions.remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ids_are_kept_as_ranges() {
+        let mut state = ReferenceState::default();
+        for id in [3, 1, 2, 7, 5, 6, 2] {
+            state.add_transaction(id);
+        }
+        assert_eq!(state.transactions, vec![(1, 3), (5, 7)]);
+        assert!(state.knows_transaction(6) && !state.knows_transaction(4) && !state.knows_transaction(8));
+        state.add_transaction(4);
+        assert_eq!(state.transactions, vec![(1, 7)]);
+    }
+}

@@ -1,0 +1,345 @@
+//! The warehouse's star schemas (sales, purchases, payments), described once. The transform's
+//! output rows, the Parquet schema, the load's staging tables and COPY column lists, and the
+//! warehouse DDL all derive from these descriptions. Names follow the published ToteSys warehouse
+//! ERD: BI reports are written against them.
+
+use std::fmt;
+
+/// How a warehouse column is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WKind {
+    /// A warehouse-generated surrogate key (`SERIAL`); not in the Parquet files.
+    Serial,
+    Int,
+    Text,
+    /// Exact decimal. `scale: None` is an unconstrained `NUMERIC`: the Parquet scale is then the
+    /// largest scale in the run's values, so no digit is lost.
+    Decimal {
+        precision: u8,
+        scale: Option<u8>,
+    },
+    Date,
+    /// Time of day with milliseconds.
+    Time,
+    Bool,
+}
+
+impl WKind {
+    pub fn sql_type(self) -> String {
+        match self {
+            WKind::Serial => "SERIAL".into(),
+            WKind::Int => "INTEGER".into(),
+            WKind::Text => "TEXT".into(),
+            WKind::Decimal { precision, scale: Some(scale) } => format!("NUMERIC({precision}, {scale})"),
+            WKind::Decimal { scale: None, .. } => "NUMERIC".into(),
+            WKind::Date => "DATE".into(),
+            WKind::Time => "TIME(3)".into(),
+            WKind::Bool => "BOOLEAN".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WColumn {
+    pub name: &'static str,
+    pub kind: WKind,
+    pub nullable: bool,
+    /// The table this column references (its key column), if it is a foreign key.
+    pub references: Option<&'static str>,
+}
+
+const fn c(name: &'static str, kind: WKind) -> WColumn {
+    WColumn { name, kind, nullable: false, references: None }
+}
+const fn n(name: &'static str, kind: WKind) -> WColumn {
+    WColumn { name, kind, nullable: true, references: None }
+}
+const fn fk(name: &'static str, kind: WKind, table: &'static str) -> WColumn {
+    WColumn { name, kind, nullable: false, references: Some(table) }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Latest values only: upserted by `key`.
+    Dimension,
+    /// Every version kept: appended, unique on `version_key`.
+    Fact { record_id: &'static str, version_key: &'static [&'static str] },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct WarehouseTable {
+    pub name: &'static str,
+    /// The dimension's primary key, or the fact's source id.
+    pub key: &'static str,
+    pub role: Role,
+    pub columns: &'static [WColumn],
+}
+
+impl WarehouseTable {
+    /// The columns carried in Parquet and loaded (all but the warehouse-generated record id).
+    pub fn data_columns(&self) -> impl Iterator<Item = &WColumn> {
+        self.columns.iter().filter(|c| c.kind != WKind::Serial)
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.data_columns().position(|c| c.name == name)
+    }
+
+    pub fn named(name: &str) -> Option<&'static WarehouseTable> {
+        WAREHOUSE_TABLES.iter().copied().find(|t| t.name == name)
+    }
+
+    pub fn is_fact(&self) -> bool {
+        matches!(self.role, Role::Fact { .. })
+    }
+
+    /// `CREATE TABLE` for this table, with its primary, unique and foreign keys.
+    pub fn create_sql(&self) -> String {
+        let mut lines: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let null = if c.nullable || c.kind == WKind::Serial { "" } else { " NOT NULL" };
+                format!("    {} {}{null}", c.name, c.kind.sql_type())
+            })
+            .collect();
+        match self.role {
+            Role::Dimension => lines.push(format!("    PRIMARY KEY ({})", self.key)),
+            Role::Fact { record_id, version_key } => {
+                lines.push(format!("    PRIMARY KEY ({record_id})"));
+                lines.push(format!("    UNIQUE ({})", version_key.join(", ")));
+            }
+        }
+        for column in self.columns {
+            if let Some(target) = column.references.and_then(WarehouseTable::named) {
+                lines.push(format!("    FOREIGN KEY ({}) REFERENCES {} ({})", column.name, target.name, target.key));
+            }
+        }
+        format!("CREATE TABLE {} (\n{}\n);\n", self.name, lines.join(",\n"))
+    }
+}
+
+impl fmt::Display for WarehouseTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+use WKind::*;
+
+const MONEY_10_2: WKind = Decimal { precision: 10, scale: Some(2) };
+const MONEY: WKind = Decimal { precision: 38, scale: None };
+
+pub const DIM_DATE: WarehouseTable = WarehouseTable {
+    name: "dim_date",
+    key: "date_id",
+    role: Role::Dimension,
+    columns: &[
+        c("date_id", Date),
+        c("year", Int),
+        c("month", Int),
+        c("day", Int),
+        c("day_of_week", Int),
+        c("day_name", Text),
+        c("month_name", Text),
+        c("quarter", Int),
+    ],
+};
+
+pub const DIM_STAFF: WarehouseTable = WarehouseTable {
+    name: "dim_staff",
+    key: "staff_id",
+    role: Role::Dimension,
+    columns: &[
+        c("staff_id", Int),
+        c("first_name", Text),
+        c("last_name", Text),
+        c("department_name", Text),
+        n("location", Text),
+        c("email_address", Text),
+    ],
+};
+
+pub const DIM_LOCATION: WarehouseTable = WarehouseTable {
+    name: "dim_location",
+    key: "location_id",
+    role: Role::Dimension,
+    columns: &[
+        c("location_id", Int),
+        c("address_line_1", Text),
+        n("address_line_2", Text),
+        n("district", Text),
+        c("city", Text),
+        c("postal_code", Text),
+        c("country", Text),
+        c("phone", Text),
+    ],
+};
+
+pub const DIM_DESIGN: WarehouseTable = WarehouseTable {
+    name: "dim_design",
+    key: "design_id",
+    role: Role::Dimension,
+    columns: &[c("design_id", Int), c("design_name", Text), c("file_location", Text), c("file_name", Text)],
+};
+
+pub const DIM_CURRENCY: WarehouseTable = WarehouseTable {
+    name: "dim_currency",
+    key: "currency_id",
+    role: Role::Dimension,
+    columns: &[c("currency_id", Int), c("currency_code", Text), c("currency_name", Text)],
+};
+
+pub const DIM_COUNTERPARTY: WarehouseTable = WarehouseTable {
+    name: "dim_counterparty",
+    key: "counterparty_id",
+    role: Role::Dimension,
+    columns: &[
+        c("counterparty_id", Int),
+        c("counterparty_legal_name", Text),
+        c("counterparty_legal_address_line_1", Text),
+        n("counterparty_legal_address_line_2", Text),
+        n("counterparty_legal_district", Text),
+        c("counterparty_legal_city", Text),
+        c("counterparty_legal_postal_code", Text),
+        c("counterparty_legal_country", Text),
+        c("counterparty_legal_phone_number", Text),
+    ],
+};
+
+pub const DIM_PAYMENT_TYPE: WarehouseTable = WarehouseTable {
+    name: "dim_payment_type",
+    key: "payment_type_id",
+    role: Role::Dimension,
+    columns: &[c("payment_type_id", Int), c("payment_type_name", Text)],
+};
+
+pub const DIM_TRANSACTION: WarehouseTable = WarehouseTable {
+    name: "dim_transaction",
+    key: "transaction_id",
+    role: Role::Dimension,
+    columns: &[
+        c("transaction_id", Int),
+        c("transaction_type", Text),
+        n("sales_order_id", Int),
+        n("purchase_order_id", Int),
+    ],
+};
+
+pub const FACT_SALES_ORDER: WarehouseTable = WarehouseTable {
+    name: "fact_sales_order",
+    key: "sales_order_id",
+    role: Role::Fact {
+        record_id: "sales_record_id",
+        version_key: &["sales_order_id", "last_updated_date", "last_updated_time"],
+    },
+    columns: &[
+        c("sales_record_id", Serial),
+        c("sales_order_id", Int),
+        fk("created_date", Date, "dim_date"),
+        c("created_time", Time),
+        fk("last_updated_date", Date, "dim_date"),
+        c("last_updated_time", Time),
+        fk("sales_staff_id", Int, "dim_staff"),
+        fk("counterparty_id", Int, "dim_counterparty"),
+        c("units_sold", Int),
+        c("unit_price", MONEY_10_2),
+        fk("currency_id", Int, "dim_currency"),
+        fk("design_id", Int, "dim_design"),
+        fk("agreed_payment_date", Date, "dim_date"),
+        fk("agreed_delivery_date", Date, "dim_date"),
+        fk("agreed_delivery_location_id", Int, "dim_location"),
+    ],
+};
+
+pub const FACT_PURCHASE_ORDER: WarehouseTable = WarehouseTable {
+    name: "fact_purchase_order",
+    key: "purchase_order_id",
+    role: Role::Fact {
+        record_id: "purchase_record_id",
+        version_key: &["purchase_order_id", "last_updated_date", "last_updated_time"],
+    },
+    columns: &[
+        c("purchase_record_id", Serial),
+        c("purchase_order_id", Int),
+        fk("created_date", Date, "dim_date"),
+        c("created_time", Time),
+        fk("last_updated_date", Date, "dim_date"),
+        c("last_updated_time", Time),
+        fk("staff_id", Int, "dim_staff"),
+        fk("counterparty_id", Int, "dim_counterparty"),
+        c("item_code", Text),
+        c("item_quantity", Int),
+        c("item_unit_price", MONEY),
+        fk("currency_id", Int, "dim_currency"),
+        fk("agreed_delivery_date", Date, "dim_date"),
+        fk("agreed_payment_date", Date, "dim_date"),
+        fk("agreed_delivery_location_id", Int, "dim_location"),
+    ],
+};
+
+pub const FACT_PAYMENT: WarehouseTable = WarehouseTable {
+    name: "fact_payment",
+    key: "payment_id",
+    role: Role::Fact {
+        record_id: "payment_record_id",
+        version_key: &["payment_id", "last_updated_date", "last_updated_time"],
+    },
+    columns: &[
+        c("payment_record_id", Serial),
+        c("payment_id", Int),
+        fk("created_date", Date, "dim_date"),
+        c("created_time", Time),
+        fk("last_updated_date", Date, "dim_date"),
+        c("last_updated_time", Time),
+        fk("transaction_id", Int, "dim_transaction"),
+        fk("counterparty_id", Int, "dim_counterparty"),
+        c("payment_amount", MONEY),
+        fk("currency_id", Int, "dim_currency"),
+        fk("payment_type_id", Int, "dim_payment_type"),
+        c("paid", Bool),
+        fk("payment_date", Date, "dim_date"),
+    ],
+};
+
+/// Every warehouse table, dimensions first (the order they are loaded in).
+pub const WAREHOUSE_TABLES: [&WarehouseTable; 11] = [
+    &DIM_DATE,
+    &DIM_STAFF,
+    &DIM_LOCATION,
+    &DIM_DESIGN,
+    &DIM_CURRENCY,
+    &DIM_COUNTERPARTY,
+    &DIM_PAYMENT_TYPE,
+    &DIM_TRANSACTION,
+    &FACT_SALES_ORDER,
+    &FACT_PURCHASE_ORDER,
+    &FACT_PAYMENT,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_keys_point_at_dimensions_listed_earlier() {
+        for (i, table) in WAREHOUSE_TABLES.iter().enumerate() {
+            for column in table.columns {
+                if let Some(target) = column.references {
+                    let at = WAREHOUSE_TABLES.iter().position(|t| t.name == target).expect("target exists");
+                    assert!(at < i, "{table}.{} → {target}", column.name);
+                    assert_eq!(WAREHOUSE_TABLES[at].role, Role::Dimension);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ddl_has_keys() {
+        let sql = FACT_PAYMENT.create_sql();
+        assert!(sql.contains("payment_record_id SERIAL,"), "{sql}");
+        assert!(sql.contains("UNIQUE (payment_id, last_updated_date, last_updated_time)"), "{sql}");
+        assert!(sql.contains("FOREIGN KEY (payment_type_id) REFERENCES dim_payment_type (payment_type_id)"), "{sql}");
+        assert!(DIM_STAFF.create_sql().contains("PRIMARY KEY (staff_id)"));
+    }
+}
