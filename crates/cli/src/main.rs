@@ -1,9 +1,13 @@
-//! `onyx`: run the Onyx pipeline on one machine — seed a source, extract, and more.
+//! `onyx`: run the Onyx pipeline on one machine — seed a source, extract, transform, load, or
+//! all three at once. Locations are local directories or `s3://bucket/prefix`.
+
+mod summary;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use onyx_core::{config, extract, handlers, seed, transform};
+use clap::{Args, Parser, Subcommand};
+use onyx_core::storage::Store;
+use onyx_core::{config, extract, handlers, load, seed, transform};
 
 #[derive(Parser)]
 #[command(name = "onyx", version, about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse")]
@@ -12,37 +16,95 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args, Clone)]
+struct Source {
+    /// postgres:// URL of the ToteSys source [env: ONYX_SOURCE_URL, or ONYX_SOURCE_SECRET]
+    #[arg(long)]
+    source_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct Warehouse {
+    /// postgres:// URL of the warehouse [env: ONYX_WAREHOUSE_URL, or ONYX_WAREHOUSE_SECRET]
+    #[arg(long)]
+    warehouse_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct Ingestion {
+    /// Ingestion bucket: a directory or s3://bucket/prefix [env: ONYX_INGESTION]
+    #[arg(long)]
+    ingestion: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct Processed {
+    /// Processed bucket: a directory or s3://bucket/prefix [env: ONYX_PROCESSED]
+    #[arg(long)]
+    processed: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct Lag {
+    /// Seconds a source transaction may commit after its rows' last_updated and still be
+    /// extracted [env: ONYX_SAFETY_LAG_SECONDS; default 300]
+    #[arg(long)]
+    safety_lag_seconds: Option<u64>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create the ToteSys schema in an empty database and load the real sample (48k rows).
     Seed {
-        /// postgres:// URL of the (empty) source database [env: ONYX_SOURCE_URL]
-        #[arg(long)]
-        source_url: Option<String>,
+        #[command(flatten)]
+        source: Source,
     },
     /// Extract every changed row version from ToteSys into the ingestion bucket (one run).
     Extract {
-        /// postgres:// URL of the source [env: ONYX_SOURCE_URL, or ONYX_SOURCE_SECRET]
-        #[arg(long)]
-        source_url: Option<String>,
-        /// Ingestion bucket: a directory or s3://bucket/prefix [env: ONYX_INGESTION]
-        #[arg(long)]
-        ingestion: Option<String>,
-        /// Seconds a transaction may commit after its rows' last_updated [env: ONYX_SAFETY_LAG_SECONDS; default 300]
-        #[arg(long)]
-        safety_lag_seconds: Option<u64>,
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        lag: Lag,
     },
-    /// Transform pending ingestion runs into star-schema Parquet (in run order).
+    /// Transform pending ingestion runs into star-schema Parquet, in run order.
     Transform {
-        /// Ingestion bucket: a directory or s3://bucket/prefix [env: ONYX_INGESTION]
-        #[arg(long)]
-        ingestion: Option<String>,
-        /// Processed bucket: a directory or s3://bucket/prefix [env: ONYX_PROCESSED]
-        #[arg(long)]
-        processed: Option<String>,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
         /// Transform up to and including this run only (a run already done is a no-op)
         #[arg(long)]
         run: Option<String>,
+    },
+    /// Load pending processed runs into the warehouse, in run order, each in one transaction.
+    Load {
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        /// Load up to and including this run only (a run already loaded is a no-op)
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Create or upgrade the warehouse schema (idempotent).
+    Migrate {
+        #[command(flatten)]
+        warehouse: Warehouse,
+    },
+    /// Extract → transform → load once, and print what each stage did.
+    Run {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        #[command(flatten)]
+        lag: Lag,
     },
 }
 
@@ -59,10 +121,31 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn open_ingestion(ingestion: Ingestion) -> anyhow::Result<Store> {
+    let location = config::location(ingestion.ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?;
+    Ok(location.open().await?)
+}
+
+async fn open_processed(processed: Processed) -> anyhow::Result<Store> {
+    let location = config::location(processed.processed, config::ENV_PROCESSED, "the processed bucket (--processed)")?;
+    Ok(location.open().await?)
+}
+
+async fn connect_warehouse(warehouse: Warehouse) -> anyhow::Result<onyx_core::tokio_postgres::Client> {
+    let mut client = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
+    load::migrate(&mut client).await?;
+    Ok(client)
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Seed { source_url } => {
-            let mut client = config::source(source_url)?.connect("source").await?;
+        Command::Seed { source } => {
+            let mut client = config::source(source.source_url)?.connect("source").await?;
             let counts = seed::seed_sample(&mut client).await?;
             let total: u64 = counts.iter().map(|(_, n)| n).sum();
             for (table, rows) in &counts {
@@ -70,31 +153,66 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             println!("seeded {total} rows into {} tables", counts.len());
         }
-        Command::Extract { source_url, ingestion, safety_lag_seconds } => {
-            let source = config::source(source_url)?;
-            let store = config::location(ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?
-                .open()
-                .await?;
-            let options =
-                extract::ExtractOptions { safety_lag: config::safety_lag(safety_lag_seconds)?, ..Default::default() };
+        Command::Extract { source, ingestion, lag } => {
+            let source = config::source(source.source_url)?;
+            let store = open_ingestion(ingestion).await?;
+            let options = extract::ExtractOptions {
+                safety_lag: config::safety_lag(lag.safety_lag_seconds)?,
+                ..Default::default()
+            };
             let mut client = source.connect("source").await?;
             let summary = extract::run(&mut client, store.as_ref(), &options).await?;
-            println!("{}", serde_json::to_string_pretty(&handlers::summary_json(&summary))?);
+            print_json(&handlers::summary_json(&summary))?;
         }
         Command::Transform { ingestion, processed, run } => {
-            let ingestion = config::location(ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?
-                .open()
-                .await?;
-            let processed = config::location(processed, config::ENV_PROCESSED, "the processed bucket (--processed)")?
-                .open()
-                .await?;
+            let ingestion = open_ingestion(ingestion).await?;
+            let processed = open_processed(processed).await?;
             let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), run.as_deref()).await?;
             if runs.is_empty() {
                 println!("nothing to transform: every run is already transformed");
             }
             for run in &runs {
-                println!("{}", serde_json::to_string_pretty(&handlers::transform_summary_json(run))?);
+                print_json(&handlers::transform_summary_json(run))?;
             }
+        }
+        Command::Load { processed, warehouse, run } => {
+            let processed = open_processed(processed).await?;
+            let mut client = connect_warehouse(warehouse).await?;
+            let runs =
+                load::load_pending(&mut client, processed.as_ref(), run.as_deref(), &load::LoadOptions::default())
+                    .await?;
+            if runs.is_empty() {
+                println!("nothing to load: every run is already loaded");
+            }
+            for run in &runs {
+                print_json(&handlers::load_summary_json(run))?;
+            }
+        }
+        Command::Migrate { warehouse } => {
+            let mut client = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
+            let applied = load::migrate(&mut client).await?;
+            if applied.is_empty() {
+                println!("the warehouse schema is up to date");
+            }
+            for migration in applied {
+                println!("applied {migration}");
+            }
+        }
+        Command::Run { source, ingestion, processed, warehouse, lag } => {
+            let source = config::source(source.source_url)?;
+            let ingestion = open_ingestion(ingestion).await?;
+            let processed = open_processed(processed).await?;
+            let options = extract::ExtractOptions {
+                safety_lag: config::safety_lag(lag.safety_lag_seconds)?,
+                ..Default::default()
+            };
+            let mut source_client = source.connect("source").await?;
+            let mut warehouse_client = connect_warehouse(warehouse).await?;
+            let extracted = extract::run(&mut source_client, ingestion.as_ref(), &options).await?;
+            let transformed = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await?;
+            let loaded =
+                load::load_pending(&mut warehouse_client, processed.as_ref(), None, &Default::default()).await?;
+            print!("{}", summary::run_summary(&extracted, &transformed, &loaded));
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ use crate::config;
 use crate::db::DbTarget;
 use crate::extract::{self, ExtractOptions, ExtractSummary};
 use crate::keys;
+use crate::load::{self, LoadOptions, LoadedRun};
 use crate::storage::Store;
 use crate::telemetry::{self, RunMetrics};
 use crate::transform::{self, TransformedRun};
@@ -239,6 +240,100 @@ pub fn transform_summary_json(run: &TransformedRun) -> Value {
         "total_rows": run.manifest.total_rows(),
         "quarantined_rows": run.manifest.quarantined_rows,
         "quarantine_object": run.manifest.quarantine_object,
+        "duration_ms": run.duration.as_millis() as u64,
+    })
+}
+
+/// The load function: triggered by new processed run manifests.
+#[derive(Debug)]
+pub struct LoadFunction {
+    pub warehouse: DbTarget,
+    pub processed: Store,
+    /// Migrations run once per cold start, on the first event.
+    migrated: tokio::sync::OnceCell<()>,
+}
+
+impl LoadFunction {
+    pub fn new(warehouse: DbTarget, processed: Store) -> Self {
+        Self { warehouse, processed, migrated: tokio::sync::OnceCell::new() }
+    }
+
+    /// Reads `ONYX_WAREHOUSE_URL`/`ONYX_WAREHOUSE_SECRET` and `ONYX_PROCESSED`.
+    pub async fn from_env() -> Result<Self, StageError> {
+        let fatal = |e: &dyn std::error::Error| StageError::new("load", e, false);
+        let warehouse = config::warehouse(None).map_err(|e| fatal(&e))?;
+        let processed = config::location(None, config::ENV_PROCESSED, "the processed bucket").map_err(|e| fatal(&e))?;
+        Ok(Self::new(warehouse, processed.open().await.map_err(|e| fatal(&e))?))
+    }
+
+    /// Handles an S3 event: loads the announced runs (and earlier unloaded ones first), each in
+    /// one transaction. Replays are no-ops; a failure leaves the warehouse unchanged.
+    pub async fn handle(&self, event: S3Event) -> Result<Value, StageError> {
+        let runs = manifest_runs("load", &event);
+        let fail = |e: &load::LoadError| {
+            let error = StageError::new("load", e, e.is_retryable());
+            tracing::error!(stage = "load", retryable = error.retryable, error = %error.message, "load failed");
+            error
+        };
+        if runs.is_empty() {
+            return Ok(json!({"stage": "load", "runs": []}));
+        }
+        let mut client = self.warehouse.connect("warehouse").await.map_err(|e| {
+            let error = StageError::new("load", &e, e.is_retryable());
+            tracing::error!(stage = "load", error = %error.message, "load failed");
+            error
+        })?;
+        if self.migrated.get().is_none() {
+            let applied = load::migrate(&mut client).await.map_err(|e| fail(&e))?;
+            tracing::info!(stage = "load", applied = ?applied, "warehouse migrations checked");
+            let _ = self.migrated.set(());
+        }
+        let mut summaries = Vec::new();
+        for run_id in runs {
+            match load::load_pending(&mut client, self.processed.as_ref(), Some(&run_id), &LoadOptions::default()).await
+            {
+                Ok(loaded) => {
+                    if loaded.is_empty() {
+                        tracing::info!(stage = "load", run_id, "run already loaded; nothing to do");
+                    }
+                    for run in &loaded {
+                        log_loaded(run);
+                        summaries.push(load_summary_json(run));
+                    }
+                }
+                Err(load::LoadError::UnknownRun { run_id, key }) => {
+                    tracing::error!(stage = "load", run_id, key, "event names a run that does not exist; ignored");
+                }
+                Err(error) => return Err(fail(&error)),
+            }
+        }
+        Ok(json!({"stage": "load", "runs": summaries}))
+    }
+}
+
+fn log_loaded(run: &LoadedRun) {
+    tracing::info!(
+        stage = "load",
+        run_id = %run.run_id,
+        rows = %json!(run.rows),
+        total_rows = run.rows.values().sum::<u64>(),
+        duration_ms = run.duration.as_millis() as u64,
+        "load run finished"
+    );
+    telemetry::emit_metrics(&RunMetrics {
+        stage: "load",
+        duration_ms: run.duration.as_millis() as u64,
+        rows_per_table: run.rows.iter().map(|(t, n)| (t.clone(), *n)).collect(),
+        quarantined_rows: None,
+    });
+}
+
+/// The JSON summary of one loaded run.
+pub fn load_summary_json(run: &LoadedRun) -> Value {
+    json!({
+        "run_id": run.run_id,
+        "rows": run.rows,
+        "total_rows": run.rows.values().sum::<u64>(),
         "duration_ms": run.duration.as_millis() as u64,
     })
 }

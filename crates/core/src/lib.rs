@@ -7,6 +7,7 @@ pub mod extract;
 pub mod frames;
 pub mod handlers;
 pub mod keys;
+pub mod load;
 pub mod seed;
 pub mod storage;
 pub mod tables;
@@ -14,3 +15,6 @@ pub mod telemetry;
 pub mod transform;
 pub mod values;
 pub mod warehouse;
+
+/// The PostgreSQL client type the stages take.
+pub use tokio_postgres;

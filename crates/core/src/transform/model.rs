@@ -191,7 +191,10 @@ fn apply(
                     )));
                 }
                 _ => {
-                    return Err(Rejection::column("transaction_type", format!("{kind:?} is neither SALE nor PURCHASE")));
+                    return Err(Rejection::column(
+                        "transaction_type",
+                        format!("{kind:?} is neither SALE nor PURCHASE"),
+                    ));
                 }
             }
             let cells = vec![Cell::Int(id), Cell::text(kind), Cell::opt_int(sales), Cell::opt_int(purchase)];

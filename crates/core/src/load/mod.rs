@@ -1,0 +1,288 @@
+//! Load: processed runs → the PostgreSQL warehouse, exactly once and in run order.
+//!
+//! Each run is one transaction: its Parquet objects are streamed with binary `COPY` into
+//! temporary staging tables, dimensions are upserted (latest values win), fact versions are
+//! appended (a version already present is skipped), and the ledger row that records the run is
+//! written — all commit together or nothing does. Loads may be triggered twice, late or out of
+//! order: a run already in the ledger is a no-op, and missing predecessors are loaded first.
+
+mod copy;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::db::error_text;
+use crate::frames::{self, FrameError};
+use crate::keys;
+use crate::storage::{ObjectStore, StorageError};
+use crate::transform::ProcessedManifest;
+use crate::warehouse::{Role, WAREHOUSE_TABLES, WKind, WarehouseTable};
+
+/// The ledger of loaded runs (part of the first migration).
+pub const LEDGER_DDL: &str = "CREATE TABLE onyx_load_ledger (
+    run_id TEXT PRIMARY KEY,
+    loaded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    rows JSONB NOT NULL,
+    quarantined_rows BIGINT NOT NULL
+);
+";
+
+/// Serialises loaders (a CLI and a Lambda, say) on one warehouse.
+const LOAD_LOCK: i64 = 0x6f6e_7978_6c6f_6164; // "onyxload"
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("the processed manifest {key} is unreadable: {reason}")]
+    BadManifest { key: String, reason: String },
+    #[error("warehouse migration failed: {reason}")]
+    Migration { reason: String },
+    #[error("loading run {run_id}, table {table}: {reason}")]
+    Database { run_id: String, table: String, reason: String },
+    #[error(
+        "loading run {run_id}: {table} row {key_column}={key} references {column}={value}, which is not in {references} (it should have been quarantined by the transform)"
+    )]
+    MissingReference {
+        run_id: String,
+        table: &'static str,
+        key_column: &'static str,
+        key: String,
+        column: &'static str,
+        value: String,
+        references: &'static str,
+    },
+    #[error("processed run {run_id} does not exist (no manifest at {key})")]
+    UnknownRun { run_id: String, key: String },
+    #[error("injected failure after staging {0} tables")]
+    Injected(usize),
+}
+
+impl LoadError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LoadError::Storage(e) => e.is_retryable(),
+            LoadError::Database { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Applies the warehouse migrations that are not applied yet (idempotent).
+pub async fn migrate(client: &mut Client) -> Result<Vec<String>, LoadError> {
+    let report = embedded::migrations::runner()
+        .run_async(client)
+        .await
+        .map_err(|e| LoadError::Migration { reason: e.to_string() })?;
+    Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+}
+
+/// Applies migrations up to and including `version` only (to test upgrades).
+pub async fn migrate_to(client: &mut Client, version: i32) -> Result<(), LoadError> {
+    embedded::migrations::runner()
+        .set_target(refinery::Target::Version(version))
+        .run_async(client)
+        .await
+        .map_err(|e| LoadError::Migration { reason: e.to_string() })?;
+    Ok(())
+}
+
+/// Test hook: fail after staging this many tables, inside the run's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub fail_after_staged_tables: Option<usize>,
+}
+
+/// What loading one run did.
+#[derive(Debug, Clone)]
+pub struct LoadedRun {
+    pub run_id: String,
+    /// Rows inserted or updated per table (fact versions already present are not counted).
+    pub rows: BTreeMap<String, u64>,
+    pub quarantined_rows: u64,
+    pub duration: Duration,
+}
+
+async fn loaded_run_ids_after(client: &Client) -> Result<Option<String>, LoadError> {
+    let row = client.query_one("SELECT max(run_id) FROM onyx_load_ledger", &[]).await.map_err(|e| {
+        LoadError::Database { run_id: "-".into(), table: "onyx_load_ledger".into(), reason: error_text(&e) }
+    })?;
+    Ok(row.get(0))
+}
+
+/// Loads every processed run not loaded yet, in order — or, with `up_to`, those up to and
+/// including that run. A run already loaded is a no-op (an empty result).
+pub async fn load_pending(
+    client: &mut Client,
+    processed: &dyn ObjectStore,
+    up_to: Option<&str>,
+    options: &LoadOptions,
+) -> Result<Vec<LoadedRun>, LoadError> {
+    let last = loaded_run_ids_after(client).await?;
+    let after = last.as_deref().map(keys::manifest);
+    let mut pending: Vec<String> = processed
+        .list(keys::MANIFEST_PREFIX, after.as_deref())
+        .await?
+        .iter()
+        .filter_map(|k| keys::run_id_of_manifest(k))
+        .map(str::to_string)
+        .collect();
+    if let Some(target) = up_to {
+        if last.as_deref().is_some_and(|l| target <= l) {
+            return Ok(Vec::new());
+        }
+        if !pending.iter().any(|r| r == target) {
+            return Err(LoadError::UnknownRun { run_id: target.to_string(), key: keys::manifest(target) });
+        }
+        pending.retain(|r| r.as_str() <= target);
+    }
+    let mut loaded = Vec::new();
+    for run_id in pending {
+        if let Some(run) = load_run(client, processed, &run_id, options).await? {
+            loaded.push(run);
+        }
+    }
+    Ok(loaded)
+}
+
+/// Loads one run in one transaction; `None` if it was already loaded.
+pub async fn load_run(
+    client: &mut Client,
+    processed: &dyn ObjectStore,
+    run_id: &str,
+    options: &LoadOptions,
+) -> Result<Option<LoadedRun>, LoadError> {
+    let started = Instant::now();
+    let manifest_key = keys::manifest(run_id);
+    let bytes = processed.get(&manifest_key).await?;
+    let manifest: ProcessedManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| LoadError::BadManifest { key: manifest_key.clone(), reason: e.to_string() })?;
+    let db = |table: &str| {
+        let run_id = run_id.to_string();
+        let table = table.to_string();
+        move |e: tokio_postgres::Error| LoadError::Database { run_id, table, reason: error_text(&e) }
+    };
+
+    let tx = client.transaction().await.map_err(db("-"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOAD_LOCK]).await.map_err(db("-"))?;
+    let already = tx
+        .query_opt("SELECT 1 FROM onyx_load_ledger WHERE run_id = $1", &[&run_id])
+        .await
+        .map_err(db("onyx_load_ledger"))?;
+    if already.is_some() {
+        return Ok(None);
+    }
+
+    let mut rows = BTreeMap::new();
+    let mut staged = 0;
+    for table in WAREHOUSE_TABLES {
+        let Some(entry) = manifest.tables.iter().find(|t| t.table == table.name) else { continue };
+        let Some(object) = &entry.object else { continue };
+        let cells = frames::from_parquet(table, processed.get(object).await?)?;
+        let stage = copy::stage(&tx, table, &cells).await.map_err(db(table.name))?;
+        staged += 1;
+        if options.fail_after_staged_tables == Some(staged) {
+            return Err(LoadError::Injected(staged));
+        }
+        check_references(&tx, table, &stage, run_id).await?;
+        let changed = tx.execute(merge_sql(table, &stage).as_str(), &[]).await.map_err(db(table.name))?;
+        tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
+        rows.insert(table.name.to_string(), changed);
+    }
+    let quarantined = manifest.quarantined_rows as i64;
+    tx.execute(
+        "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows) VALUES ($1, $2, $3)",
+        &[&run_id, &serde_json::json!(rows), &quarantined],
+    )
+    .await
+    .map_err(db("onyx_load_ledger"))?;
+    tx.commit().await.map_err(db("commit"))?;
+    Ok(Some(LoadedRun {
+        run_id: run_id.to_string(),
+        rows,
+        quarantined_rows: manifest.quarantined_rows,
+        duration: started.elapsed(),
+    }))
+}
+
+/// The staged value of a column as the warehouse type (decimals are staged as exact text).
+fn staged_expr(column: &crate::warehouse::WColumn) -> String {
+    match column.kind {
+        WKind::Decimal { .. } => format!("{}::{}", column.name, column.kind.sql_type()),
+        _ => column.name.to_string(),
+    }
+}
+
+/// Upsert (dimensions) or append-if-new (facts) from the staging table.
+pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
+    let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
+    let values: Vec<String> = table.data_columns().map(staged_expr).collect();
+    match table.role {
+        Role::Dimension => {
+            let updates: Vec<String> =
+                columns.iter().filter(|c| **c != table.key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+            let action =
+                if updates.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", updates.join(", ")) };
+            format!(
+                "INSERT INTO {name} ({cols}) SELECT {vals} FROM {stage} ON CONFLICT ({key}) DO {action}",
+                name = table.name,
+                cols = columns.join(", "),
+                vals = values.join(", "),
+                key = table.key,
+            )
+        }
+        Role::Fact { version_key, .. } => format!(
+            "INSERT INTO {name} ({cols}) SELECT {vals} FROM {stage} ORDER BY {order} ON CONFLICT ({order}) DO NOTHING",
+            name = table.name,
+            cols = columns.join(", "),
+            vals = values.join(", "),
+            order = version_key.join(", "),
+        ),
+    }
+}
+
+/// Fails with the first staged row whose reference is missing from its dimension, naming the
+/// row, the column and the value.
+async fn check_references(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &'static WarehouseTable,
+    stage: &str,
+    run_id: &str,
+) -> Result<(), LoadError> {
+    for column in table.data_columns() {
+        let Some(target) = column.references.and_then(WarehouseTable::named) else { continue };
+        let sql = format!(
+            "SELECT s.{key}::text, s.{col}::text FROM {stage} s LEFT JOIN {target} t ON t.{tkey} = s.{col} \
+             WHERE t.{tkey} IS NULL LIMIT 1",
+            key = table.key,
+            col = column.name,
+            target = target.name,
+            tkey = target.key,
+        );
+        let missing = tx.query_opt(sql.as_str(), &[]).await.map_err(|e| LoadError::Database {
+            run_id: run_id.to_string(),
+            table: table.name.to_string(),
+            reason: error_text(&e),
+        })?;
+        if let Some(row) = missing {
+            return Err(LoadError::MissingReference {
+                run_id: run_id.to_string(),
+                table: table.name,
+                key_column: table.key,
+                key: row.get(0),
+                column: column.name,
+                value: row.get(1),
+                references: target.name,
+            });
+        }
+    }
+    Ok(())
+}

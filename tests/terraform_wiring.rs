@@ -1,0 +1,501 @@
+//! The Terraform in `terraform/` is wired the way the code and the runbook expect: every function
+//! has an ERROR alarm on its own log group that reaches the alarm topic, extraction runs at least
+//! every 30 minutes and is watched for freshness, the S3 notifications start the next stage on
+//! exactly the run manifests that `onyx_core::keys` writes, and IAM statements name the resources
+//! they grant (the few `"*"` that AWS requires are listed here, each with its reason).
+//!
+//! These tests read the `.tf` files only (with `hcl-rs`): no provider, no AWS account.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use hcl::expr::{Expression, ObjectKey, TemplateExpr};
+use hcl::{Block, Body};
+use onyx_core::keys::{MANIFEST_PREFIX, MANIFEST_SUFFIX};
+
+const LAMBDA_MODULE: &str = "./modules/lambda_function";
+const FUNCTION_BINARIES: [&str; 3] = ["onyx-extract", "onyx-transform", "onyx-load"];
+
+/// `"*"` resources that AWS requires, by (file under terraform/, statement Sid), with the reason.
+const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 6] = [
+    (
+        "modules/lambda_function/main.tf",
+        "XRayWriteNoResourceLevelPermissions",
+        "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions",
+    ),
+    (
+        "modules/lambda_function/main.tf",
+        "VpcDescribeNoResourceLevelPermissions",
+        "ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets support no resource-level permissions",
+    ),
+    ("kms.tf", "KeyPolicyThisKeyAccountAdministers", "in a key policy, \"*\" is the key the policy is attached to"),
+    ("kms.tf", "KeyPolicyThisKeyCloudWatchLogs", "in a key policy, \"*\" is the key the policy is attached to"),
+    ("kms.tf", "KeyPolicyThisKeyCloudWatchAlarms", "in a key policy, \"*\" is the key the policy is attached to"),
+    (
+        "bootstrap/main.tf",
+        "KeyPolicyThisKeyAccountAdministers",
+        "in a key policy, \"*\" is the key the policy is attached to",
+    ),
+];
+
+fn terraform_dir() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../terraform")).to_path_buf()
+}
+
+/// The `.tf` files of one Terraform module directory, parsed.
+struct Module {
+    files: Vec<(String, Body)>,
+}
+
+impl Module {
+    fn load(relative: &str) -> Module {
+        let dir = terraform_dir().join(relative);
+        let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|entry| entry.expect("directory entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no .tf files in {}", dir.display());
+        let files = paths
+            .into_iter()
+            .map(|path| {
+                let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+                let body = hcl::parse(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+                let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+                (name, body)
+            })
+            .collect();
+        Module { files }
+    }
+
+    fn blocks(&self, kind: &str) -> impl Iterator<Item = &Block> + '_ {
+        let kind = kind.to_owned();
+        self.files.iter().flat_map(|(_, body)| body.blocks()).filter(move |b| b.identifier.as_str() == kind)
+    }
+
+    /// `resource "<kind>" "<name>"` blocks as (name, body).
+    fn resources(&self, kind: &str) -> impl Iterator<Item = (&str, &Body)> + '_ {
+        let kind = kind.to_owned();
+        self.blocks("resource").filter(move |b| label(b, 0) == kind).map(|b| (label(b, 1), &b.body))
+    }
+
+    fn resource(&self, kind: &str, name: &str) -> &Body {
+        self.resources(kind)
+            .find(|(n, _)| *n == name)
+            .map(|(_, body)| body)
+            .unwrap_or_else(|| panic!("resource {kind}.{name} is not declared"))
+    }
+
+    fn locals(&self) -> BTreeMap<String, &Expression> {
+        self.blocks("locals").flat_map(|b| b.body.attributes()).map(|a| (a.key.as_str().to_owned(), &a.expr)).collect()
+    }
+
+    fn variable_default(&self, name: &str) -> Option<&Expression> {
+        self.blocks("variable").find(|b| label(b, 0) == name).and_then(|b| attr(&b.body, "default"))
+    }
+
+    /// Resolves `local.x` (repeatedly) to the expression it names.
+    fn resolve<'a>(&'a self, expr: &'a Expression) -> &'a Expression {
+        let locals = self.locals();
+        let mut current = expr;
+        for _ in 0..8 {
+            match text(current).strip_prefix("local.").and_then(|name| locals.get(name)) {
+                Some(next) if matches!(current, Expression::Traversal(_)) => current = next,
+                _ => break,
+            }
+        }
+        current
+    }
+
+    /// The literal string an expression stands for, following locals; None for computed values.
+    fn string(&self, expr: &Expression) -> Option<String> {
+        match self.resolve(expr) {
+            Expression::String(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// A template (quoted string with interpolations) or string, following locals, as written.
+    fn template(&self, expr: &Expression) -> Option<String> {
+        match self.resolve(expr) {
+            Expression::String(s) => Some(s.clone()),
+            Expression::TemplateExpr(t) => match t.as_ref() {
+                TemplateExpr::QuotedString(s) => Some(s.clone()),
+                TemplateExpr::Heredoc(_) => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn label(block: &Block, index: usize) -> &str {
+    block.labels.get(index).map(|l| l.as_str()).unwrap_or("")
+}
+
+fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+    body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
+}
+
+fn required<'a>(body: &'a Body, key: &str, what: &str) -> &'a Expression {
+    attr(body, key).unwrap_or_else(|| panic!("{what} has no {key}"))
+}
+
+fn block<'a>(body: &'a Body, kind: &str) -> Option<&'a Body> {
+    body.blocks().find(|b| b.identifier.as_str() == kind).map(|b| &b.body)
+}
+
+/// An expression as HCL source text (references read as `aws_sns_topic.alarms.arn`).
+fn text(expr: &Expression) -> String {
+    expr.to_string()
+}
+
+fn array_texts(expr: &Expression) -> Vec<String> {
+    match expr {
+        Expression::Array(items) => items.iter().map(text).collect(),
+        other => vec![text(other)],
+    }
+}
+
+fn string_literal(expr: &Expression) -> Option<&str> {
+    match expr {
+        Expression::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The module blocks of the root that instantiate the Lambda function module.
+fn function_modules(root: &Module) -> Vec<(&str, &Body)> {
+    let modules: Vec<_> = root
+        .blocks("module")
+        .filter(|b| attr(&b.body, "source").and_then(string_literal) == Some(LAMBDA_MODULE))
+        .map(|b| (label(b, 0), &b.body))
+        .collect();
+    assert!(!modules.is_empty(), "no module instantiates {LAMBDA_MODULE}");
+    modules
+}
+
+#[test]
+fn every_function_has_an_error_log_alarm_on_its_own_log_group_reaching_the_alarm_topic() {
+    let module = Module::load("modules/lambda_function");
+
+    // The function is named by var.function_name and logs to the log group the module creates.
+    let function = module.resource("aws_lambda_function", "this");
+    assert_eq!(text(required(function, "function_name", "aws_lambda_function.this")), "var.function_name");
+    assert_eq!(text(required(function, "reserved_concurrent_executions", "the function")), "1", "runs are ordered");
+
+    let log_groups: Vec<_> = module.resources("aws_cloudwatch_log_group").collect();
+    assert_eq!(log_groups.len(), 1, "the module creates exactly one log group");
+    let (log_group, log_group_body) = log_groups[0];
+    let log_group_name = module.template(required(log_group_body, "name", "the log group"));
+    assert_eq!(log_group_name.as_deref(), Some("/aws/lambda/${var.function_name}"), "Lambda's own log group name");
+    let logging = block(function, "logging_config").expect("the function has a logging_config");
+    assert_eq!(
+        text(required(logging, "log_group", "logging_config")),
+        format!("aws_cloudwatch_log_group.{log_group}.name"),
+        "the function logs to the module's log group"
+    );
+
+    // A metric filter on that log group counts the JSON lines whose level is ERROR ...
+    let log_group_ref = format!("aws_cloudwatch_log_group.{log_group}.name");
+    let error_filters: Vec<_> = module
+        .resources("aws_cloudwatch_log_metric_filter")
+        .filter(|(_, body)| attr(body, "log_group_name").map(text) == Some(log_group_ref.clone()))
+        .filter(|(_, body)| {
+            module
+                .string(required(body, "pattern", "the metric filter"))
+                .is_some_and(|p| p.split_whitespace().collect::<String>() == r#"{$.level="ERROR"}"#)
+        })
+        .collect();
+    assert_eq!(error_filters.len(), 1, "one ERROR-line metric filter on {log_group_ref}");
+    let (filter, filter_body) = error_filters[0];
+    let transformation = block(filter_body, "metric_transformation").expect("metric_transformation");
+    let filter_metric = text(required(transformation, "name", "metric_transformation"));
+    let filter_namespace = text(required(transformation, "namespace", "metric_transformation"));
+
+    // ... and an alarm on that metric notifies var.alarm_topic_arn.
+    let filter_ref = format!("aws_cloudwatch_log_metric_filter.{filter}.metric_transformation[0]");
+    let error_alarms: Vec<_> = module
+        .resources("aws_cloudwatch_metric_alarm")
+        .filter(|(_, body)| {
+            let metric = attr(body, "metric_name").map(text).unwrap_or_default();
+            let namespace = attr(body, "namespace").map(text).unwrap_or_default();
+            (metric == filter_metric || metric == format!("{filter_ref}.name"))
+                && (namespace == filter_namespace || namespace == format!("{filter_ref}.namespace"))
+        })
+        .collect();
+    assert_eq!(error_alarms.len(), 1, "one alarm on the ERROR-line metric");
+    let (alarm, alarm_body) = error_alarms[0];
+    let actions = array_texts(required(alarm_body, "alarm_actions", alarm));
+    assert!(actions.contains(&"var.alarm_topic_arn".to_owned()), "{alarm} notifies {actions:?}");
+    assert_eq!(text(required(alarm_body, "threshold", alarm)), "0");
+    assert_eq!(
+        module.string(required(alarm_body, "comparison_operator", alarm)).as_deref(),
+        Some("GreaterThanThreshold")
+    );
+
+    // Every instance of the module in the root names its function and passes the SNS topic.
+    let root = Module::load(".");
+    let instances = function_modules(&root);
+    let mut binaries = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for (instance, body) in instances {
+        let topic = text(required(body, "alarm_topic_arn", instance));
+        let topic_resource = topic
+            .strip_prefix("aws_sns_topic.")
+            .and_then(|rest| rest.strip_suffix(".arn"))
+            .unwrap_or_else(|| panic!("module.{instance} alarm_topic_arn is {topic}, not an SNS topic's arn"));
+        root.resource("aws_sns_topic", topic_resource);
+        names.insert(text(required(body, "function_name", instance)));
+        let zip = text(required(body, "zip_path", instance));
+        let binary = FUNCTION_BINARIES
+            .iter()
+            .find(|bin| zip.contains(&format!("/{bin}/bootstrap.zip")))
+            .unwrap_or_else(|| panic!("module.{instance} deploys {zip}, not one of {FUNCTION_BINARIES:?}"));
+        assert!(binaries.insert(*binary), "{binary} is deployed twice");
+    }
+    assert_eq!(binaries, FUNCTION_BINARIES.into_iter().collect(), "every Lambda binary is deployed");
+    assert_eq!(names.len(), FUNCTION_BINARIES.len(), "function names are distinct");
+}
+
+#[test]
+fn extraction_is_scheduled_at_least_every_30_minutes_and_watched_for_freshness() {
+    let root = Module::load(".");
+    let default = root.variable_default("schedule_expression").expect("schedule_expression has a default");
+    let default = string_literal(default).expect("the default is a literal");
+    let minutes: u32 = default
+        .strip_prefix("rate(")
+        .and_then(|rest| rest.strip_suffix(" minutes)").or_else(|| rest.strip_suffix(" minute)")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("default schedule {default:?} is not rate(N minutes)"));
+    assert!((1..=30).contains(&minutes), "default schedule {default:?} is more than 30 minutes apart");
+
+    let rules: Vec<_> = root
+        .resources("aws_cloudwatch_event_rule")
+        .filter(|(_, body)| attr(body, "schedule_expression").map(text).as_deref() == Some("var.schedule_expression"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(rules.len(), 1, "one scheduled rule uses var.schedule_expression");
+    let targets: Vec<_> = root
+        .resources("aws_cloudwatch_event_target")
+        .filter(|(_, body)| {
+            attr(body, "rule").map(text) == Some(format!("aws_cloudwatch_event_rule.{}.name", rules[0]))
+        })
+        .map(|(_, body)| text(required(body, "arn", "the event target")))
+        .collect();
+    assert_eq!(targets, ["module.extract.function_arn"], "the schedule starts extract");
+
+    // Freshness: fewer than one successful extraction in the period alarms, and silence too.
+    let freshness: Vec<_> = root
+        .resources("aws_cloudwatch_metric_alarm")
+        .filter(|(_, body)| attr(body, "metric_name").and_then(|e| root.string(e)).as_deref() == Some("RunSucceeded"))
+        .collect();
+    assert_eq!(freshness.len(), 1, "one freshness alarm on RunSucceeded");
+    let (name, body) = freshness[0];
+    let field = |key: &str| root.string(required(body, key, name));
+    assert_eq!(field("namespace").as_deref(), Some("Onyx"));
+    assert_eq!(field("statistic").as_deref(), Some("Sum"));
+    assert_eq!(field("comparison_operator").as_deref(), Some("LessThanThreshold"));
+    assert_eq!(field("treat_missing_data").as_deref(), Some("breaching"));
+    assert_eq!(text(required(body, "threshold", name)), "1");
+    match required(body, "dimensions", name) {
+        Expression::Object(dims) => {
+            let stage = dims.iter().find(|(k, _)| object_key(k) == "Stage").map(|(_, v)| root.string(v));
+            assert_eq!(stage, Some(Some("extract".to_owned())), "freshness watches Stage=extract");
+        }
+        other => panic!("{name} dimensions are {other}"),
+    }
+    let actions = array_texts(required(body, "alarm_actions", name));
+    assert!(actions.iter().any(|a| a.starts_with("aws_sns_topic.")), "{name} notifies {actions:?}");
+}
+
+#[test]
+fn s3_notifications_start_the_next_stage_on_run_manifests_only() {
+    let root = Module::load(".");
+    let mut wiring = BTreeMap::new();
+    for (name, body) in root.resources("aws_s3_bucket_notification") {
+        let bucket = text(required(body, "bucket", name));
+        let functions: Vec<_> = body.blocks().filter(|b| b.identifier.as_str() == "lambda_function").collect();
+        assert_eq!(functions.len(), 1, "{name} starts exactly one function");
+        let function = &functions[0].body;
+        let prefix = root.string(required(function, "filter_prefix", name));
+        let suffix = root.string(required(function, "filter_suffix", name));
+        assert_eq!(prefix.as_deref(), Some(MANIFEST_PREFIX), "{name} filter_prefix = onyx_core::keys::MANIFEST_PREFIX");
+        assert_eq!(suffix.as_deref(), Some(MANIFEST_SUFFIX), "{name} filter_suffix = onyx_core::keys::MANIFEST_SUFFIX");
+        assert_eq!(array_texts(required(function, "events", name)), [r#""s3:ObjectCreated:*""#]);
+        wiring.insert(bucket, text(required(function, "lambda_function_arn", name)));
+    }
+    let expected: BTreeMap<_, _> = [
+        ("module.ingestion_bucket.id".to_owned(), "module.transform.function_arn".to_owned()),
+        ("module.processed_bucket.id".to_owned(), "module.load.function_arn".to_owned()),
+    ]
+    .into();
+    assert_eq!(wiring, expected, "ingestion manifests start transform, processed manifests start load");
+}
+
+#[test]
+fn iam_statements_name_the_resources_they_grant() {
+    let mut files = Vec::new();
+    collect_tf_files(&terraform_dir(), &mut files);
+    assert!(files.len() > 10, "found only {} .tf files", files.len());
+
+    let mut statements = 0;
+    let mut wildcards = BTreeSet::new();
+    for path in files {
+        let relative =
+            path.strip_prefix(terraform_dir()).expect("under terraform/").to_string_lossy().replace('\\', "/");
+        let source = fs::read_to_string(&path).expect("readable .tf file");
+        let body = hcl::parse(&source).unwrap_or_else(|e| panic!("parsing {relative}: {e}"));
+        let mut found = Vec::new();
+        policy_statements(&body, &mut found);
+        for statement in found {
+            statements += 1;
+            let where_ = format!("{relative}: statement {:?}", statement.sid);
+            if statement.resources.is_empty() {
+                assert!(statement.trust_policy, "{where_} names no resources");
+            }
+            assert!(!statement.resources.iter().any(String::is_empty), "{where_} has an empty resource");
+            if statement.allows {
+                assert!(!statement.actions.iter().any(|a| a == "*"), "{where_} allows every action of every service");
+            }
+            if statement.resources.iter().any(|r| r == "*") {
+                let sid = statement.sid.clone().unwrap_or_default();
+                let allowed = ALLOWED_WILDCARD_RESOURCES.iter().any(|(file, s, _)| *file == relative && *s == sid);
+                assert!(
+                    allowed,
+                    "{where_} grants on \"*\"; name the resources or justify it in ALLOWED_WILDCARD_RESOURCES"
+                );
+                wildcards.insert((relative.clone(), sid));
+            }
+        }
+    }
+    assert!(statements > 20, "found only {statements} policy statements");
+    for (file, sid, reason) in ALLOWED_WILDCARD_RESOURCES {
+        assert!(!reason.is_empty());
+        assert!(
+            wildcards.contains(&(file.to_owned(), sid.to_owned())),
+            "ALLOWED_WILDCARD_RESOURCES lists {file} {sid}, which no longer grants on \"*\": remove it"
+        );
+    }
+}
+
+fn collect_tf_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != ".terraform") {
+                collect_tf_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|ext| ext == "tf") {
+            out.push(path);
+        }
+    }
+}
+
+/// One IAM statement, from an `aws_iam_policy_document` or a `jsonencode`d policy.
+#[derive(Debug)]
+struct Statement {
+    sid: Option<String>,
+    allows: bool,
+    actions: Vec<String>,
+    /// Resources as written: a literal's value, or the source text of a reference.
+    resources: Vec<String>,
+    /// Has principals and no resources: a trust (assume-role) policy.
+    trust_policy: bool,
+}
+
+fn policy_statements(body: &Body, out: &mut Vec<Statement>) {
+    for b in body.blocks() {
+        if b.identifier.as_str() == "data" && label(b, 0) == "aws_iam_policy_document" {
+            for s in b.body.blocks() {
+                match (s.identifier.as_str(), label(s, 0)) {
+                    ("statement", _) => out.push(document_statement(&s.body)),
+                    ("dynamic", "statement") => {
+                        let content = block(&s.body, "content").expect("dynamic statement has content");
+                        out.push(document_statement(content));
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            for a in b.body.attributes() {
+                json_policy_statements(&a.expr, out);
+            }
+            policy_statements(&b.body, out);
+        }
+    }
+    for a in body.attributes() {
+        json_policy_statements(&a.expr, out);
+    }
+}
+
+fn value_strings(expr: &Expression) -> Vec<String> {
+    match expr {
+        Expression::Array(items) => items.iter().flat_map(value_strings).collect(),
+        Expression::String(s) => vec![s.clone()],
+        other => vec![text(other)],
+    }
+}
+
+fn document_statement(body: &Body) -> Statement {
+    let effect = attr(body, "effect").and_then(string_literal).unwrap_or("Allow");
+    Statement {
+        sid: attr(body, "sid").and_then(string_literal).map(str::to_owned),
+        allows: effect == "Allow",
+        actions: attr(body, "actions").map(value_strings).unwrap_or_default(),
+        resources: attr(body, "resources").map(value_strings).unwrap_or_default(),
+        trust_policy: block(body, "principals").is_some() && attr(body, "resources").is_none(),
+    }
+}
+
+fn object_key(key: &ObjectKey) -> String {
+    match key {
+        ObjectKey::Identifier(id) => id.as_str().to_owned(),
+        ObjectKey::Expression(Expression::String(s)) => s.clone(),
+        ObjectKey::Expression(other) => text(other),
+        _ => String::new(),
+    }
+}
+
+/// Statements inside `jsonencode({ Statement = [...] })`, wherever such a call appears.
+fn json_policy_statements(expr: &Expression, out: &mut Vec<Statement>) {
+    match expr {
+        Expression::FuncCall(call) if call.name.name.as_str() == "jsonencode" => {
+            let policies = call.args.iter().filter_map(|arg| match arg {
+                Expression::Object(policy) => Some(policy),
+                _ => None,
+            });
+            for policy in policies {
+                let Some((_, Expression::Array(items))) = policy.iter().find(|(k, _)| object_key(k) == "Statement")
+                else {
+                    continue;
+                };
+                for s in items.iter().filter_map(|item| match item {
+                    Expression::Object(s) => Some(s),
+                    _ => None,
+                }) {
+                    let field = |name: &str| s.iter().find(|(k, _)| object_key(k) == name).map(|(_, v)| v);
+                    out.push(Statement {
+                        sid: field("Sid").and_then(string_literal).map(str::to_owned),
+                        allows: field("Effect").and_then(string_literal) == Some("Allow"),
+                        actions: field("Action").map(value_strings).unwrap_or_default(),
+                        resources: field("Resource").map(value_strings).unwrap_or_default(),
+                        trust_policy: field("Principal").is_some() && field("Resource").is_none(),
+                    });
+                }
+            }
+        }
+        Expression::Object(object) => object.iter().for_each(|(_, v)| json_policy_statements(v, out)),
+        Expression::Array(items) => items.iter().for_each(|v| json_policy_statements(v, out)),
+        Expression::Conditional(c) => {
+            json_policy_statements(&c.true_expr, out);
+            json_policy_statements(&c.false_expr, out);
+        }
+        _ => {}
+    }
+}
