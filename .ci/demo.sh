@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: fresh `totesys` and `warehouse` databases, the real sample seeded, the pipeline run
-# with local directories as buckets. Safe to re-run: it starts from scratch each time.
+# with local directories as buckets, then a report. Safe to re-run: it starts from scratch.
 # Run through .ci/services.sh (make demo does), which exports ONYX_TEST_PG_URL.
 set -euo pipefail
 out=${1:-out/demo}
@@ -15,11 +15,17 @@ mkdir -p "$out"
 export ONYX_SOURCE_URL="$base/totesys" ONYX_WAREHOUSE_URL="$base/warehouse"
 export ONYX_INGESTION="$out/ingestion" ONYX_PROCESSED="$out/processed"
 
-echo "== seeding ToteSys with the real sample"
+echo "== 1. seeding ToteSys (database totesys) with the real sample"
 "$onyx" seed
-echo "== extract (first run: every row)"
-"$onyx" extract | tee "$out/extract-1.json"
+echo
+echo "== 2. first run: every row, extract → transform → load"
+"$onyx" run
+echo
+echo "== 3. the report"
+"$onyx" report --out "$out/report"
 echo
 echo "Done. Look at:"
-echo "  $ONYX_INGESTION/_runs/…            run manifests (what each run wrote)"
-echo "  $ONYX_INGESTION/<table>/YYYY/MM/DD  the extracted rows, JSON Lines"
+echo "  $out/report/index.html                 the report (open it in a browser)"
+echo "  psql $base/warehouse                    the warehouse: try 'SELECT * FROM sales_by_month'"
+echo "  $ONYX_INGESTION/_runs/                  extract run manifests; rows as JSON Lines per table"
+echo "  $ONYX_PROCESSED/<table>/YYYY/MM/DD/     star-schema Parquet per run"

@@ -38,6 +38,8 @@ module "state_bucket" {
 
   bucket_name = local.bucket_name
   kms_key_arn = aws_kms_key.state.arn
+
+  force_destroy = var.force_destroy_state_bucket
   # Old state versions are the way back from a bad apply: keep them for three months.
   noncurrent_version_expiration_days = 90
 }

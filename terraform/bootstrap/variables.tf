@@ -21,3 +21,9 @@ variable "state_key" {
   type        = string
   default     = "onyx/terraform.tfstate"
 }
+
+variable "force_destroy_state_bucket" {
+  description = "Let `terraform destroy` delete the state bucket with every state version in it. Only for tearing everything down."
+  type        = bool
+  default     = false
+}

@@ -1,6 +1,7 @@
 //! `onyx`: run the Onyx pipeline on one machine — seed a source, extract, transform, load, or
 //! all three at once. Locations are local directories or `s3://bucket/prefix`.
 
+mod report;
 mod summary;
 
 use std::process::ExitCode;
@@ -92,6 +93,14 @@ enum Command {
     Migrate {
         #[command(flatten)]
         warehouse: Warehouse,
+    },
+    /// Write a static HTML report with charts from the warehouse to DIR/index.html.
+    Report {
+        #[command(flatten)]
+        warehouse: Warehouse,
+        /// Directory to write the report into
+        #[arg(long, default_value = "out/report")]
+        out: std::path::PathBuf,
     },
     /// Extract → transform → load once, and print what each stage did.
     Run {
@@ -197,6 +206,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for migration in applied {
                 println!("applied {migration}");
             }
+        }
+        Command::Report { warehouse, out } => {
+            let client = connect_warehouse(warehouse).await?;
+            let report = report::write_report(&client, &out).await?;
+            println!("report written: {} ({} charts)", report.index.display(), report.charts.len());
         }
         Command::Run { source, ingestion, processed, warehouse, lag } => {
             let source = config::source(source.source_url)?;
