@@ -73,6 +73,13 @@ ensure_moto() {
   die "moto_server did not answer on port $port"
 }
 
+# pyarrow: the independent Parquet reader the tests check the transform's output with.
+ensure_pyarrow() {
+  python3 -c 'import pyarrow.parquet' 2>/dev/null && return
+  log "installing pyarrow with pip"
+  python3 -m pip install -q 'pyarrow>=14' >&2 || die "pip could not install pyarrow"
+}
+
 moto_pid=
 cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -81,6 +88,7 @@ ensure_postgres
 ONYX_TEST_PG_URL=$(postgres_url)
 export ONYX_TEST_PG_URL
 ensure_moto
+ensure_pyarrow
 # Dummy credentials for the emulator only; real runs use the normal AWS credential chain.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2 AWS_DEFAULT_REGION=eu-west-2
 unset AWS_PROFILE AWS_SESSION_TOKEN

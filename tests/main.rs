@@ -4,3 +4,5 @@
 mod extract;
 mod extract_lambda;
 mod support;
+mod terraform_wiring;
+mod transform;

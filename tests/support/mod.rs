@@ -151,3 +151,74 @@ pub fn onyx_binary() -> std::path::PathBuf {
     );
     bin
 }
+
+/// Runs the three stages once, as `onyx run` does: extract (with the given lag), transform all
+/// pending runs, load all pending runs.
+pub async fn run_pipeline(
+    source: &mut Client,
+    ingestion: &dyn onyx_core::storage::ObjectStore,
+    processed: &dyn onyx_core::storage::ObjectStore,
+    warehouse: &mut Client,
+) -> String {
+    let options = onyx_core::extract::ExtractOptions::default();
+    let extracted = onyx_core::extract::run(source, ingestion, &options).await.expect("extract");
+    onyx_core::transform::transform_pending(ingestion, processed, None).await.expect("transform");
+    onyx_core::load::migrate(warehouse).await.expect("migrate");
+    onyx_core::load::load_pending(warehouse, processed, None, &Default::default()).await.expect("load");
+    extracted.manifest.run_id
+}
+
+/// Every warehouse table's rows as sorted text (record ids excluded), for whole-warehouse
+/// comparisons.
+pub async fn warehouse_dump(client: &Client) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut dump = std::collections::BTreeMap::new();
+    for table in onyx_core::warehouse::WAREHOUSE_TABLES {
+        let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
+        let sql = format!("SELECT ({})::text FROM {} ORDER BY 1", columns.join(", "), table.name);
+        let rows = client.query(sql.as_str(), &[]).await.expect("dump table");
+        dump.insert(table.name.to_string(), rows.iter().map(|r| r.get::<_, String>(0)).collect());
+    }
+    dump
+}
+
+/// A migrated, empty warehouse database.
+pub async fn warehouse_db(prefix: &str) -> (TestDb, Client) {
+    let db = TestDb::create(prefix).await;
+    let mut client = db.connect().await;
+    onyx_core::load::migrate(&mut client).await.expect("migrate");
+    (db, client)
+}
+
+/// An S3 `ObjectCreated` event for keys in a bucket, with keys URL-encoded as S3 sends them
+/// (space as `+`, other reserved bytes as `%xx`).
+pub fn s3_event(bucket: &str, keys: &[String]) -> aws_lambda_events::event::s3::S3Event {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b' ');
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            let encoded = utf8_percent_encode(key, KEEP).to_string().replace(' ', "+");
+            serde_json::json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-2",
+                "eventTime": "2026-11-28T07:00:00.000Z", "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:EXAMPLE"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "EXAMPLE", "x-amz-id-2": "EXAMPLE"},
+                "s3": {
+                    "s3SchemaVersion": "1.0", "configurationId": "onyx-manifests",
+                    "bucket": {"name": bucket, "ownerIdentity": {"principalId": "EXAMPLE"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                    "object": {"key": encoded, "size": 1, "eTag": "0", "sequencer": "0"}
+                }
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("S3 event shape")
+}
+
+/// The bucket name and full key prefix of an S3 location.
+pub fn bucket_of(location: &Location) -> (String, String) {
+    match location {
+        Location::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
+        Location::Local(_) => panic!("not an S3 location"),
+    }
+}
