@@ -3,6 +3,7 @@
 
 mod extract;
 mod extract_lambda;
+mod load;
 mod support;
 mod terraform_wiring;
 mod transform;

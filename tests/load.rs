@@ -1,0 +1,327 @@
+//! Load stage and the warehouse. Invariants 1 and 2 end to end, 5 (exact values), 6 (atomic
+//! loads) and 9's premise (replays change nothing).
+
+use onyx_core::handlers::LoadFunction;
+use onyx_core::load::{self, LoadOptions};
+use onyx_core::tokio_postgres::Client;
+use onyx_core::{db::DbTarget, keys, transform};
+
+use crate::support::{TestDb, bucket_of, local_dir, run_pipeline, s3_bucket, s3_event, warehouse_db, warehouse_dump};
+
+async fn texts(client: &Client, sql: &str) -> Vec<String> {
+    client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).iter().map(|r| r.get(0)).collect()
+}
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+#[tokio::test]
+async fn real_sample_end_to_end_equals_a_sql_reconstruction_of_the_source() {
+    let source_db = TestDb::seeded("ld_full").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-full-in");
+    let (_, processed, _) = local_dir("ld-full-out");
+    let (_, mut warehouse) = warehouse_db("ld_full_wh").await;
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+
+    for (table, rows) in [
+        ("fact_sales_order", 11_187),
+        ("fact_purchase_order", 4_649),
+        ("fact_payment", 15_836),
+        ("dim_transaction", 15_836),
+        ("dim_design", 473),
+        ("dim_location", 30),
+        ("dim_counterparty", 20),
+        ("dim_staff", 20),
+        ("dim_currency", 3),
+        ("dim_payment_type", 4),
+    ] {
+        assert_eq!(count(&warehouse, &format!("SELECT count(*) FROM {table}")).await, rows, "{table}");
+    }
+    // Every date a fact refers to is in dim_date (the foreign keys hold; check them explicitly).
+    let missing_dates = count(
+        &warehouse,
+        "SELECT count(*) FROM fact_payment p WHERE NOT EXISTS (SELECT 1 FROM dim_date d WHERE d.date_id = p.payment_date)",
+    )
+    .await;
+    assert_eq!(missing_dates, 0);
+    let invalid_constraints =
+        count(&warehouse, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated").await;
+    assert_eq!(invalid_constraints, 0);
+
+    let pairs = [
+        (
+            "SELECT (c.counterparty_id, c.counterparty_legal_name, a.address_line_1, a.address_line_2, a.district, a.city,
+                     a.postal_code, a.country, a.phone)::text
+             FROM counterparty c JOIN address a ON a.address_id = c.legal_address_id ORDER BY c.counterparty_id",
+            "SELECT (counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1,
+                     counterparty_legal_address_line_2, counterparty_legal_district, counterparty_legal_city,
+                     counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number)::text
+             FROM dim_counterparty ORDER BY counterparty_id",
+        ),
+        (
+            "SELECT (s.staff_id, s.first_name, s.last_name, d.department_name, d.location, s.email_address)::text
+             FROM staff s JOIN department d USING (department_id) ORDER BY s.staff_id",
+            "SELECT (staff_id, first_name, last_name, department_name, location, email_address)::text
+             FROM dim_staff ORDER BY staff_id",
+        ),
+        (
+            "SELECT (payment_id, created_at::date, created_at::time(3), last_updated::date, last_updated::time(3),
+                     transaction_id, counterparty_id, payment_amount, currency_id, payment_type_id, paid,
+                     payment_date::date)::text
+             FROM payment ORDER BY payment_id",
+            "SELECT (payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
+                     counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)::text
+             FROM fact_payment ORDER BY payment_id",
+        ),
+        (
+            "SELECT (sales_order_id, created_at::date, created_at::time(3), staff_id, unit_price, units_sold,
+                     agreed_payment_date::date, agreed_delivery_date::date)::text
+             FROM sales_order ORDER BY sales_order_id",
+            "SELECT (sales_order_id, created_date, created_time, sales_staff_id, unit_price, units_sold,
+                     agreed_payment_date, agreed_delivery_date)::text
+             FROM fact_sales_order ORDER BY sales_order_id",
+        ),
+    ];
+    for (from_source, from_warehouse) in pairs {
+        let expected = texts(&source, from_source).await;
+        let actual = texts(&warehouse, from_warehouse).await;
+        assert_eq!(expected.len(), actual.len(), "{from_warehouse}");
+        for (e, a) in expected.iter().zip(&actual) {
+            assert_eq!(e, a, "cell for cell: {from_warehouse}");
+        }
+    }
+    // A .186 millisecond and an exact amount, as a BI user would query them.
+    let row = warehouse
+        .query_one("SELECT created_time::text, payment_amount::text FROM fact_payment WHERE payment_id = 1", &[])
+        .await
+        .expect("payment 1");
+    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("14:20:52.186".into(), "56925.44".into()));
+}
+
+#[tokio::test]
+async fn payment_history_is_kept_and_reference_changes_update_dimensions_in_place() {
+    let source_db = TestDb::seeded("ld_hist").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-hist-in");
+    let (_, processed, _) = local_dir("ld-hist-out");
+    let (_, mut warehouse) = warehouse_db("ld_hist_wh").await;
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let dims_before: Vec<String> = texts(&warehouse, "SELECT (d.*)::text FROM dim_counterparty d ORDER BY 1").await;
+
+    let unpaid: Vec<i32> = source
+        .query("SELECT payment_id FROM payment WHERE NOT paid ORDER BY payment_id LIMIT 25", &[])
+        .await
+        .expect("unpaid")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    source
+        .execute("UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = ANY($1)", &[&unpaid])
+        .await
+        .expect("mark paid");
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+
+    let versions = count(&warehouse, "SELECT count(*) FROM fact_payment").await;
+    assert_eq!(versions, 15_836 + 25, "one new fact row per paid payment");
+    let rows = warehouse
+        .query(
+            "SELECT payment_id, count(*), bool_or(paid) AND NOT bool_and(paid)
+             FROM fact_payment WHERE payment_id = ANY($1) GROUP BY payment_id",
+            &[&unpaid],
+        )
+        .await
+        .expect("history");
+    assert_eq!(rows.len(), 25);
+    assert!(rows.iter().all(|r| r.get::<_, i64>(1) == 2 && r.get::<_, bool>(2)), "an unpaid and a paid version each");
+    let current_paid =
+        warehouse.query("SELECT bool_and(paid) FROM fact_payment_current WHERE payment_id = ANY($1)", &[&unpaid]).await;
+    assert!(current_paid.expect("current")[0].get::<_, bool>(0), "the _current view shows them paid");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment_current").await, 15_836);
+    assert_eq!(texts(&warehouse, "SELECT (d.*)::text FROM dim_counterparty d ORDER BY 1").await, dims_before);
+
+    // A department moves: its staff rows change in place (no new rows).
+    source
+        .batch_execute(
+            "UPDATE department SET location = 'Leeds', last_updated = now() WHERE department_name = 'Dispatch'",
+        )
+        .await
+        .expect("move");
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM dim_staff").await, 20);
+    assert_eq!(
+        count(&warehouse, "SELECT count(*) FROM dim_staff WHERE department_name = 'Dispatch' AND location <> 'Leeds'")
+            .await,
+        0
+    );
+    assert!(count(&warehouse, "SELECT count(*) FROM dim_staff WHERE location = 'Leeds'").await > 0);
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 3);
+}
+
+#[tokio::test]
+async fn replays_and_out_of_order_loads_leave_the_warehouse_unchanged() {
+    let source_db = TestDb::seeded("ld_replay").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-replay-in");
+    let (_, processed, _) = local_dir("ld-replay-out");
+    let (_, mut warehouse) = warehouse_db("ld_replay_wh").await;
+    let first = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    source
+        .batch_execute("UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = 2")
+        .await
+        .expect("change");
+    let second = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let before = warehouse_dump(&warehouse).await;
+
+    for run in [&second, &first, &second] {
+        let loaded = load::load_pending(&mut warehouse, processed.as_ref(), Some(run), &LoadOptions::default()).await;
+        assert!(loaded.expect("replay").is_empty(), "{run} is already loaded");
+        assert!(
+            load::load_run(&mut warehouse, processed.as_ref(), run, &LoadOptions::default())
+                .await
+                .expect("run")
+                .is_none()
+        );
+    }
+    assert_eq!(warehouse_dump(&warehouse).await, before);
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 2);
+}
+
+#[tokio::test]
+async fn a_crash_mid_load_commits_nothing_and_the_rerun_loads_exactly_once() {
+    let source_db = TestDb::seeded("ld_crash").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-crash-in");
+    let (_, processed, _) = local_dir("ld-crash-out");
+    let (warehouse_db_handle, mut warehouse) = warehouse_db("ld_crash_wh").await;
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+
+    // Fail after four tables were staged and merged, inside the run's transaction.
+    let crash = LoadOptions { fail_after_staged_tables: Some(4) };
+    let error = load::load_pending(&mut warehouse, processed.as_ref(), None, &crash).await.expect_err("crash");
+    assert!(error.to_string().contains("injected failure"), "{error}");
+    let empty = warehouse_dump(&warehouse).await;
+    assert!(empty.values().all(Vec::is_empty), "nothing committed");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+
+    // The connection is killed while a load transaction is open: same outcome.
+    let pid: i32 = warehouse.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+    let killer = warehouse_db_handle.connect().await;
+    let defaults = LoadOptions::default();
+    let load = load::load_pending(&mut warehouse, processed.as_ref(), None, &defaults);
+    let kill = async {
+        // Wait until the load is inside its transaction (it holds the load lock), then kill it.
+        loop {
+            let busy: i64 = killer
+                .query_one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", &[&pid])
+                .await
+                .expect("locks")
+                .get(0);
+            if busy > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        killer.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.expect("terminate");
+    };
+    let (loaded, ()) = tokio::join!(load, kill);
+    let error = loaded.expect_err("the killed load fails");
+    assert!(error.is_retryable(), "a lost connection is worth a retry: {error}");
+    let after_kill = warehouse_dump(&killer).await;
+    assert!(after_kill.values().all(Vec::is_empty), "nothing committed");
+
+    // The retry (a new connection, as a retried Lambda would make) loads exactly once.
+    let mut retry = warehouse_db_handle.connect().await;
+    let loaded =
+        load::load_pending(&mut retry, processed.as_ref(), None, &LoadOptions::default()).await.expect("rerun");
+    assert_eq!(loaded.len(), 1);
+    assert!(
+        load::load_pending(&mut retry, processed.as_ref(), None, &LoadOptions::default())
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    assert_eq!(count(&retry, "SELECT count(*) FROM fact_payment").await, 15_836);
+    assert_eq!(count(&retry, "SELECT count(*) FROM onyx_load_ledger").await, 1);
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_upgrade_older_warehouses_and_match_the_descriptions() {
+    let db = TestDb::create("ld_migrate").await;
+    let mut client = db.connect().await;
+    load::migrate_to(&mut client, 1).await.expect("V1 only");
+    assert_eq!(count(&client, "SELECT count(*) FROM pg_views WHERE viewname = 'fact_payment_current'").await, 0);
+    let applied = load::migrate(&mut client).await.expect("upgrade");
+    assert_eq!(applied.len(), 1, "only V2 is applied: {applied:?}");
+    assert_eq!(count(&client, "SELECT count(*) FROM pg_views WHERE viewname = 'fact_payment_current'").await, 1);
+    assert!(load::migrate(&mut client).await.expect("again").is_empty(), "a second run applies nothing");
+
+    // The migrated schema is the one the descriptions give: names, types, nullability, order.
+    for table in onyx_core::warehouse::WAREHOUSE_TABLES {
+        let actual = texts(
+            &client,
+            &format!(
+                "SELECT column_name || ' ' || CASE WHEN column_default LIKE 'nextval%' THEN 'serial' ELSE data_type END || ' ' || is_nullable
+                 FROM information_schema.columns WHERE table_name = '{}' ORDER BY ordinal_position",
+                table.name
+            ),
+        )
+        .await;
+        let expected: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| {
+                let sql = c.kind.sql_type().to_lowercase();
+                let data_type = match sql.split('(').next().unwrap_or_default() {
+                    "integer" => "integer",
+                    "text" => "text",
+                    "numeric" => "numeric",
+                    "date" => "date",
+                    "time" => "time without time zone",
+                    "boolean" => "boolean",
+                    "serial" => "serial",
+                    other => panic!("unexpected type {other}"),
+                };
+                let nullable = if c.nullable { "YES" } else { "NO" };
+                format!("{} {data_type} {nullable}", c.name)
+            })
+            .collect();
+        assert_eq!(actual, expected, "{table}");
+    }
+}
+
+#[tokio::test]
+async fn load_lambda_loads_from_s3_events_and_tolerates_bad_ones() {
+    let source_db = TestDb::seeded("ld_lambda").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion) = s3_bucket("ld-lambda-in").await;
+    let (processed_location, processed) = s3_bucket("ld-lambda-out").await;
+    let (bucket, prefix) = bucket_of(&processed_location);
+    let warehouse = TestDb::create("ld_lambda_wh").await;
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    let run_id = runs[0].manifest.run_id.clone();
+
+    let function = LoadFunction::new(DbTarget::Url(warehouse.url.clone().into()), processed.clone());
+    let event = s3_event(&bucket, &[format!("{prefix}{}", keys::manifest(&run_id))]);
+    let result = function.handle(event.clone()).await.expect("load");
+    assert_eq!(result["runs"][0]["rows"]["fact_payment"], 15_836);
+    let replay = function.handle(event).await.expect("replay");
+    assert!(replay["runs"].as_array().expect("runs").is_empty());
+
+    // Not a manifest, an unknown run, no records: logged, never a retry loop.
+    let odd = s3_event(
+        &bucket,
+        &[
+            format!("{prefix}fact_payment/2026/11/28/x.parquet"),
+            format!("{prefix}{}", keys::manifest("20000101T000000000-0000")),
+        ],
+    );
+    assert!(function.handle(odd).await.expect("ignored")["runs"].as_array().expect("runs").is_empty());
+    let none: aws_lambda_events::event::s3::S3Event = serde_json::from_str(r#"{"Records": []}"#).expect("empty event");
+    assert!(function.handle(none).await.is_ok());
+    let client = warehouse.connect().await;
+    assert_eq!(count(&client, "SELECT count(*) FROM fact_payment").await, 15_836);
+}
