@@ -307,6 +307,9 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
                 (1, 1, 1, 10, -1.00, 1, '2026-12-01', '2026-12-02', 1),
                 (1, 999, 1, 10, 2.50, 1, '2026-12-01', '2026-12-02', 1),
                 (1, 1, 1, 10, 2.50, 1, 'tomorrow', '2026-12-02', 1);
+             INSERT INTO purchase_order (staff_id, counterparty_id, item_code, item_quantity, item_unit_price, currency_id,
+                agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) VALUES
+                (1, 1, 'ABC', 5, 1.1234567890123, 1, '2026-12-01', '2026-12-02', 1);
              INSERT INTO transaction (transaction_type, sales_order_id, purchase_order_id) VALUES
                 ('REFUND', 1, NULL), ('SALE', 1, 2), ('PURCHASE', NULL, NULL);
              INSERT INTO payment (transaction_id, counterparty_id, payment_amount, currency_id, payment_type_id, paid,
@@ -334,7 +337,8 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
     has("transaction", Some("transaction_type"), "neither SALE nor PURCHASE");
     has("transaction", None, "exactly its own order id");
     has("payment", Some("transaction_id"), "unknown reference: transaction 99999");
-    assert_eq!(held.len(), 9, "{reasons:#?}");
+    has("purchase_order", Some("item_unit_price"), "does not fit NUMERIC");
+    assert_eq!(held.len(), 10, "{reasons:#?}");
     assert!(held.iter().all(|q| q.key.is_some() && q.line > 0 && q.source_object.ends_with(".jsonl")));
     // The good sales order of the same run proceeded.
     let facts = table_rows(processed.as_ref(), &run_id, &warehouse::FACT_SALES_ORDER).await;
@@ -356,6 +360,10 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
                  this is not json\n",
             ),
             ("payment_type", "replaced below"),
+            (
+                "sales_order",
+                "{\"sales_order_id\": 9001, \"created_at\": \"2026-11-28T07:00:00.000\", \"last_updated\": \"2026-11-28T07:00:00.000\", \"design_id\": 1, \"staff_id\": 1, \"counterparty_id\": 1, \"units_sold\": 5, \"unit_price\": \"2.505\", \"currency_id\": 1, \"agreed_delivery_date\": \"2026-12-01\", \"agreed_payment_date\": \"2026-12-01\", \"agreed_delivery_location_id\": 1}\n",
+            ),
         ],
     )
     .await;
@@ -366,7 +374,8 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
     assert_eq!(runs.len(), 1);
     let held = quarantine(processed.as_ref(), bad_run).await;
     let summary: Vec<(Option<String>, &str)> = held.iter().map(|q| (q.column.clone(), q.reason.as_str())).collect();
-    assert_eq!(held.len(), 5, "{summary:#?}");
+    assert_eq!(held.len(), 6, "{summary:#?}");
+    assert!(summary.iter().any(|(c, r)| c.as_deref() == Some("unit_price") && r.contains("NUMERIC(10, 2)")));
     assert!(summary.iter().any(|(c, r)| c.is_none() && r.contains("could not be read") && r.contains("not UTF-8")));
     assert!(summary.iter().any(|(c, r)| c.as_deref() == Some("design_id") && r.contains("not of type integer")));
     assert!(summary.iter().any(|(c, r)| c.as_deref() == Some("design_name") && r.contains("missing")));

@@ -12,7 +12,7 @@ use super::rows::{Rejection, SourceRow};
 use super::state::ReferenceState;
 use crate::tables::{self, SourceTable};
 use crate::values::{Cell, parse_date};
-use crate::warehouse::{self, WarehouseTable};
+use crate::warehouse::{self, WKind, WarehouseTable};
 
 /// A row that failed validation, with everything an operator needs to find and fix it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +70,23 @@ impl Builder {
         });
     }
 
+    fn dim(&mut self, table: &'static WarehouseTable, id: i32, cells: Vec<Cell>) -> Result<(), Rejection> {
+        fits(table, &cells)?;
+        self.dims.entry(table.name).or_default().insert(id, cells);
+        Ok(())
+    }
+
+    fn fact(
+        &mut self,
+        table: &'static WarehouseTable,
+        version: (i32, NaiveDateTime),
+        cells: Vec<Cell>,
+    ) -> Result<(), Rejection> {
+        fits(table, &cells)?;
+        self.facts.entry(table.name).or_default().insert(version, cells);
+        Ok(())
+    }
+
     fn date(&mut self, date: NaiveDate) -> Cell {
         self.dates.insert(date);
         Cell::Date(date)
@@ -88,6 +105,30 @@ impl Builder {
         let at = row.timestamp(column)?;
         Ok([self.date(at.date()), Cell::Time(at.time())])
     }
+}
+
+/// The largest scale kept for an unconstrained NUMERIC (Parquet decimals hold 38 digits in all).
+pub const MAX_FREE_SCALE: u8 = 12;
+
+/// Checks a built row against its warehouse table: required values present, decimals within the
+/// column's precision and scale (so one odd value cannot fail a whole run later).
+fn fits(table: &WarehouseTable, cells: &[Cell]) -> Result<(), Rejection> {
+    for (column, cell) in table.data_columns().zip(cells) {
+        match (column.kind, cell) {
+            (_, Cell::Null) if !column.nullable => return Err(Rejection::column(column.name, "is null but required")),
+            (WKind::Decimal { precision, scale }, Cell::Decimal(d)) => {
+                let scale = scale.unwrap_or(MAX_FREE_SCALE);
+                if d.scale > scale || d.integer_digits() > u32::from(precision - scale) {
+                    return Err(Rejection::column(
+                        column.name,
+                        format!("{d} does not fit {} (at most {scale} decimal places)", column.kind.sql_type()),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn require(state: &ReferenceState, row: &SourceRow, column: &str, table: &str) -> Result<Cell, Rejection> {
@@ -149,13 +190,13 @@ fn apply(
                 Rejection::column("currency_code", format!("{code:?} is not an ISO 4217 currency code"))
             })?;
             let cells = vec![Cell::Int(id), Cell::text(code), Cell::text(currency.name())];
-            b.dims.entry(warehouse::DIM_CURRENCY.name).or_default().insert(id, cells);
+            b.dim(&warehouse::DIM_CURRENCY, id, cells)?;
         }
         "department" => {
             b.changed_departments.insert(id);
         }
         "address" => {
-            b.dims.entry(warehouse::DIM_LOCATION.name).or_default().insert(id, location_cells(id, row)?);
+            b.dim(&warehouse::DIM_LOCATION, id, location_cells(id, row)?)?;
             b.changed_addresses.insert(id);
         }
         "counterparty" => {
@@ -173,11 +214,11 @@ fn apply(
                 Cell::text(row.text("file_location")?),
                 Cell::text(row.text("file_name")?),
             ];
-            b.dims.entry(warehouse::DIM_DESIGN.name).or_default().insert(id, cells);
+            b.dim(&warehouse::DIM_DESIGN, id, cells)?;
         }
         "payment_type" => {
             let cells = vec![Cell::Int(id), Cell::text(row.text("payment_type_name")?)];
-            b.dims.entry(warehouse::DIM_PAYMENT_TYPE.name).or_default().insert(id, cells);
+            b.dim(&warehouse::DIM_PAYMENT_TYPE, id, cells)?;
         }
         "transaction" => {
             let kind = row.text("transaction_type")?;
@@ -198,7 +239,7 @@ fn apply(
                 }
             }
             let cells = vec![Cell::Int(id), Cell::text(kind), Cell::opt_int(sales), Cell::opt_int(purchase)];
-            b.dims.entry(warehouse::DIM_TRANSACTION.name).or_default().insert(id, cells);
+            b.dim(&warehouse::DIM_TRANSACTION, id, cells)?;
             state.add_transaction(id);
         }
         "sales_order" => {
@@ -225,7 +266,7 @@ fn apply(
                 require(state, row, "agreed_delivery_location_id", "address")?,
             ];
             let version = (id, row.timestamp("last_updated")?);
-            b.facts.entry(warehouse::FACT_SALES_ORDER.name).or_default().insert(version, cells);
+            b.fact(&warehouse::FACT_SALES_ORDER, version, cells)?;
         }
         "purchase_order" => {
             let [created_date, created_time] = b.split(row, "created_at")?;
@@ -251,7 +292,7 @@ fn apply(
                 require(state, row, "agreed_delivery_location_id", "address")?,
             ];
             let version = (id, row.timestamp("last_updated")?);
-            b.facts.entry(warehouse::FACT_PURCHASE_ORDER.name).or_default().insert(version, cells);
+            b.fact(&warehouse::FACT_PURCHASE_ORDER, version, cells)?;
         }
         "payment" => {
             let [created_date, created_time] = b.split(row, "created_at")?;
@@ -278,7 +319,7 @@ fn apply(
                 b.date_text(row, "payment_date")?,
             ];
             let version = (id, row.timestamp("last_updated")?);
-            b.facts.entry(warehouse::FACT_PAYMENT.name).or_default().insert(version, cells);
+            b.fact(&warehouse::FACT_PAYMENT, version, cells)?;
         }
         other => return Err(Rejection::row(format!("no transform rule for table {other}"))),
     }
@@ -347,16 +388,27 @@ fn emit_dependent_dimensions(b: &mut Builder, state: &ReferenceState) {
             counterparties.insert(*id);
         }
     }
-    for id in staff {
-        // Rows in the state were validated when they arrived, so these cannot fail; if they
-        // somehow do, the row is skipped rather than emitted half-built.
-        if let Ok(cells) = staff_cells(state, id) {
-            b.dims.entry(warehouse::DIM_STAFF.name).or_default().insert(id, cells);
-        }
-    }
-    for id in counterparties {
-        if let Ok(cells) = counterparty_cells(state, id) {
-            b.dims.entry(warehouse::DIM_COUNTERPARTY.name).or_default().insert(id, cells);
+    let rebuilt = staff
+        .into_iter()
+        .map(|id| (&tables::STAFF, &warehouse::DIM_STAFF, id, staff_cells(state, id)))
+        .chain(
+            counterparties
+                .into_iter()
+                .map(|id| (&tables::COUNTERPARTY, &warehouse::DIM_COUNTERPARTY, id, counterparty_cells(state, id))),
+        )
+        .collect::<Vec<_>>();
+    for (source, table, id, cells) in rebuilt {
+        if let Err(rejection) = cells.and_then(|cells| b.dim(table, id, cells)) {
+            // Only reachable if the state itself is inconsistent: say so, with the row.
+            b.quarantine.push(Quarantined {
+                table: source.name.to_string(),
+                source_object: "reference state".into(),
+                line: 0,
+                key: Some(i64::from(id)),
+                column: rejection.column,
+                reason: format!("{} could not be rebuilt: {}", table.name, rejection.reason),
+                row: state.row(source.name, id).cloned().map(Value::Object).unwrap_or(Value::Null),
+            });
         }
     }
 }
