@@ -21,7 +21,16 @@ echo
 echo "== 2. first run: every row, extract → transform → load"
 "$onyx" run
 echo
-echo "== 3. the report"
+echo "== 3. an hour of live-like activity in ToteSys, then the pipeline again: only the delta moves"
+"$onyx" simulate --minutes 60 --seed 7 --with-reference-changes
+"$onyx" run
+echo
+echo "== 4. where every run got to"
+"$onyx" runs
+echo
+"$onyx" status
+echo
+echo "== 5. the report"
 "$onyx" report --out "$out/report"
 echo
 echo "Done. Look at:"

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use onyx_core::storage::Store;
-use onyx_core::{config, extract, handlers, load, seed, transform};
+use onyx_core::{config, extract, handlers, load, ops, seed, simulate, transform};
 
 #[derive(Parser)]
 #[command(name = "onyx", version, about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse")]
@@ -102,6 +102,49 @@ enum Command {
         #[arg(long, default_value = "out/report")]
         out: std::path::PathBuf,
     },
+    /// Make the source behave like live ToteSys for a while (new orders, payments marked paid…).
+    Simulate {
+        #[command(flatten)]
+        source: Source,
+        /// Simulated minutes of activity
+        #[arg(long, default_value_t = 60)]
+        minutes: u32,
+        /// Random seed (the same seed makes the same activity)
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also move a department and change an address (reference-table changes)
+        #[arg(long)]
+        with_reference_changes: bool,
+    },
+    /// List the runs, oldest first, with the stage each reached.
+    Runs {
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        warehouse: Warehouse,
+    },
+    /// Watermarks, the last run of each stage, lag behind the source, quarantined rows.
+    Status {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        warehouse: Warehouse,
+    },
+    /// Rebuild an empty warehouse from the ingestion bucket alone (transform and load every run).
+    Backfill {
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        warehouse: Warehouse,
+    },
     /// Extract → transform → load once, and print what each stage did.
     Run {
         #[command(flatten)]
@@ -138,6 +181,18 @@ async fn open_ingestion(ingestion: Ingestion) -> anyhow::Result<Store> {
 async fn open_processed(processed: Processed) -> anyhow::Result<Store> {
     let location = config::location(processed.processed, config::ENV_PROCESSED, "the processed bucket (--processed)")?;
     Ok(location.open().await?)
+}
+
+/// The warehouse, if one is configured (reports that can do without it).
+async fn optional_warehouse(warehouse: Warehouse) -> anyhow::Result<Option<onyx_core::tokio_postgres::Client>> {
+    match config::warehouse(warehouse.warehouse_url) {
+        Ok(target) => {
+            let mut client = target.connect("warehouse").await?;
+            load::migrate(&mut client).await?;
+            Ok(Some(client))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 async fn connect_warehouse(warehouse: Warehouse) -> anyhow::Result<onyx_core::tokio_postgres::Client> {
@@ -206,6 +261,62 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for migration in applied {
                 println!("applied {migration}");
             }
+        }
+        Command::Simulate { source, minutes, seed, with_reference_changes } => {
+            let mut client = config::source(source.source_url)?.connect("source").await?;
+            let options = simulate::SimulateOptions { minutes, seed, with_reference_changes };
+            let done = simulate::simulate(&mut client, &options).await?;
+            println!(
+                "simulated {minutes} minutes: {} sales orders, {} purchase orders (each with its transaction and payment), \
+                 {} payments marked paid, {} new designs, {} reference changes",
+                done.sales_orders,
+                done.purchase_orders,
+                done.payments_marked_paid,
+                done.designs,
+                done.reference_changes
+            );
+        }
+        Command::Runs { ingestion, processed, warehouse } => {
+            let ingestion = open_ingestion(ingestion).await?;
+            let processed = open_processed(processed).await?;
+            let client = optional_warehouse(warehouse).await?;
+            let runs = ops::runs(ingestion.as_ref(), processed.as_ref(), client.as_ref()).await?;
+            print!("{}", summary::runs_table(&runs));
+        }
+        Command::Status { source, ingestion, processed, warehouse } => {
+            let ingestion = open_ingestion(ingestion).await?;
+            let processed = open_processed(processed).await?;
+            let warehouse = optional_warehouse(warehouse).await?;
+            let source = match config::source(source.source_url) {
+                Ok(target) => Some(target.connect("source").await?),
+                Err(_) => None,
+            };
+            print!(
+                "{}",
+                summary::status(ingestion.as_ref(), processed.as_ref(), source.as_ref(), warehouse.as_ref()).await?
+            );
+        }
+        Command::Backfill { ingestion, processed, warehouse } => {
+            let ingestion = open_ingestion(ingestion).await?;
+            let processed = open_processed(processed).await?;
+            let mut client = connect_warehouse(warehouse).await?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} runs")?.progress_chars("=> "),
+            );
+            let (transformed, loaded) =
+                ops::backfill(ingestion.as_ref(), processed.as_ref(), &mut client, |stage, done, total| {
+                    bar.set_message(stage.to_string());
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })
+                .await?;
+            bar.finish_and_clear();
+            let rows: u64 = loaded.iter().flat_map(|r| r.rows.values()).sum();
+            println!(
+                "backfill: {} run(s) transformed, {} loaded, {rows} warehouse rows written",
+                transformed.len(),
+                loaded.len()
+            );
         }
         Command::Report { warehouse, out } => {
             let client = connect_warehouse(warehouse).await?;

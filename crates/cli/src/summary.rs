@@ -2,8 +2,13 @@
 
 use std::fmt::Write;
 
-use onyx_core::extract::ExtractSummary;
+use onyx_core::extract::{self, ExtractSummary};
 use onyx_core::load::LoadedRun;
+use onyx_core::ops::{self, RunStatus};
+use onyx_core::storage::ObjectStore;
+use onyx_core::tables::SourceTable;
+use onyx_core::tokio_postgres::Client;
+use onyx_core::transform;
 use onyx_core::transform::TransformedRun;
 use onyx_core::warehouse::WAREHOUSE_TABLES;
 
@@ -49,4 +54,103 @@ pub fn run_summary(extracted: &ExtractSummary, transformed: &[TransformedRun], l
         if quarantined > 0 { " (see _quarantine/ in the processed bucket)" } else { "" }
     );
     out
+}
+
+/// `onyx runs`: one line per run.
+pub fn runs_table(runs: &[RunStatus]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<25} {:<12} {:>9} {:>11} {:>11}  {}",
+        "run", "stage", "extracted", "warehouse", "quarantined", "loaded at"
+    );
+    for run in runs {
+        let (rows, quarantined) =
+            run.transformed.map_or(("-".into(), "-".into()), |(r, q)| (r.to_string(), q.to_string()));
+        let _ = writeln!(
+            out,
+            "{:<25} {:<12} {:>9} {:>11} {:>11}  {}",
+            run.run_id,
+            run.stage(),
+            run.extracted_rows,
+            rows,
+            quarantined,
+            run.loaded_at.as_deref().unwrap_or("-")
+        );
+    }
+    if runs.is_empty() {
+        let _ = writeln!(out, "no runs yet: run `onyx extract` (or `onyx run`)");
+    }
+    out
+}
+
+/// `onyx status`: watermarks, the last run per stage, lag behind the source, quarantined rows.
+pub async fn status(
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+    source: Option<&Client>,
+    warehouse: Option<&Client>,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let Some(latest) = extract::latest_manifest(ingestion).await? else {
+        return Ok("no extract run yet: run `onyx extract` (or `onyx run`)\n".into());
+    };
+    let _ = writeln!(out, "last extract     {}  (source snapshot {})", latest.run_id, latest.snapshot_time);
+    match transform::latest_processed(processed).await? {
+        Some(m) => {
+            let _ = writeln!(out, "last transform   {}", m.run_id);
+        }
+        None => {
+            let _ = writeln!(out, "last transform   none");
+        }
+    }
+    if let Some(client) = warehouse {
+        let loaded = ops::loaded_runs(client).await?;
+        match loaded.iter().next_back() {
+            Some((run, at)) => {
+                let _ = writeln!(out, "last load        {run}  (at {at})");
+            }
+            None => {
+                let _ = writeln!(out, "last load        none");
+            }
+        }
+    }
+    let pending = transform::pending_runs(ingestion, processed).await?;
+    let _ = writeln!(out, "awaiting transform: {} run(s)", pending.len());
+    let runs = ops::runs(ingestion, processed, warehouse).await?;
+    let quarantined: u64 = runs.iter().filter_map(|r| r.transformed.map(|(_, q)| q)).sum();
+    let _ = writeln!(
+        out,
+        "quarantined rows (all runs): {quarantined}{}",
+        if quarantined > 0 { "  — see _quarantine/ in the processed bucket" } else { "" }
+    );
+
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:<28} {:<28} {:>10}",
+        "source table", "watermark (newest written)", "newest in source", "unextracted"
+    );
+    for table in &latest.tables {
+        let (newest, behind) = match source {
+            Some(client) => {
+                let sql = format!(
+                    "SELECT to_char(max(last_updated), 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), count(*) FILTER (WHERE last_updated > $1::text::timestamp) FROM {}",
+                    SourceTable::named(&table.table).map(|t| t.name).unwrap_or("currency")
+                );
+                let watermark = table.cursor.max_last_updated.clone().unwrap_or_else(|| "-infinity".into());
+                let row = client.query_one(sql.as_str(), &[&watermark]).await?;
+                (row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into()), row.get::<_, i64>(1).to_string())
+            }
+            None => ("(no source configured)".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:<28} {:<28} {:>10}",
+            table.table,
+            table.cursor.max_last_updated.as_deref().unwrap_or("-"),
+            newest,
+            behind
+        );
+    }
+    Ok(out)
 }
