@@ -78,7 +78,7 @@ secrets: ## Put-secret-value from INFRA_SOURCE_SECRET_JSON and/or INFRA_WAREHOUS
 		if [ "$$which" = source ]; then json="$${INFRA_SOURCE_SECRET_JSON:-}"; else json="$${INFRA_WAREHOUSE_SECRET_JSON:-}"; fi; \
 		[ -n "$$json" ] || continue; \
 		umask 077; tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
-		printf '%s' "$$json" | $(INFRA_PYTHON) -c 'import json, sys; d = json.load(sys.stdin); m = [k for k in ("host", "port", "dbname", "username", "password") if k not in d]; sys.exit("secret JSON lacks: " + ", ".join(m)) if m else json.dump(d, sys.stdout)' > "$$tmp"; \
+		printf '%s' "$$json" | $(INFRA_PYTHON) -c 'import json, sys; d = json.load(sys.stdin); m = [k for k in ("host", "dbname", "username", "password") if k not in d]; sys.exit("secret JSON lacks: " + ", ".join(m)) if m else json.dump(d, sys.stdout)' > "$$tmp"; \
 		$(INFRA_AWS) secretsmanager put-secret-value --secret-id "$(INFRA_NAME_PREFIX)/$$which-db" \
 			--secret-string "file://$$tmp" --query '{secret: Name, version: VersionId}' --output text; \
 		rm -f "$$tmp"; done_any=1; \

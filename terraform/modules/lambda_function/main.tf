@@ -115,6 +115,20 @@ data "aws_iam_policy_document" "runtime" {
   }
 
   statement {
+    # Environment variables are encrypted with the customer managed key; decryption is scoped to
+    # this function by the encryption context Lambda sets.
+    sid       = "DecryptOwnEnvironment"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:LambdaFunctionName"
+      values   = [var.function_name]
+    }
+  }
+
+  statement {
     # AWS requires "*": X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
     sid       = "XRayWriteNoResourceLevelPermissions"
     actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
