@@ -4,6 +4,7 @@
 mod extract;
 mod extract_lambda;
 mod load;
+mod pipeline;
 mod support;
 mod terraform_wiring;
 mod transform;
