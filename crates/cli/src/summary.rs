@@ -61,8 +61,8 @@ pub fn runs_table(runs: &[RunStatus]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<25} {:<12} {:>9} {:>11} {:>11}  {}",
-        "run", "stage", "extracted", "warehouse", "quarantined", "loaded at"
+        "{:<25} {:<12} {:>9} {:>11} {:>11}  loaded at",
+        "run", "stage", "extracted", "warehouse", "quarantined"
     );
     for run in runs {
         let (rows, quarantined) =

@@ -244,7 +244,7 @@ async fn extract_table(
     let next_cutoff = max_last_updated.map(|m| m.min(lag_floor));
     let mut next_seen: Vec<(i32, NaiveDateTime)> = seen.into_iter().chain(tail).collect();
     next_seen.retain(|(_, at)| next_cutoff.is_some_and(|c| *at >= c));
-    next_seen.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    next_seen.sort_unstable_by_key(|&(key, at)| (at, key));
     next_seen.dedup();
     let fmt = |t: NaiveDateTime| t.format(CURSOR_TIME_FORMAT).to_string();
     Ok(TableExtract {

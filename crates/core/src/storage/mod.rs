@@ -150,10 +150,16 @@ mod tests {
 
     #[test]
     fn locations_parse() {
-        assert_eq!(Location::parse("s3://b/p/q/").unwrap(), Location::S3 { bucket: "b".into(), prefix: "p/q/".into() });
-        assert_eq!(Location::parse("s3://b").unwrap(), Location::S3 { bucket: "b".into(), prefix: "".into() });
+        assert_eq!(
+            Location::parse("s3://b/p/q/").expect("valid location"),
+            Location::S3 { bucket: "b".into(), prefix: "p/q/".into() }
+        );
+        assert_eq!(
+            Location::parse("s3://b").expect("valid location"),
+            Location::S3 { bucket: "b".into(), prefix: "".into() }
+        );
         assert!(Location::parse("s3:///x").is_err());
         assert!(Location::parse("gs://x").is_err());
-        assert_eq!(Location::parse("/tmp/x").unwrap(), Location::Local("/tmp/x".into()));
+        assert_eq!(Location::parse("/tmp/x").expect("valid location"), Location::Local("/tmp/x".into()));
     }
 }
