@@ -23,10 +23,12 @@ async fn processed_manifest(store: &dyn ObjectStore, run_id: &str) -> ProcessedM
 async fn table_rows(store: &dyn ObjectStore, run_id: &str, table: &'static WarehouseTable) -> Vec<Vec<Cell>> {
     let manifest = processed_manifest(store, run_id).await;
     let entry = manifest.tables.iter().find(|t| t.table == table.name).expect("table listed");
-    match &entry.object {
-        Some(key) => frames::from_parquet(table, store.get(key).await.expect("object")).expect("parquet"),
-        None => Vec::new(),
+    let mut rows = Vec::new();
+    for key in &entry.objects {
+        rows.extend(frames::from_parquet(table, store.get(key).await.expect("object")).expect("parquet"));
     }
+    assert_eq!(rows.len() as u64, entry.rows, "{table}: manifest count equals the rows in its parts");
+    rows
 }
 
 fn by_key(rows: Vec<Vec<Cell>>) -> BTreeMap<i32, Vec<Cell>> {

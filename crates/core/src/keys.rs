@@ -3,7 +3,7 @@
 //! ```text
 //! ingestion: <table>/YYYY/MM/DD/<run_id>-<part>.jsonl   one object per table part per run
 //!            _runs/YYYY/MM/DD/<run_id>.json             run manifest, written last
-//! processed: <table>/YYYY/MM/DD/<run_id>.parquet        one object per warehouse table per run
+//! processed: <table>/YYYY/MM/DD/<run_id>-<part>.parquet one or more objects per warehouse table per run
 //!            _state/YYYY/MM/DD/<run_id>.json            reference snapshot after the run
 //!            _quarantine/YYYY/MM/DD/<run_id>.jsonl      rows that failed validation
 //!            _runs/YYYY/MM/DD/<run_id>.json             processed run manifest, written last
@@ -46,9 +46,9 @@ pub fn extract_part(table: &str, run_id: &str, part: usize) -> String {
     partitioned(&format!("{table}/"), run_id, &format!("-{part:04}.jsonl"))
 }
 
-/// A warehouse table's rows produced by the transform of one run.
-pub fn processed_table(table: &str, run_id: &str) -> String {
-    partitioned(&format!("{table}/"), run_id, ".parquet")
+/// Part `part` of a warehouse table's rows produced by the transform of one run.
+pub fn processed_part(table: &str, run_id: &str, part: usize) -> String {
+    partitioned(&format!("{table}/"), run_id, &format!("-{part:04}.parquet"))
 }
 
 /// The transform's reference snapshot after a run.
@@ -80,7 +80,10 @@ mod tests {
         let run = "20261128T064012123-00af";
         assert_eq!(manifest(run), "_runs/2026/11/28/20261128T064012123-00af.json");
         assert_eq!(extract_part("payment", run, 2), "payment/2026/11/28/20261128T064012123-00af-0002.jsonl");
-        assert_eq!(processed_table("fact_payment", run), "fact_payment/2026/11/28/20261128T064012123-00af.parquet");
+        assert_eq!(
+            processed_part("fact_payment", run, 0),
+            "fact_payment/2026/11/28/20261128T064012123-00af-0000.parquet"
+        );
         assert_eq!(run_id_of_manifest(&manifest(run)), Some(run));
         assert_eq!(run_id_of_manifest("pre/fix/_runs/2026/11/28/20261128T064012123-00af.json"), Some(run));
         assert_eq!(run_id_of_manifest("_runs/2026/11/29/20261128T064012123-00af.json"), None);

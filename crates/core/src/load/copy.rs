@@ -40,15 +40,21 @@ impl ToSql for Cell {
     to_sql_checked!();
 }
 
-/// Creates `stage_<table>` (dropped at commit) and copies the rows into it; returns its name.
-pub async fn stage(
-    tx: &Transaction<'_>,
-    table: &WarehouseTable,
-    rows: &[Vec<Cell>],
-) -> Result<String, tokio_postgres::Error> {
+/// Creates `stage_<table>` (dropped at commit); returns its name.
+pub async fn create_stage(tx: &Transaction<'_>, table: &WarehouseTable) -> Result<String, tokio_postgres::Error> {
     let stage = format!("stage_{}", table.name);
     let columns: Vec<String> = table.data_columns().map(|c| format!("{} {}", c.name, staging_type(c.kind).1)).collect();
     tx.batch_execute(&format!("CREATE TEMP TABLE {stage} ({}) ON COMMIT DROP", columns.join(", "))).await?;
+    Ok(stage)
+}
+
+/// Streams rows into the staging table with binary COPY.
+pub async fn copy_rows(
+    tx: &Transaction<'_>,
+    table: &WarehouseTable,
+    stage: &str,
+    rows: &[Vec<Cell>],
+) -> Result<u64, tokio_postgres::Error> {
     let names: Vec<&str> = table.data_columns().map(|c| c.name).collect();
     let types: Vec<Type> = table.data_columns().map(|c| staging_type(c.kind).0).collect();
     let sink = tx.copy_in(&format!("COPY {stage} ({}) FROM STDIN (FORMAT binary)", names.join(", "))).await?;
@@ -58,6 +64,5 @@ pub async fn stage(
         let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
         writer.as_mut().write(&values).await?;
     }
-    writer.finish().await?;
-    Ok(stage)
+    writer.finish().await
 }

@@ -185,9 +185,15 @@ pub async fn load_run(
     let mut staged = 0;
     for table in WAREHOUSE_TABLES {
         let Some(entry) = manifest.tables.iter().find(|t| t.table == table.name) else { continue };
-        let Some(object) = &entry.object else { continue };
-        let cells = frames::from_parquet(table, processed.get(object).await?)?;
-        let stage = copy::stage(&tx, table, &cells).await.map_err(db(table.name))?;
+        if entry.objects.is_empty() {
+            continue;
+        }
+        let stage = copy::create_stage(&tx, table).await.map_err(db(table.name))?;
+        for object in &entry.objects {
+            // One part in memory at a time.
+            let cells = frames::from_parquet(table, processed.get(object).await?)?;
+            copy::copy_rows(&tx, table, &stage, &cells).await.map_err(db(table.name))?;
+        }
         staged += 1;
         if options.fail_after_staged_tables == Some(staged) {
             return Err(LoadError::Injected(staged));

@@ -16,15 +16,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use model::{InputLine, Quarantined, RunOutput};
+pub use model::{InputLine, Quarantined, RunBuilder, RunOutput};
 pub use state::ReferenceState;
 
 use crate::extract::IngestionManifest;
 use crate::frames::{self, FrameError};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, latest_key};
-use crate::tables::SOURCE_TABLES;
-use crate::warehouse::WAREHOUSE_TABLES;
+use crate::tables::{SOURCE_TABLES, STAFF, SourceTable};
+use crate::values::Cell;
+use crate::warehouse::{WAREHOUSE_TABLES, WarehouseTable};
 
 pub const FORMAT: u32 = 1;
 
@@ -54,7 +55,7 @@ pub struct ProcessedManifest {
     /// The ingestion manifest this was made from.
     pub source_manifest: String,
     pub previous_run_id: Option<String>,
-    /// Every warehouse table, dimensions first; `object` is `None` for an empty delta.
+    /// Every warehouse table, dimensions first; `objects` is empty for an empty delta.
     pub tables: Vec<ProcessedTable>,
     pub quarantined_rows: u64,
     pub quarantine_object: Option<String>,
@@ -67,7 +68,8 @@ pub struct ProcessedManifest {
 pub struct ProcessedTable {
     pub table: String,
     pub rows: u64,
-    pub object: Option<String>,
+    /// Parquet parts, in order (one per fact-source object read, so memory stays bounded).
+    pub objects: Vec<String>,
 }
 
 impl ProcessedManifest {
@@ -158,48 +160,80 @@ pub async fn transform_pending(
     Ok(done)
 }
 
-/// Reads every line of the run's objects, grouped by source table. An object that cannot be read
-/// as text becomes one quarantined entry; it does not stop the run.
-async fn read_inputs(
+/// The lines of one extracted object. An object that cannot be read as text becomes one
+/// quarantined entry instead; it does not stop the run.
+async fn read_object(
     ingestion: &dyn ObjectStore,
-    manifest: &IngestionManifest,
-    quarantine: &mut Vec<Quarantined>,
-) -> Result<BTreeMap<&'static str, Vec<InputLine>>, TransformError> {
-    let mut inputs = BTreeMap::new();
-    for table in SOURCE_TABLES {
-        let Some(entry) = manifest.table(table.name) else { continue };
-        let mut lines = Vec::new();
-        for object in &entry.objects {
-            let text = match ingestion.get(object).await {
-                Ok(bytes) => String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}")),
-                Err(e) if e.is_retryable() => return Err(e.into()),
-                Err(e) => Err(e.to_string()),
-            };
-            match text {
-                Ok(text) => {
-                    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                        let parsed = serde_json::from_str::<Map<String, Value>>(line).map_err(|e| e.to_string());
-                        let parsed = parsed.map_err(|e| {
-                            // Keep the raw text for the operator when the line is not JSON.
-                            format!("{e}; raw line: {}", line.chars().take(500).collect::<String>())
-                        });
-                        lines.push(InputLine { object: object.clone(), line: i + 1, parsed });
-                    }
-                }
-                Err(reason) => quarantine.push(Quarantined {
-                    table: table.name.to_string(),
-                    source_object: object.clone(),
-                    line: 0,
-                    key: None,
-                    column: None,
-                    reason: format!("the object could not be read: {reason}"),
-                    row: Value::Null,
-                }),
-            }
+    table: &'static SourceTable,
+    object: &str,
+) -> Result<Result<Vec<InputLine>, Quarantined>, TransformError> {
+    let text = match ingestion.get(object).await {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}")),
+        Err(e) if e.is_retryable() => return Err(e.into()),
+        Err(e) => Err(e.to_string()),
+    };
+    Ok(match text {
+        Ok(text) => Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, line)| {
+                let parsed = serde_json::from_str::<Map<String, Value>>(line).map_err(|e| {
+                    // Keep the raw text for the operator when the line is not JSON.
+                    format!("{e}; raw line: {}", line.chars().take(500).collect::<String>())
+                });
+                InputLine { object: object.to_string(), line: i + 1, parsed }
+            })
+            .collect()),
+        Err(reason) => Err(Quarantined {
+            table: table.name.to_string(),
+            source_object: object.to_string(),
+            line: 0,
+            key: None,
+            column: None,
+            reason: format!("the object could not be read: {reason}"),
+            row: Value::Null,
+        }),
+    })
+}
+
+/// Writes the Parquet parts of a run's finished rows, numbering parts per table.
+struct PartWriter<'a> {
+    processed: &'a dyn ObjectStore,
+    run_id: &'a str,
+    tables: BTreeMap<&'static str, ProcessedTable>,
+}
+
+impl PartWriter<'_> {
+    async fn write(&mut self, rows: BTreeMap<&'static str, Vec<Vec<Cell>>>) -> Result<(), TransformError> {
+        for (name, rows) in rows {
+            let Some(table) = WarehouseTable::named(name) else { continue };
+            let entry = self.tables.entry(table.name).or_insert_with(|| ProcessedTable {
+                table: table.name.to_string(),
+                rows: 0,
+                objects: Vec::new(),
+            });
+            let key = keys::processed_part(table.name, self.run_id, entry.objects.len());
+            self.processed.put(&key, frames::to_parquet(table, &rows)?).await?;
+            entry.rows += rows.len() as u64;
+            entry.objects.push(key);
         }
-        inputs.insert(table.name, lines);
+        Ok(())
     }
-    Ok(inputs)
+
+    /// Every warehouse table in load order, empty ones included.
+    fn finish(mut self) -> Vec<ProcessedTable> {
+        WAREHOUSE_TABLES
+            .iter()
+            .map(|t| {
+                self.tables.remove(t.name).unwrap_or_else(|| ProcessedTable {
+                    table: t.name.to_string(),
+                    rows: 0,
+                    objects: Vec::new(),
+                })
+            })
+            .collect()
+    }
 }
 
 async fn transform_one(
@@ -213,34 +247,36 @@ async fn transform_one(
     let source_manifest = keys::manifest(run_id);
     let mut quarantine = Vec::new();
     let mut problem = None;
-    let output = match ingestion.get(&source_manifest).await {
-        Ok(bytes) => match serde_json::from_slice::<IngestionManifest>(&bytes) {
-            Ok(manifest) => {
-                let inputs = read_inputs(ingestion, &manifest, &mut quarantine).await?;
-                model::transform(state, inputs)
+    let mut parts = PartWriter { processed, run_id, tables: BTreeMap::new() };
+    let mut builder = RunBuilder::default();
+    let bytes = ingestion.get(&source_manifest).await?;
+    match serde_json::from_slice::<IngestionManifest>(&bytes) {
+        Ok(manifest) => {
+            for table in SOURCE_TABLES {
+                let objects = manifest.table(table.name).map(|t| t.objects.as_slice()).unwrap_or_default();
+                for object in objects {
+                    match read_object(ingestion, table, object).await? {
+                        Ok(lines) => builder.apply_lines(state, table, lines),
+                        Err(unreadable) => quarantine.push(unreadable),
+                    }
+                    if !state::REFERENCE_TABLES.contains(&table.name) {
+                        // Fact-source objects can be large: write their rows before reading on.
+                        parts.write(builder.take_rows()).await?;
+                    }
+                }
+                if table.name == STAFF.name {
+                    builder.after_reference_tables(state);
+                }
             }
-            Err(e) => {
-                problem = Some(format!("the ingestion manifest {source_manifest} is not a valid manifest: {e}"));
-                RunOutput::default()
-            }
-        },
-        Err(e) => return Err(e.into()),
-    };
+        }
+        Err(e) => problem = Some(format!("the ingestion manifest {source_manifest} is not a valid manifest: {e}")),
+    }
+    let output = builder.finish();
+    parts.write(output.tables).await?;
     quarantine.extend(output.quarantine);
     state.after_run = Some(run_id.to_string());
+    let tables = parts.finish();
 
-    let mut tables = Vec::new();
-    for table in WAREHOUSE_TABLES {
-        let rows = output.tables.get(table.name).map(Vec::as_slice).unwrap_or_default();
-        let object = if rows.is_empty() {
-            None
-        } else {
-            let key = keys::processed_table(table.name, run_id);
-            processed.put(&key, frames::to_parquet(table, rows)?).await?;
-            Some(key)
-        };
-        tables.push(ProcessedTable { table: table.name.to_string(), rows: rows.len() as u64, object });
-    }
     let quarantine_object = if quarantine.is_empty() {
         None
     } else {

@@ -148,31 +148,69 @@ fn positive(column: &str, value_is_positive: bool) -> Result<(), Rejection> {
 }
 
 /// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
-/// advances the state. Tables are handled in dependency order, so a reference introduced in the
-/// same run is known to the rows that use it.
+/// advances the state; all output at once (the streaming form is [`RunBuilder`]).
 pub fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
-    let mut b = Builder::default();
+    let mut builder = RunBuilder::default();
     for table in tables::SOURCE_TABLES {
-        for input in inputs.remove(table.name).unwrap_or_default() {
-            let raw = match &input.parsed {
-                Ok(raw) => raw.clone(),
-                Err(error) => {
+        builder.apply_lines(state, table, inputs.remove(table.name).unwrap_or_default());
+        if table.name == tables::STAFF.name {
+            builder.after_reference_tables(state);
+        }
+    }
+    builder.finish()
+}
+
+/// One run's transform, fed object by object so that memory stays bounded: tables are fed in
+/// dependency order (references first, so a reference introduced in the same run is known to
+/// the rows that use it), and finished rows can be taken out between objects.
+#[derive(Default)]
+pub struct RunBuilder(Builder);
+
+impl RunBuilder {
+    /// Validates and applies the lines of one source table (or one object of it).
+    pub fn apply_lines(&mut self, state: &mut ReferenceState, table: &'static SourceTable, lines: Vec<InputLine>) {
+        let b = &mut self.0;
+        for input in lines {
+            let raw = match input.parsed {
+                Ok(ref raw) => raw,
+                Err(ref error) => {
                     let rejection = Rejection::row(format!("not a JSON object: {error}"));
                     b.reject(table, &input, Value::Null, rejection);
                     continue;
                 }
             };
-            let result = SourceRow::parse(table, &raw).and_then(|row| apply(&mut b, state, &row, &raw));
+            let result = SourceRow::parse(table, raw).and_then(|row| apply(b, state, &row, raw));
             if let Err(rejection) = result {
-                b.reject(table, &input, Value::Object(raw), rejection);
+                let raw = Value::Object(raw.clone());
+                b.reject(table, &input, raw, rejection);
             }
         }
-        if table.name == tables::STAFF.name {
-            // Every table a staff or counterparty row depends on has now been read.
-            emit_dependent_dimensions(&mut b, state);
-        }
     }
-    finish(b)
+
+    /// Call once every reference table (up to staff) is applied: emits the staff and counterparty
+    /// rows whose department or address changed.
+    pub fn after_reference_tables(&mut self, state: &ReferenceState) {
+        emit_dependent_dimensions(&mut self.0, state);
+    }
+
+    /// Takes the finished rows of every table but `dim_date` (which grows until the end), sorted.
+    pub fn take_rows(&mut self) -> BTreeMap<&'static str, Vec<Vec<Cell>>> {
+        let b = &mut self.0;
+        let mut tables = BTreeMap::new();
+        for (name, rows) in std::mem::take(&mut b.dims) {
+            tables.insert(name, rows.into_values().collect::<Vec<_>>());
+        }
+        for (name, rows) in std::mem::take(&mut b.facts) {
+            tables.insert(name, rows.into_values().collect());
+        }
+        tables.retain(|_, rows| !rows.is_empty());
+        tables
+    }
+
+    /// The remaining rows (with `dim_date`) and every quarantined row.
+    pub fn finish(self) -> RunOutput {
+        finish(self.0)
+    }
 }
 
 /// Applies one valid source row: records reference rows in the state and emits warehouse rows.
