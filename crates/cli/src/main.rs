@@ -59,6 +59,12 @@ enum Command {
     Seed {
         #[command(flatten)]
         source: Source,
+        /// Instead of the real sample, generate synthetic data at N× its size (deterministic)
+        #[arg(long, value_name = "N")]
+        scale: Option<u64>,
+        /// Seed of the synthetic generator
+        #[arg(long, default_value_t = 42, requires = "scale")]
+        seed: u64,
     },
     /// Extract every changed row version from ToteSys into the ingestion bucket (one run).
     Extract {
@@ -208,9 +214,21 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Seed { source } => {
+        Command::Seed { source, scale, seed } => {
             let mut client = config::source(source.source_url)?.connect("source").await?;
-            let counts = seed::seed_sample(&mut client).await?;
+            let counts = match scale {
+                None => seed::seed_sample(&mut client).await?,
+                Some(scale) => {
+                    let spinner = indicatif::ProgressBar::new_spinner();
+                    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                    let counts = seed::seed_synthetic(&mut client, scale, seed, |table| {
+                        spinner.set_message(format!("generating {table} ({scale}× the sample)"));
+                    })
+                    .await?;
+                    spinner.finish_and_clear();
+                    counts
+                }
+            };
             let total: u64 = counts.iter().map(|(_, n)| n).sum();
             for (table, rows) in &counts {
                 println!("{table:<16} {rows:>8}");

@@ -112,3 +112,167 @@ pub async fn reset_sequences(tx: &tokio_postgres::Transaction<'_>) -> Result<(),
     }
     Ok(())
 }
+
+/// Rows per real-sample row for the scaled tables, and the sample's sizes.
+const SAMPLE_DESIGNS: u64 = 473;
+const SAMPLE_SALES: u64 = 11_187;
+const SAMPLE_PURCHASES: u64 = 4_649;
+
+/// The statements that generate `scale`× the sample's designs, orders, transactions and
+/// payments, in order. Values follow the sample's shapes: units 1,000–100,000, prices 2.00–4.00,
+/// agreed dates 0–7 days after creation, ~60% of payments later marked paid at the 07:55 batch
+/// (with `last_updated` bumped), names with quotes and commas, three rows per millisecond.
+/// Every random value is a hash of (row number, seed, purpose): deterministic, whatever the plan.
+pub fn synthetic_sql(scale: u64, seed: u64) -> Vec<(&'static str, String)> {
+    let designs = SAMPLE_DESIGNS * scale;
+    let sales = SAMPLE_SALES * scale;
+    let purchases = SAMPLE_PURCHASES * scale;
+    // A uniform [0, 1) draw for row g and purpose k.
+    let r =
+        |k: u64| format!("((hashint8extended(g, {}) & 9007199254740991)::float8 / 9007199254740992.0)", seed * 64 + k);
+    // Creation times from the sample's first to its last day, three rows per millisecond.
+    let created = |n: u64| {
+        format!(
+            "date_trunc('milliseconds', timestamp '2022-11-03 14:20:52.186' + ((g - 1) / 3) * (interval '743 days' / {}))",
+            n.div_ceil(3).max(1)
+        )
+    };
+    vec![
+        (
+            "design",
+            format!(
+                "INSERT INTO design (design_id, created_at, design_name, file_location, file_name, last_updated)
+                 SELECT g, c, n, (ARRAY['/usr','/private','/opt/\"quoted\"','/Users, shared','/home'])[1 + floor({r1} * 5)::int],
+                        lower(replace(n, ' ', '-')) || '-' || to_char(c, 'YYYYMMDD') || '.json', c
+                 FROM generate_series(1, {designs}) g,
+                      LATERAL (SELECT {c} AS c,
+                        (ARRAY['Wooden','Steel','Bronze','Granite','Soft','Cotton','Frozen','O''Reilly','Fresh, Organic','Rubber','Plastic','Concrete'])[1 + floor({r0} * 12)::int] AS n) x",
+                r0 = r(0),
+                r1 = r(1),
+                c = created(designs),
+            ),
+        ),
+        (
+            "sales_order",
+            format!(
+                "INSERT INTO sales_order (sales_order_id, created_at, last_updated, design_id, staff_id, counterparty_id,
+                    units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+                 SELECT g, c, c, 1 + floor({r0} * {designs})::int, 1 + floor({r1} * 20)::int, 1 + floor({r2} * 20)::int,
+                    1000 + floor({r3} * 99001)::int, round((2 + {r4} * 2)::numeric, 2), 1 + floor({r5} * 3)::int,
+                    to_char(c + floor({r6} * 8)::int * interval '1 day', 'YYYY-MM-DD'),
+                    to_char(c + floor({r7} * 8)::int * interval '1 day', 'YYYY-MM-DD'), 1 + floor({r8} * 30)::int
+                 FROM generate_series(1, {sales}) g, LATERAL (SELECT {c} AS c) x",
+                r0 = r(10),
+                r1 = r(11),
+                r2 = r(12),
+                r3 = r(13),
+                r4 = r(14),
+                r5 = r(15),
+                r6 = r(16),
+                r7 = r(17),
+                r8 = r(18),
+                c = created(sales),
+            ),
+        ),
+        (
+            "purchase_order",
+            format!(
+                "INSERT INTO purchase_order (purchase_order_id, created_at, last_updated, staff_id, counterparty_id, item_code,
+                    item_quantity, item_unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+                 SELECT g, c, c, 1 + floor({r1} * 20)::int, 1 + floor({r2} * 20)::int, upper(substr(md5(g::text || '{seed}'), 1, 7)),
+                    1 + floor({r3} * 1000)::int, round((1 + {r4} * 999)::numeric, 2), 1 + floor({r5} * 3)::int,
+                    to_char(c + floor({r6} * 8)::int * interval '1 day', 'YYYY-MM-DD'),
+                    to_char(c + floor({r7} * 8)::int * interval '1 day', 'YYYY-MM-DD'), 1 + floor({r8} * 30)::int
+                 FROM generate_series(1, {purchases}) g, LATERAL (SELECT {c} AS c) x",
+                r1 = r(21),
+                r2 = r(22),
+                r3 = r(23),
+                r4 = r(24),
+                r5 = r(25),
+                r6 = r(26),
+                r7 = r(27),
+                r8 = r(28),
+                c = created(purchases),
+            ),
+        ),
+        (
+            "transaction",
+            format!(
+                "INSERT INTO transaction (transaction_id, transaction_type, sales_order_id, purchase_order_id, created_at, last_updated)
+                 SELECT sales_order_id, 'SALE', sales_order_id, NULL, created_at, created_at FROM sales_order
+                 UNION ALL
+                 SELECT {sales} + purchase_order_id, 'PURCHASE', NULL, purchase_order_id, created_at, created_at FROM purchase_order"
+            ),
+        ),
+        (
+            "payment",
+            format!(
+                "INSERT INTO payment (payment_id, created_at, last_updated, transaction_id, counterparty_id, payment_amount,
+                    currency_id, payment_type_id, paid, payment_date, company_ac_number, counterparty_ac_number)
+                 SELECT g, o.created_at,
+                    CASE WHEN {r0} < 0.6 THEN (o.created_at::date + 1 + floor({r1} * 4)::int) + time '07:55:11' + floor({r2} * 1000) * interval '1 millisecond'
+                         ELSE o.created_at END,
+                    g, o.counterparty_id, o.amount, o.currency_id,
+                    CASE WHEN o.sale THEN (CASE WHEN {r3} < 0.05 THEN 2 ELSE 1 END) ELSE (CASE WHEN {r3} < 0.05 THEN 4 ELSE 3 END) END,
+                    {r0} < 0.6, to_char(o.created_at + floor({r4} * 8)::int * interval '1 day', 'YYYY-MM-DD'),
+                    10000000 + floor({r5} * 89999999)::int, 10000000 + floor({r6} * 89999999)::int
+                 FROM (SELECT sales_order_id::bigint AS g, created_at, counterparty_id, units_sold * unit_price AS amount, currency_id, true AS sale
+                       FROM sales_order
+                       UNION ALL
+                       SELECT {sales} + purchase_order_id, created_at, counterparty_id, item_quantity * item_unit_price, currency_id, false
+                       FROM purchase_order) o",
+                r0 = r(30),
+                r1 = r(31),
+                r2 = r(32),
+                r3 = r(33),
+                r4 = r(34),
+                r5 = r(35),
+                r6 = r(36),
+            ),
+        ),
+    ]
+}
+
+/// Creates the ToteSys schema in an empty database and fills it with synthetic data at `scale`×
+/// the real sample: the reference tables at their real size (the real rows), the rest generated
+/// by [`synthetic_sql`]. `progress` is told each table as it starts.
+pub async fn seed_synthetic(
+    client: &mut Client,
+    scale: u64,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<SeedCounts, SeedError> {
+    let existing = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)",
+            &[&SOURCE_TABLES.iter().map(|t| t.name).collect::<Vec<_>>()],
+        )
+        .await
+        .map_err(|e| SeedError::Database { table: "information_schema", reason: error_text(&e) })?;
+    if let Some(row) = existing.first() {
+        return Err(SeedError::NotEmpty { table: row.get(0) });
+    }
+    let tx = client.transaction().await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
+    tx.batch_execute(SCHEMA_SQL).await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
+    let mut counts = Vec::new();
+    for table in SOURCE_TABLES {
+        if ["currency", "department", "address", "counterparty", "staff", "payment_type"].contains(&table.name) {
+            progress(table.name);
+            let compressed =
+                sample_csv(table.name).ok_or(SeedError::Sample { table: table.name, reason: "missing".into() })?;
+            let csv = zstd::decode_all(compressed)
+                .map_err(|e| SeedError::Sample { table: table.name, reason: e.to_string() })?;
+            counts.push((table.name, copy_csv(&tx, table, csv).await?));
+        }
+    }
+    for (name, sql) in synthetic_sql(scale, seed) {
+        progress(name);
+        let table = SOURCE_TABLES.iter().find(|t| t.name == name).map(|t| t.name).unwrap_or("synthetic");
+        let rows =
+            tx.execute(sql.as_str(), &[]).await.map_err(|e| SeedError::Database { table, reason: error_text(&e) })?;
+        counts.push((table, rows));
+    }
+    reset_sequences(&tx).await?;
+    tx.commit().await.map_err(|e| SeedError::Database { table: "commit", reason: error_text(&e) })?;
+    Ok(counts)
+}
