@@ -10,7 +10,7 @@ endif
 
 DEMO_DIR ?= out/demo
 
-.PHONY: help demo test lint fmt toolchain build
+.PHONY: help demo test lint fmt toolchain build bench
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ demo: build ## Seed ToteSys, run the pipeline locally into $(DEMO_DIR), show wha
 
 test: build ## Run every test (starts PostgreSQL and moto as needed)
 	.ci/services.sh cargo test --workspace
+
+bench: toolchain ## Benchmarks (release build): stages, full run, no-change and 1% runs, COPY floor, cold starts
+	cargo build --release -p onyx-cli -p onyx-extract -p onyx-transform -p onyx-load
+	.ci/services.sh python3 .ci/bench.py
 
 lint: ## cargo fmt --check and clippy -D warnings
 	cargo fmt --all -- --check
