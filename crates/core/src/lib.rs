@@ -7,6 +7,8 @@ pub mod extract;
 pub mod frames;
 pub mod handlers;
 pub mod keys;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod load;
 pub mod ops;
 pub mod seed;

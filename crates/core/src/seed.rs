@@ -45,6 +45,17 @@ pub type SeedCounts = Vec<(&'static str, u64)>;
 /// Creates the ToteSys schema in an empty database and loads the real sample, then moves every
 /// id sequence past the loaded ids.
 pub async fn seed_sample(client: &mut Client) -> Result<SeedCounts, SeedError> {
+    let tx = create_schema(client).await?;
+    let mut counts = Vec::new();
+    for table in SOURCE_TABLES {
+        counts.push((table.name, copy_sample(&tx, table).await?));
+    }
+    finish(tx).await?;
+    Ok(counts)
+}
+
+/// Checks the database holds none of the ToteSys tables, then creates them in a transaction.
+async fn create_schema(client: &mut Client) -> Result<tokio_postgres::Transaction<'_>, SeedError> {
     let existing = client
         .query(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)",
@@ -57,18 +68,21 @@ pub async fn seed_sample(client: &mut Client) -> Result<SeedCounts, SeedError> {
     }
     let tx = client.transaction().await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
     tx.batch_execute(SCHEMA_SQL).await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
-    let mut counts = Vec::new();
-    for table in SOURCE_TABLES {
-        let compressed =
-            sample_csv(table.name).ok_or(SeedError::Sample { table: table.name, reason: "missing".into() })?;
-        let csv =
-            zstd::decode_all(compressed).map_err(|e| SeedError::Sample { table: table.name, reason: e.to_string() })?;
-        let rows = copy_csv(&tx, table, csv).await?;
-        counts.push((table.name, rows));
-    }
+    Ok(tx)
+}
+
+/// Loads a table's rows from the vendored sample.
+async fn copy_sample(tx: &tokio_postgres::Transaction<'_>, table: &'static SourceTable) -> Result<u64, SeedError> {
+    let compressed = sample_csv(table.name).ok_or(SeedError::Sample { table: table.name, reason: "missing".into() })?;
+    let csv =
+        zstd::decode_all(compressed).map_err(|e| SeedError::Sample { table: table.name, reason: e.to_string() })?;
+    copy_csv(tx, table, csv).await
+}
+
+/// Moves the sequences past the loaded ids and commits.
+async fn finish(tx: tokio_postgres::Transaction<'_>) -> Result<(), SeedError> {
     reset_sequences(&tx).await?;
-    tx.commit().await.map_err(|e| SeedError::Database { table: "commit", reason: error_text(&e) })?;
-    Ok(counts)
+    tx.commit().await.map_err(|e| SeedError::Database { table: "commit", reason: error_text(&e) })
 }
 
 /// Streams CSV (with a header naming exactly the described columns) into a table with COPY.
@@ -242,27 +256,12 @@ pub async fn seed_synthetic(
     seed: u64,
     mut progress: impl FnMut(&str),
 ) -> Result<SeedCounts, SeedError> {
-    let existing = client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ANY($1)",
-            &[&SOURCE_TABLES.iter().map(|t| t.name).collect::<Vec<_>>()],
-        )
-        .await
-        .map_err(|e| SeedError::Database { table: "information_schema", reason: error_text(&e) })?;
-    if let Some(row) = existing.first() {
-        return Err(SeedError::NotEmpty { table: row.get(0) });
-    }
-    let tx = client.transaction().await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
-    tx.batch_execute(SCHEMA_SQL).await.map_err(|e| SeedError::Database { table: "schema", reason: error_text(&e) })?;
+    let tx = create_schema(client).await?;
     let mut counts = Vec::new();
     for table in SOURCE_TABLES {
         if ["currency", "department", "address", "counterparty", "staff", "payment_type"].contains(&table.name) {
             progress(table.name);
-            let compressed =
-                sample_csv(table.name).ok_or(SeedError::Sample { table: table.name, reason: "missing".into() })?;
-            let csv = zstd::decode_all(compressed)
-                .map_err(|e| SeedError::Sample { table: table.name, reason: e.to_string() })?;
-            counts.push((table.name, copy_csv(&tx, table, csv).await?));
+            counts.push((table.name, copy_sample(&tx, table).await?));
         }
     }
     for (name, sql) in synthetic_sql(scale, seed) {
@@ -272,7 +271,6 @@ pub async fn seed_synthetic(
             tx.execute(sql.as_str(), &[]).await.map_err(|e| SeedError::Database { table, reason: error_text(&e) })?;
         counts.push((table, rows));
     }
-    reset_sequences(&tx).await?;
-    tx.commit().await.map_err(|e| SeedError::Database { table: "commit", reason: error_text(&e) })?;
+    finish(tx).await?;
     Ok(counts)
 }
