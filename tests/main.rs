@@ -3,6 +3,7 @@
 
 mod extract;
 mod extract_lambda;
+mod lambda_binaries;
 mod load;
 mod pipeline;
 mod support;

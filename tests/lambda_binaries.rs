@@ -1,0 +1,159 @@
+//! The three Lambda binaries as AWS runs them: each process is started against a stub of the
+//! Lambda runtime API, receives one event, and posts its response (or its error) back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use onyx_core::keys;
+
+use crate::support::{TestDb, local_dir, onyx_binary};
+
+/// What the function posted back: the path (`…/response` or `…/error`) and the body.
+struct Posted {
+    path: String,
+    body: String,
+}
+
+fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, path, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Serves `event` to the first request for work and reports what the function posts.
+fn runtime_stub(event: String) -> (String, mpsc::Receiver<Posted>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the runtime stub");
+    let address = listener.local_addr().expect("address").to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut served = false;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Some((method, path, body)) = read_request(&mut stream) else { continue };
+            if method == "GET" && path.ends_with("/runtime/invocation/next") {
+                if served {
+                    // Hold the next request: the test ends the process.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(60));
+                        drop(stream);
+                    });
+                    continue;
+                }
+                served = true;
+                let deadline = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() + 60_000)
+                    .unwrap_or(0);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-1\r\n\
+                     Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                     Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:eu-west-2:123456789012:function:onyx\r\n\
+                     Content-Length: {}\r\n\r\n",
+                    event.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(event.as_bytes());
+            } else {
+                let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+                let _ = tx.send(Posted { path, body });
+            }
+        }
+    });
+    (address, rx)
+}
+
+fn lambda_binary(name: &str) -> std::path::PathBuf {
+    let bin = onyx_binary().with_file_name(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs a Lambda binary on one event with the given environment; returns what it posted.
+fn invoke(name: &str, event: String, env: &[(&str, String)]) -> Posted {
+    let (address, posted) = runtime_stub(event);
+    let mut command = Command::new(lambda_binary(name));
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", &address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child: Child = command.spawn().expect("start the Lambda binary");
+    let result = posted.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap_or_else(|_| panic!("{name} posted nothing within 60 s"))
+}
+
+#[tokio::test]
+async fn the_three_binaries_run_the_pipeline_under_the_lambda_runtime_api() {
+    let db = TestDb::seeded("bins").await;
+    let warehouse = TestDb::create("bins_wh").await;
+    let (_, _, ingestion) = local_dir("bins-in");
+    let (_, _, processed) = local_dir("bins-out");
+    let env = [
+        ("ONYX_SOURCE_URL", db.url.clone()),
+        ("ONYX_WAREHOUSE_URL", warehouse.url.clone()),
+        ("ONYX_INGESTION", ingestion.display().to_string()),
+        ("ONYX_PROCESSED", processed.display().to_string()),
+    ];
+    let scheduled = include_str!("fixtures/scheduled-event.json").to_string();
+    let extracted = invoke("onyx-extract", scheduled, &env);
+    assert!(extracted.path.ends_with("/invocation/req-1/response"), "{}: {}", extracted.path, extracted.body);
+    let summary: serde_json::Value = serde_json::from_str(&extracted.body).expect("JSON summary");
+    assert_eq!(summary["total_rows"], 48_066);
+    let manifest = keys::manifest(summary["run_id"].as_str().expect("run id"));
+
+    let event = serde_json::to_string(&crate::support::s3_event("ingestion", &[manifest.clone()])).expect("event");
+    let transformed = invoke("onyx-transform", event, &env);
+    assert!(transformed.path.ends_with("/response"), "{}", transformed.body);
+    assert!(transformed.body.contains("\"fact_payment\":15836"), "{}", transformed.body);
+
+    let event = serde_json::to_string(&crate::support::s3_event("processed", &[manifest])).expect("event");
+    let loaded = invoke("onyx-load", event, &env);
+    assert!(loaded.path.ends_with("/response"), "{}", loaded.body);
+    let client = warehouse.connect().await;
+    let payments: i64 = client.query_one("SELECT count(*) FROM fact_payment", &[]).await.expect("count").get(0);
+    assert_eq!(payments, 15_836);
+
+    // A function whose source is unreachable reports a typed, retryable error without credentials.
+    let broken = [
+        ("ONYX_SOURCE_URL", "postgres://onyx:hunter2@127.0.0.1:1/totesys".to_string()),
+        ("ONYX_INGESTION", ingestion.display().to_string()),
+    ];
+    let failed = invoke("onyx-extract", include_str!("fixtures/scheduled-event.json").to_string(), &broken);
+    assert!(failed.path.ends_with("/invocation/req-1/error"), "{}", failed.path);
+    let error: serde_json::Value = serde_json::from_str(&failed.body).expect("error JSON");
+    assert_eq!(error["errorType"], "Onyx.Retryable");
+    assert!(error["errorMessage"].as_str().expect("message").contains("127.0.0.1:1/totesys"), "{error}");
+    assert!(!failed.body.contains("hunter2"));
+}
