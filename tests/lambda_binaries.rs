@@ -133,7 +133,8 @@ async fn the_three_binaries_run_the_pipeline_under_the_lambda_runtime_api() {
     assert_eq!(summary["total_rows"], 48_066);
     let manifest = keys::manifest(summary["run_id"].as_str().expect("run id"));
 
-    let event = serde_json::to_string(&crate::support::s3_event("ingestion", &[manifest.clone()])).expect("event");
+    let event =
+        serde_json::to_string(&crate::support::s3_event("ingestion", std::slice::from_ref(&manifest))).expect("event");
     let transformed = invoke("onyx-transform", event, &env);
     assert!(transformed.path.ends_with("/response"), "{}", transformed.body);
     assert!(transformed.body.contains("\"fact_payment\":15836"), "{}", transformed.body);
