@@ -158,3 +158,19 @@ async fn cli_exits_non_zero_with_a_clear_message_on_bad_configuration() {
     assert!(!dir.exists() || std::fs::read_dir(&dir).expect("dir").next().is_none(), "nothing was written");
     let _ = Location::Local(dir);
 }
+
+#[tokio::test]
+async fn tls_is_used_when_the_url_asks_for_it() {
+    let db = TestDb::create("tls").await;
+    let url = format!("{}?sslmode=require", db.url);
+    let client = DbTarget::Url(url.into())
+        .connect("source")
+        .await
+        .expect("a TLS connection (the local PostgreSQL must have ssl = on, as Debian's packages configure it)");
+    let row = client
+        .query_one("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .expect("pg_stat_ssl");
+    assert!(row.get::<_, bool>(0), "the connection is encrypted");
+    assert!(row.get::<_, Option<String>>(1).is_some_and(|v| v.starts_with("TLS")));
+}

@@ -325,3 +325,61 @@ async fn load_lambda_loads_from_s3_events_and_tolerates_bad_ones() {
     let client = warehouse.connect().await;
     assert_eq!(count(&client, "SELECT count(*) FROM fact_payment").await, 15_836);
 }
+
+#[tokio::test]
+async fn a_fact_with_a_missing_dimension_is_an_error_naming_table_key_and_reference() {
+    use onyx_core::transform::{ProcessedManifest, ProcessedTable};
+    use onyx_core::values::{Cell, Decimal};
+    use onyx_core::warehouse::{FACT_PAYMENT, WAREHOUSE_TABLES};
+
+    let (_, processed, _) = local_dir("ld-missing");
+    let (_, mut warehouse) = warehouse_db("ld_missing_wh").await;
+    let run_id = "20261128T070000000-0001";
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).expect("date");
+    let time = chrono::NaiveTime::from_hms_milli_opt(7, 0, 0, 1).expect("time");
+    let row = vec![
+        Cell::Int(77),
+        Cell::Date(date),
+        Cell::Time(time),
+        Cell::Date(date),
+        Cell::Time(time),
+        Cell::Int(404),
+        Cell::Int(1),
+        Cell::Decimal(Decimal::parse("1.00").expect("decimal")),
+        Cell::Int(1),
+        Cell::Int(1),
+        Cell::Bool(false),
+        Cell::Date(date),
+    ];
+    let object = keys::processed_part(FACT_PAYMENT.name, run_id, 0);
+    processed.put(&object, onyx_core::frames::to_parquet(&FACT_PAYMENT, &[row]).expect("parquet")).await.expect("put");
+    let manifest = ProcessedManifest {
+        format: 1,
+        run_id: run_id.into(),
+        source_manifest: keys::manifest(run_id),
+        previous_run_id: None,
+        tables: WAREHOUSE_TABLES
+            .iter()
+            .map(|t| ProcessedTable {
+                table: t.name.into(),
+                rows: u64::from(t.name == FACT_PAYMENT.name),
+                objects: if t.name == FACT_PAYMENT.name { vec![object.clone()] } else { Vec::new() },
+            })
+            .collect(),
+        quarantined_rows: 0,
+        quarantine_object: None,
+        state_object: keys::state(run_id),
+        problem: None,
+    };
+    processed.put(&keys::manifest(run_id), serde_json::to_vec(&manifest).expect("json")).await.expect("manifest");
+
+    let error = load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default())
+        .await
+        .expect_err("dangling reference");
+    let message = error.to_string();
+    assert!(message.contains("fact_payment row payment_id=77"), "{message}");
+    assert!(message.contains("created_date=2026-11-28") || message.contains("transaction_id=404"), "{message}");
+    assert!(message.contains("which is not in dim_"), "{message}");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, 0, "nothing loaded");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+}
