@@ -38,7 +38,7 @@ setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, l
 
 package: ## Release arm64 zips of the three functions (slow: a full release build)
 	@test -x "$(INFRA_VENV_BIN)/cargo-lambda" || { echo "cargo-lambda missing: run 'make setup-infra'" >&2; exit 1; }
-	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --release --arm64 --output-format zip \
+	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --profile lambda --arm64 --output-format zip \
 		$(foreach bin,$(INFRA_LAMBDA_BINS),--bin $(bin))
 	@set -e; for bin in $(INFRA_LAMBDA_BINS); do \
 		zip="$(INFRA_LAMBDA_DIR)/$$bin/bootstrap.zip"; \
