@@ -9,6 +9,20 @@ use std::sync::{Arc, Mutex};
 use onyx_core::storage::{Location, Store};
 use tokio_postgres::{Client, NoTls};
 
+/// The warehouse rows the real sample becomes (issue #3's acceptance counts; `dim_date` aside).
+pub const SAMPLE_WAREHOUSE_ROWS: [(&str, u64); 10] = [
+    ("fact_sales_order", 11_187),
+    ("fact_purchase_order", 4_649),
+    ("fact_payment", 15_836),
+    ("dim_transaction", 15_836),
+    ("dim_design", 473),
+    ("dim_location", 30),
+    ("dim_counterparty", 20),
+    ("dim_staff", 20),
+    ("dim_currency", 3),
+    ("dim_payment_type", 4),
+];
+
 /// The superuser URL (without database) that `.ci/services.sh` exports.
 pub fn pg_base_url() -> String {
     std::env::var("ONYX_TEST_PG_URL").unwrap_or_else(|_| {

@@ -100,6 +100,14 @@ impl Builder {
         Ok(self.date(date))
     }
 
+    /// The columns every fact starts with: its source id, then created and last updated, each
+    /// split into DATE and TIME.
+    fn fact_head(&mut self, row: &SourceRow, id: i32) -> Result<Vec<Cell>, Rejection> {
+        let [created_date, created_time] = self.split(row, "created_at")?;
+        let [updated_date, updated_time] = self.split(row, "last_updated")?;
+        Ok(vec![Cell::Int(id), created_date, created_time, updated_date, updated_time])
+    }
+
     /// A timestamp split into DATE and TIME (milliseconds kept).
     fn split(&mut self, row: &SourceRow, column: &str) -> Result<[Cell; 2], Rejection> {
         let at = row.timestamp(column)?;
@@ -281,18 +289,12 @@ fn apply(
             state.add_transaction(id);
         }
         "sales_order" => {
-            let [created_date, created_time] = b.split(row, "created_at")?;
-            let [updated_date, updated_time] = b.split(row, "last_updated")?;
+            let mut cells = b.fact_head(row, id)?;
             let units = row.int("units_sold")?;
             positive("units_sold", units > 0)?;
             let price = row.decimal("unit_price")?;
             positive("unit_price", price.is_positive())?;
-            let cells = vec![
-                Cell::Int(id),
-                created_date,
-                created_time,
-                updated_date,
-                updated_time,
+            cells.extend([
                 require(state, row, "staff_id", "staff")?,
                 require(state, row, "counterparty_id", "counterparty")?,
                 Cell::Int(units),
@@ -302,23 +304,17 @@ fn apply(
                 b.date_text(row, "agreed_payment_date")?,
                 b.date_text(row, "agreed_delivery_date")?,
                 require(state, row, "agreed_delivery_location_id", "address")?,
-            ];
+            ]);
             let version = (id, row.timestamp("last_updated")?);
             b.fact(&warehouse::FACT_SALES_ORDER, version, cells)?;
         }
         "purchase_order" => {
-            let [created_date, created_time] = b.split(row, "created_at")?;
-            let [updated_date, updated_time] = b.split(row, "last_updated")?;
+            let mut cells = b.fact_head(row, id)?;
             let quantity = row.int("item_quantity")?;
             positive("item_quantity", quantity > 0)?;
             let price = row.decimal("item_unit_price")?;
             positive("item_unit_price", price.is_positive())?;
-            let cells = vec![
-                Cell::Int(id),
-                created_date,
-                created_time,
-                updated_date,
-                updated_time,
+            cells.extend([
                 require(state, row, "staff_id", "staff")?,
                 require(state, row, "counterparty_id", "counterparty")?,
                 Cell::text(row.text("item_code")?),
@@ -328,13 +324,12 @@ fn apply(
                 b.date_text(row, "agreed_delivery_date")?,
                 b.date_text(row, "agreed_payment_date")?,
                 require(state, row, "agreed_delivery_location_id", "address")?,
-            ];
+            ]);
             let version = (id, row.timestamp("last_updated")?);
             b.fact(&warehouse::FACT_PURCHASE_ORDER, version, cells)?;
         }
         "payment" => {
-            let [created_date, created_time] = b.split(row, "created_at")?;
-            let [updated_date, updated_time] = b.split(row, "last_updated")?;
+            let mut cells = b.fact_head(row, id)?;
             let transaction = row.int("transaction_id")?;
             if !state.knows_transaction(transaction) {
                 return Err(Rejection::column(
@@ -342,12 +337,7 @@ fn apply(
                     format!("unknown reference: transaction {transaction} is in neither this run nor an earlier one"),
                 ));
             }
-            let cells = vec![
-                Cell::Int(id),
-                created_date,
-                created_time,
-                updated_date,
-                updated_time,
+            cells.extend([
                 Cell::Int(transaction),
                 require(state, row, "counterparty_id", "counterparty")?,
                 Cell::Decimal(row.decimal("payment_amount")?),
@@ -355,7 +345,7 @@ fn apply(
                 require(state, row, "payment_type_id", "payment_type")?,
                 Cell::Bool(row.bool("paid")?),
                 b.date_text(row, "payment_date")?,
-            ];
+            ]);
             let version = (id, row.timestamp("last_updated")?);
             b.fact(&warehouse::FACT_PAYMENT, version, cells)?;
         }
