@@ -34,7 +34,8 @@ echo "== 5. the report"
 "$onyx" report --out "$out/report"
 echo
 echo "Done. Look at:"
-echo "  $out/report/index.html                 the report (open it in a browser)"
-echo "  psql $base/warehouse                    the warehouse: try 'SELECT * FROM sales_by_month'"
-echo "  $ONYX_INGESTION/_runs/                  extract run manifests; rows as JSON Lines per table"
-echo "  $ONYX_PROCESSED/<table>/YYYY/MM/DD/     star-schema Parquet per run"
+printf '  %-44s %s\n' \
+  "$out/report/index.html" "the report: open it in a browser" \
+  "psql $base/warehouse" "the warehouse: try SELECT * FROM sales_by_month" \
+  "$ONYX_INGESTION/_runs/" "extract run manifests (rows: JSON Lines per table)" \
+  "$ONYX_PROCESSED/<table>/YYYY/MM/DD/" "star-schema Parquet per run"
