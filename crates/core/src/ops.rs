@@ -10,7 +10,7 @@ use crate::db::error_text;
 use crate::extract::IngestionManifest;
 use crate::keys;
 use crate::load::{self, LoadError, LoadOptions, LoadedRun};
-use crate::storage::ObjectStore;
+use crate::storage::{ObjectStore, manifest_run_ids};
 use crate::transform::{self, ProcessedManifest, TransformError, TransformedRun};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +53,8 @@ impl RunStatus {
 
 async fn manifests<T: serde::de::DeserializeOwned>(store: &dyn ObjectStore) -> Result<Vec<T>, OpsError> {
     let mut out = Vec::new();
-    for key in store.list(keys::MANIFEST_PREFIX, None).await? {
-        if keys::run_id_of_manifest(&key).is_none() {
-            continue;
-        }
+    for run_id in manifest_run_ids(store, None).await? {
+        let key = keys::manifest(&run_id);
         let bytes = store.get(&key).await?;
         out.push(serde_json::from_slice(&bytes).map_err(|e| OpsError::BadManifest { key, reason: e.to_string() })?);
     }
@@ -121,12 +119,7 @@ pub async fn backfill(
         progress("transform", i, pending.len());
         transformed.extend(transform::transform_pending(ingestion, processed, Some(run_id)).await?);
     }
-    let all: Vec<String> = processed
-        .list(keys::MANIFEST_PREFIX, None)
-        .await?
-        .iter()
-        .filter_map(|k| keys::run_id_of_manifest(k).map(str::to_string))
-        .collect();
+    let all = manifest_run_ids(processed, None).await?;
     let mut loaded = Vec::new();
     for (i, run_id) in all.iter().enumerate() {
         progress("load", i, all.len());

@@ -14,7 +14,7 @@ pub use manifest::{Cursor, IngestionManifest, TableExtract};
 
 use crate::db::{DbError, error_text};
 use crate::keys;
-use crate::storage::{ObjectStore, StorageError, latest_key};
+use crate::storage::{ObjectStore, StorageError, latest_manifest_key};
 use crate::tables::{Kind, LAST_UPDATED, SOURCE_TABLES, SourceTable};
 
 /// Timestamps in manifests and cursors: microseconds, so no source precision is lost.
@@ -75,7 +75,7 @@ pub struct ExtractSummary {
 
 /// Reads the extraction state: the newest run manifest in the ingestion bucket, if any.
 pub async fn latest_manifest(store: &dyn ObjectStore) -> Result<Option<IngestionManifest>, ExtractError> {
-    let Some(key) = latest_key(store, keys::MANIFEST_PREFIX, keys::MANIFEST_SUFFIX).await? else {
+    let Some(key) = latest_manifest_key(store).await? else {
         return Ok(None);
     };
     let bytes = store.get(&key).await?;

@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 use crate::db::error_text;
 use crate::frames::{self, FrameError};
 use crate::keys;
-use crate::storage::{ObjectStore, StorageError};
+use crate::storage::{ObjectStore, StorageError, manifest_run_ids};
 use crate::transform::ProcessedManifest;
 use crate::warehouse::{Role, WAREHOUSE_TABLES, WKind, WarehouseTable};
 
@@ -111,7 +111,8 @@ pub struct LoadedRun {
     pub duration: Duration,
 }
 
-async fn loaded_run_ids_after(client: &Client) -> Result<Option<String>, LoadError> {
+/// The newest run in the ledger.
+async fn last_loaded_run(client: &Client) -> Result<Option<String>, LoadError> {
     let row = client.query_one("SELECT max(run_id) FROM onyx_load_ledger", &[]).await.map_err(|e| {
         LoadError::Database { run_id: "-".into(), table: "onyx_load_ledger".into(), reason: error_text(&e) }
     })?;
@@ -126,15 +127,8 @@ pub async fn load_pending(
     up_to: Option<&str>,
     options: &LoadOptions,
 ) -> Result<Vec<LoadedRun>, LoadError> {
-    let last = loaded_run_ids_after(client).await?;
-    let after = last.as_deref().map(keys::manifest);
-    let mut pending: Vec<String> = processed
-        .list(keys::MANIFEST_PREFIX, after.as_deref())
-        .await?
-        .iter()
-        .filter_map(|k| keys::run_id_of_manifest(k))
-        .map(str::to_string)
-        .collect();
+    let last = last_loaded_run(client).await?;
+    let mut pending = manifest_run_ids(processed, last.as_deref()).await?;
     if let Some(target) = up_to {
         if last.as_deref().is_some_and(|l| target <= l) {
             return Ok(Vec::new());

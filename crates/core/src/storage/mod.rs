@@ -117,6 +117,20 @@ impl fmt::Display for Location {
     }
 }
 
+/// The run ids of the run manifests in a bucket, oldest first — only those after run `after`
+/// when given, found with one listing that starts past it, so the cost follows the runs returned,
+/// not the length of the history.
+pub async fn manifest_run_ids(store: &dyn ObjectStore, after: Option<&str>) -> Result<Vec<String>, StorageError> {
+    let start = after.map(crate::keys::manifest);
+    let keys = store.list(crate::keys::MANIFEST_PREFIX, start.as_deref()).await?;
+    Ok(keys.iter().filter_map(|k| crate::keys::run_id_of_manifest(k)).map(str::to_string).collect())
+}
+
+/// The key of the newest run manifest in a bucket, if any.
+pub async fn latest_manifest_key(store: &dyn ObjectStore) -> Result<Option<String>, StorageError> {
+    latest_key(store, crate::keys::MANIFEST_PREFIX, crate::keys::MANIFEST_SUFFIX).await
+}
+
 /// The greatest key under `prefix` whose name ends in `suffix`, found by walking the
 /// `YYYY/MM/DD/` partitions from the newest: a handful of listings however long the history.
 pub async fn latest_key(store: &dyn ObjectStore, prefix: &str, suffix: &str) -> Result<Option<String>, StorageError> {

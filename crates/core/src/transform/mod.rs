@@ -22,7 +22,7 @@ pub use state::ReferenceState;
 use crate::extract::IngestionManifest;
 use crate::frames::{self, FrameError};
 use crate::keys;
-use crate::storage::{ObjectStore, StorageError, latest_key};
+use crate::storage::{ObjectStore, StorageError, latest_manifest_key, manifest_run_ids};
 use crate::tables::{SOURCE_TABLES, STAFF, SourceTable};
 use crate::values::Cell;
 use crate::warehouse::{WAREHOUSE_TABLES, WarehouseTable};
@@ -95,21 +95,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(store: &dyn ObjectStore, key:
 
 /// The newest processed manifest, if any.
 pub async fn latest_processed(processed: &dyn ObjectStore) -> Result<Option<ProcessedManifest>, TransformError> {
-    match latest_key(processed, keys::MANIFEST_PREFIX, keys::MANIFEST_SUFFIX).await? {
+    match latest_manifest_key(processed).await? {
         Some(key) => Ok(Some(read_json(processed, &key).await?)),
         None => Ok(None),
     }
-}
-
-/// Ingestion run ids after `last`, oldest first (one listing that starts after the last
-/// transformed run, so it does not grow with history).
-async fn runs_after(
-    ingestion: &dyn ObjectStore,
-    last: Option<&ProcessedManifest>,
-) -> Result<Vec<String>, TransformError> {
-    let after = last.map(|m| keys::manifest(&m.run_id));
-    let keys = ingestion.list(keys::MANIFEST_PREFIX, after.as_deref()).await?;
-    Ok(keys.iter().filter_map(|k| keys::run_id_of_manifest(k)).map(str::to_string).collect())
 }
 
 /// Ingestion run ids not transformed yet, oldest first.
@@ -117,7 +106,8 @@ pub async fn pending_runs(
     ingestion: &dyn ObjectStore,
     processed: &dyn ObjectStore,
 ) -> Result<Vec<String>, TransformError> {
-    runs_after(ingestion, latest_processed(processed).await?.as_ref()).await
+    let last = latest_processed(processed).await?;
+    Ok(manifest_run_ids(ingestion, last.as_ref().map(|m| m.run_id.as_str())).await?)
 }
 
 /// Transforms every pending run in order — or, with `up_to`, the pending runs up to and including
@@ -139,7 +129,7 @@ pub async fn transform_pending(
             Err(e) => Err(e.into()),
         };
     }
-    let mut pending = runs_after(ingestion, last.as_ref()).await?;
+    let mut pending = manifest_run_ids(ingestion, last.as_ref().map(|m| m.run_id.as_str())).await?;
     if let Some(target) = up_to {
         if !pending.iter().any(|r| r == target) {
             return Err(TransformError::UnknownRun { run_id: target.to_string(), key: keys::manifest(target) });

@@ -155,19 +155,6 @@ fn positive(column: &str, value_is_positive: bool) -> Result<(), Rejection> {
     if value_is_positive { Ok(()) } else { Err(Rejection::column(column, "must be positive")) }
 }
 
-/// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
-/// advances the state; all output at once (the streaming form is [`RunBuilder`]).
-pub fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
-    let mut builder = RunBuilder::default();
-    for table in tables::SOURCE_TABLES {
-        builder.apply_lines(state, table, inputs.remove(table.name).unwrap_or_default());
-        if table.name == tables::STAFF.name {
-            builder.after_reference_tables(state);
-        }
-    }
-    builder.finish()
-}
-
 /// One run's transform, fed object by object so that memory stays bounded: tables are fed in
 /// dependency order (references first, so a reference introduced in the same run is known to
 /// the rows that use it), and finished rows can be taken out between objects.
@@ -480,6 +467,19 @@ mod tests {
     }
 
     const AT: &str = "2022-11-03T14:20:52.186";
+
+    /// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
+    /// advances the state; all output at once, as `transform_one` feeds a [`RunBuilder`].
+    fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
+        let mut builder = RunBuilder::default();
+        for table in tables::SOURCE_TABLES {
+            builder.apply_lines(state, table, inputs.remove(table.name).unwrap_or_default());
+            if table.name == tables::STAFF.name {
+                builder.after_reference_tables(state);
+            }
+        }
+        builder.finish()
+    }
 
     #[test]
     fn dim_date_uses_iso_weekdays() {
