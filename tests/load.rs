@@ -56,7 +56,7 @@ async fn real_sample_end_to_end_equals_a_sql_reconstruction_of_the_source() {
              FROM dim_staff ORDER BY staff_id",
         ),
         (
-            "SELECT (payment_id, created_at::date, created_at::time(3), last_updated::date, last_updated::time(3),
+            "SELECT (payment_id, created_at::date, created_at::time, last_updated::date, last_updated::time,
                      transaction_id, counterparty_id, payment_amount, currency_id, payment_type_id, paid,
                      payment_date::date)::text
              FROM payment ORDER BY payment_id",
@@ -65,7 +65,7 @@ async fn real_sample_end_to_end_equals_a_sql_reconstruction_of_the_source() {
              FROM fact_payment ORDER BY payment_id",
         ),
         (
-            "SELECT (sales_order_id, created_at::date, created_at::time(3), staff_id, unit_price, units_sold,
+            "SELECT (sales_order_id, created_at::date, created_at::time, staff_id, unit_price, units_sold,
                      agreed_payment_date::date, agreed_delivery_date::date)::text
              FROM sales_order ORDER BY sales_order_id",
             "SELECT (sales_order_id, created_date, created_time, sales_staff_id, unit_price, units_sold,

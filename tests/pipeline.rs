@@ -15,12 +15,12 @@ use serde_json::Value;
 
 use crate::support::{TestDb, bucket_of, s3_bucket, s3_event, warehouse_dump};
 
-/// Source facts as the warehouse holds them (times truncated to the millisecond, as extracted).
+/// Source facts as the warehouse holds them (times to the microsecond).
 const SOURCE_FACTS: [(&str, &str, &str); 3] = [
     (
         "fact_sales_order",
-        "SELECT (sales_order_id, created_at::date, date_trunc('milliseconds', created_at)::time(3),
-                 last_updated::date, date_trunc('milliseconds', last_updated)::time(3), staff_id, counterparty_id,
+        "SELECT (sales_order_id, created_at::date, created_at::time,
+                 last_updated::date, last_updated::time, staff_id, counterparty_id,
                  units_sold, trim_scale(unit_price), currency_id, design_id, agreed_payment_date::date,
                  agreed_delivery_date::date, agreed_delivery_location_id)::text FROM sales_order",
         "SELECT (sales_order_id, created_date, created_time, last_updated_date, last_updated_time, sales_staff_id,
@@ -29,8 +29,8 @@ const SOURCE_FACTS: [(&str, &str, &str); 3] = [
     ),
     (
         "fact_purchase_order",
-        "SELECT (purchase_order_id, created_at::date, date_trunc('milliseconds', created_at)::time(3),
-                 last_updated::date, date_trunc('milliseconds', last_updated)::time(3), staff_id, counterparty_id,
+        "SELECT (purchase_order_id, created_at::date, created_at::time,
+                 last_updated::date, last_updated::time, staff_id, counterparty_id,
                  item_code, item_quantity, trim_scale(item_unit_price), currency_id, agreed_delivery_date::date,
                  agreed_payment_date::date, agreed_delivery_location_id)::text FROM purchase_order",
         "SELECT (purchase_order_id, created_date, created_time, last_updated_date, last_updated_time, staff_id,
@@ -39,8 +39,8 @@ const SOURCE_FACTS: [(&str, &str, &str); 3] = [
     ),
     (
         "fact_payment",
-        "SELECT (payment_id, created_at::date, date_trunc('milliseconds', created_at)::time(3), last_updated::date,
-                 date_trunc('milliseconds', last_updated)::time(3), transaction_id, counterparty_id,
+        "SELECT (payment_id, created_at::date, created_at::time, last_updated::date,
+                 last_updated::time, transaction_id, counterparty_id,
                  trim_scale(payment_amount), currency_id, payment_type_id, paid, payment_date::date)::text FROM payment",
         "SELECT (payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
                  counterparty_id, trim_scale(payment_amount), currency_id, payment_type_id, paid, payment_date)::text

@@ -376,11 +376,34 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
     let designs = table_rows(processed.as_ref(), bad_run, &warehouse::DIM_DESIGN).await;
     assert_eq!(designs.len(), 1, "the good design proceeded");
 
-    // A manifest that is not a manifest: recorded, and the next runs are not blocked.
+    // A manifest that is not a manifest is about the run, not a row: the run fails, naming the
+    // manifest, and stays pending — it is never recorded as done.
     let broken = "20991231T235959999-dead";
     ingestion.put(&keys::manifest(broken), b"{not a manifest".to_vec()).await.expect("put");
-    let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("broken run");
-    assert_eq!(runs.len(), 1);
-    assert!(runs[0].manifest.problem.as_deref().is_some_and(|p| p.contains("not a valid manifest")));
-    assert!(transform::pending_runs(ingestion.as_ref(), processed.as_ref()).await.expect("pending").is_empty());
+    let error = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect_err("broken");
+    assert!(matches!(error, transform::TransformError::BadIngestionManifest { .. }), "{error}");
+    assert!(error.to_string().contains(&keys::manifest(broken)), "{error}");
+    assert!(!error.is_retryable());
+    assert_eq!(transform::pending_runs(ingestion.as_ref(), processed.as_ref()).await.expect("pending"), [broken]);
+    assert!(processed.get(&keys::manifest(broken)).await.is_err(), "no processed manifest for the failed run");
+}
+
+/// A manifest written by a newer Onyx (a higher `format`) fails the run instead of being read
+/// with fields this build does not know.
+#[tokio::test]
+async fn a_manifest_of_a_newer_format_fails_the_run_and_stays_pending() {
+    let (_, ingestion, _) = local_dir("tr-newer-in");
+    let (_, processed, _) = local_dir("tr-newer-out");
+    let run = "20991231T235959000-0001";
+    write_run(ingestion.as_ref(), run, &[]).await;
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&ingestion.get(&keys::manifest(run)).await.expect("manifest")).expect("json");
+    manifest["format"] = serde_json::json!(99);
+    let newer = "20991231T235959001-0002";
+    manifest["run_id"] = serde_json::json!(newer);
+    ingestion.put(&keys::manifest(newer), serde_json::to_vec(&manifest).expect("json")).await.expect("put");
+    let error = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect_err("newer");
+    assert!(error.to_string().contains("format 99 is newer"), "{error}");
+    let pending = transform::pending_runs(ingestion.as_ref(), processed.as_ref()).await.expect("pending");
+    assert_eq!(pending, [newer], "the first run was transformed, the newer one waits");
 }

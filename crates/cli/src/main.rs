@@ -47,10 +47,10 @@ struct Processed {
 
 #[derive(Args, Clone)]
 struct Lag {
-    /// Seconds a source transaction may commit after its rows' last_updated and still be
-    /// extracted [env: ONYX_SAFETY_LAG_SECONDS; default 300]
+    /// Time zone the source's timestamps are written in, e.g. Europe/London
+    /// [env: ONYX_SOURCE_TIMEZONE; default UTC]
     #[arg(long)]
-    safety_lag_seconds: Option<u64>,
+    source_timezone: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -239,12 +239,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let source = config::source(source.source_url)?;
             let store = open_ingestion(ingestion).await?;
             let options = extract::ExtractOptions {
-                safety_lag: config::safety_lag(lag.safety_lag_seconds)?,
+                source_timezone: config::source_timezone(lag.source_timezone),
                 ..Default::default()
             };
             let mut client = source.connect("source").await?;
-            let summary = extract::run(&mut client, store.as_ref(), &options).await?;
-            print_json(&handlers::summary_json(&summary))?;
+            match extract::run(&mut client, store.as_ref(), &options).await {
+                Ok(summary) => print_json(&handlers::summary_json(&summary))?,
+                // Another extract is running: this one stood aside and wrote nothing.
+                Err(e) if e.is_claim_held() => println!("extract skipped: {e}"),
+                Err(e) => return Err(e.into()),
+            }
         }
         Command::Transform { ingestion, processed, run } => {
             let ingestion = open_ingestion(ingestion).await?;
@@ -346,12 +350,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let ingestion = open_ingestion(ingestion).await?;
             let processed = open_processed(processed).await?;
             let options = extract::ExtractOptions {
-                safety_lag: config::safety_lag(lag.safety_lag_seconds)?,
+                source_timezone: config::source_timezone(lag.source_timezone),
                 ..Default::default()
             };
             let mut source_client = source.connect("source").await?;
             let mut warehouse_client = connect_warehouse(warehouse).await?;
-            let extracted = extract::run(&mut source_client, ingestion.as_ref(), &options).await?;
+            let extracted = match extract::run(&mut source_client, ingestion.as_ref(), &options).await {
+                Ok(summary) => summary,
+                Err(e) if e.is_claim_held() => {
+                    println!("extract skipped: {e}");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
             let transformed = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await?;
             let loaded =
                 load::load_pending(&mut warehouse_client, processed.as_ref(), None, &Default::default()).await?;

@@ -125,32 +125,38 @@ pub async fn status(
         if quarantined > 0 { "  — see _quarantine/ in the processed bucket" } else { "" }
     );
 
+    let changes: Vec<(&str, &String)> =
+        runs.iter().flat_map(|r| r.schema_changes.iter().map(move |c| (r.run_id.as_str(), c))).collect();
+    if changes.is_empty() {
+        let _ = writeln!(out, "source schema changes: none");
+    } else {
+        let _ = writeln!(out, "source schema changes ({}):", changes.len());
+        for (run, change) in changes {
+            let _ = writeln!(out, "  {run}  {change}");
+        }
+    }
+
     let _ = writeln!(
         out,
-        "\n{:<16} {:<28} {:<28} {:>10}",
-        "source table", "watermark (newest written)", "newest in source", "unextracted"
+        "\n{:<16} {:>14} {:>8} {:<28} {:>10}",
+        "source table", "last run rows", "columns", "newest last_updated", "rows now"
     );
     for table in &latest.tables {
-        let (newest, behind) = match source {
-            Some(client) => {
+        let (newest, rows) = match (source, SourceTable::named(&table.table)) {
+            (Some(client), Some(known)) if !table.columns.is_empty() => {
                 let sql = format!(
-                    "SELECT to_char(max(last_updated), 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), count(*) FILTER (WHERE last_updated > $1::text::timestamp) FROM {}",
-                    SourceTable::named(&table.table).map(|t| t.name).unwrap_or("currency")
+                    "SELECT to_char(max(last_updated), 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), count(*) FROM {}",
+                    known.name
                 );
-                let watermark = table.cursor.max_last_updated.clone().unwrap_or_else(|| "-infinity".into());
-                let row = client.query_one(sql.as_str(), &[&watermark]).await?;
-                (row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into()), row.get::<_, i64>(1).to_string())
+                match client.query_one(sql.as_str(), &[]).await {
+                    Ok(row) => (row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into()), row.get::<_, i64>(1).to_string()),
+                    Err(e) => (format!("unreadable: {}", onyx_core::db::error_text(&e)), "-".into()),
+                }
             }
-            None => ("(no source configured)".into(), "-".into()),
+            (None, _) => ("(no source configured)".into(), "-".into()),
+            _ => ("-".into(), "-".into()),
         };
-        let _ = writeln!(
-            out,
-            "{:<16} {:<28} {:<28} {:>10}",
-            table.table,
-            table.cursor.max_last_updated.as_deref().unwrap_or("-"),
-            newest,
-            behind
-        );
+        let _ = writeln!(out, "{:<16} {:>14} {:>8} {:<28} {:>10}", table.table, table.rows, table.columns.len(), newest, rows);
     }
     Ok(out)
 }

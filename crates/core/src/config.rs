@@ -1,8 +1,6 @@
 //! Configuration shared by the Lambda functions and the CLI: the `ONYX_*` environment variables.
 //! (CLI flags override them; the Lambdas read them from their Terraform-set environment.)
 
-use std::time::Duration;
-
 use crate::db::{DbError, DbTarget};
 use crate::storage::{Location, StorageError};
 
@@ -12,7 +10,7 @@ pub const ENV_WAREHOUSE_URL: &str = "ONYX_WAREHOUSE_URL";
 pub const ENV_WAREHOUSE_SECRET: &str = "ONYX_WAREHOUSE_SECRET";
 pub const ENV_INGESTION: &str = "ONYX_INGESTION";
 pub const ENV_PROCESSED: &str = "ONYX_PROCESSED";
-pub const ENV_SAFETY_LAG_SECONDS: &str = "ONYX_SAFETY_LAG_SECONDS";
+pub const ENV_SOURCE_TIMEZONE: &str = "ONYX_SOURCE_TIMEZONE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -58,17 +56,8 @@ pub fn warehouse(explicit_url: Option<String>) -> Result<DbTarget, ConfigError> 
     )?)
 }
 
-/// The extract safety lag (`ONYX_SAFETY_LAG_SECONDS`, default 300 s).
-pub fn safety_lag(explicit: Option<u64>) -> Result<Duration, ConfigError> {
-    if let Some(seconds) = explicit {
-        return Ok(Duration::from_secs(seconds));
-    }
-    match env(ENV_SAFETY_LAG_SECONDS) {
-        None => Ok(Duration::from_secs(300)),
-        Some(value) => value.trim().parse().map(Duration::from_secs).map_err(|e| ConfigError::Invalid {
-            var: ENV_SAFETY_LAG_SECONDS,
-            value,
-            reason: format!("{e}; give whole seconds"),
-        }),
-    }
+/// The time zone the source's `timestamp` columns are written in (`ONYX_SOURCE_TIMEZONE`, default
+/// `UTC`); PostgreSQL checks the name when the extract opens its snapshot.
+pub fn source_timezone(explicit: Option<String>) -> String {
+    explicit.or_else(|| env(ENV_SOURCE_TIMEZONE)).unwrap_or_else(|| "UTC".into())
 }

@@ -54,7 +54,7 @@ pub struct ExtractFunction {
 }
 
 impl ExtractFunction {
-    /// Reads `ONYX_SOURCE_URL`/`ONYX_SOURCE_SECRET`, `ONYX_INGESTION` and `ONYX_SAFETY_LAG_SECONDS`.
+    /// Reads `ONYX_SOURCE_URL`/`ONYX_SOURCE_SECRET`, `ONYX_INGESTION` and `ONYX_SOURCE_TIMEZONE`.
     pub async fn from_env() -> Result<Self, StageError> {
         let fatal = |e: &dyn std::error::Error| StageError::new("extract", e, false);
         let source = config::source(None).map_err(|e| fatal(&e))?;
@@ -62,47 +62,54 @@ impl ExtractFunction {
             config::location(None, config::ENV_INGESTION, "the ingestion bucket (s3://bucket/prefix or a directory)")
                 .map_err(|e| fatal(&e))?;
         let ingestion = location.open().await.map_err(|e| fatal(&e))?;
-        let safety_lag = config::safety_lag(None).map_err(|e| fatal(&e))?;
-        Ok(Self { source, ingestion, options: ExtractOptions { safety_lag, ..ExtractOptions::default() } })
+        let source_timezone = config::source_timezone(None);
+        Ok(Self { source, ingestion, options: ExtractOptions { source_timezone, ..ExtractOptions::default() } })
     }
 
     /// Handles the EventBridge schedule: one extraction run. Logs one INFO line per run (or one
     /// ERROR line), emits the run's metrics, and returns the summary.
     pub async fn handle(&self, event: EventBridgeEvent<Value>) -> Result<Value, StageError> {
         tracing::debug!(source = %event.source, detail_type = ?event.detail_type, "scheduled event");
-        match self.run_once().await {
-            Ok(summary) => {
-                let rows = rows_per_table(&summary);
-                tracing::info!(
-                    stage = "extract",
-                    run_id = %summary.manifest.run_id,
-                    rows = %json!(rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
-                    total_rows = summary.manifest.total_rows(),
-                    duration_ms = summary.duration.as_millis() as u64,
-                    manifest = %summary.manifest_key,
-                    "extract run finished"
-                );
-                telemetry::emit_metrics(&RunMetrics {
-                    stage: "extract",
-                    duration_ms: summary.duration.as_millis() as u64,
-                    rows_per_table: rows,
-                    quarantined_rows: None,
-                });
-                Ok(summary_json(&summary))
+        let summary = match self.run_once().await {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(skipped)) => {
+                tracing::warn!(stage = "extract", reason = %skipped, "extract skipped: another run holds its place");
+                return Ok(json!({"stage": "extract", "skipped": skipped}));
             }
             Err(error) => {
                 tracing::error!(stage = "extract", retryable = error.retryable, error = %error.message, "extract run failed");
-                Err(error)
+                return Err(error);
             }
-        }
+        };
+        let rows = rows_per_table(&summary);
+        tracing::info!(
+            stage = "extract",
+            run_id = %summary.manifest.run_id,
+            rows = %json!(rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+            total_rows = summary.manifest.total_rows(),
+            duration_ms = summary.duration.as_millis() as u64,
+            manifest = %summary.manifest_key,
+            "extract run finished"
+        );
+        telemetry::emit_metrics(&RunMetrics {
+            stage: "extract",
+            duration_ms: summary.duration.as_millis() as u64,
+            rows_per_table: rows,
+            quarantined_rows: None,
+            schema_changes: Some(summary.manifest.schema_changes.len() as u64),
+        });
+        Ok(summary_json(&summary))
     }
 
-    async fn run_once(&self) -> Result<ExtractSummary, StageError> {
+    /// One run; `Ok(Err(reason))` when another extract holds the place (a clean exit).
+    async fn run_once(&self) -> Result<Result<ExtractSummary, String>, StageError> {
         let mut client =
             self.source.connect("source").await.map_err(|e| StageError::new("extract", &e, e.is_retryable()))?;
-        extract::run(&mut client, self.ingestion.as_ref(), &self.options)
-            .await
-            .map_err(|e| StageError::new("extract", &e, e.is_retryable()))
+        match extract::run(&mut client, self.ingestion.as_ref(), &self.options).await {
+            Ok(summary) => Ok(Ok(summary)),
+            Err(e) if e.is_claim_held() => Ok(Err(e.to_string())),
+            Err(e) => Err(StageError::new("extract", &e, e.is_retryable())),
+        }
     }
 }
 
@@ -116,6 +123,8 @@ pub fn summary_json(summary: &ExtractSummary) -> Value {
         "stage": "extract",
         "run_id": summary.manifest.run_id,
         "snapshot_time": summary.manifest.snapshot_time,
+        "full_read": summary.manifest.full_read,
+        "schema_changes": summary.manifest.schema_changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "manifest": summary.manifest_key,
         "rows": rows_per_table(summary).into_iter().collect::<std::collections::BTreeMap<_, _>>(),
         "total_rows": summary.manifest.total_rows(),
@@ -228,6 +237,7 @@ fn log_transformed(run: &TransformedRun) {
         duration_ms: run.duration.as_millis() as u64,
         rows_per_table: rows,
         quarantined_rows: Some(run.manifest.quarantined_rows),
+        schema_changes: None,
     });
 }
 
@@ -325,6 +335,7 @@ fn log_loaded(run: &LoadedRun) {
         duration_ms: run.duration.as_millis() as u64,
         rows_per_table: run.rows.iter().map(|(t, n)| (t.clone(), *n)).collect(),
         quarantined_rows: None,
+        schema_changes: None,
     });
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //! ingestion: <table>/YYYY/MM/DD/<run_id>-<part>.jsonl   one object per table part per run
 //!            _runs/YYYY/MM/DD/<run_id>.json             run manifest, written last
+//!            _claims/<previous run_id>/<attempt>.json   one extract at a time (see extract::claim)
 //! processed: <table>/YYYY/MM/DD/<run_id>-<part>.parquet one or more objects per warehouse table per run
 //!            _state/YYYY/MM/DD/<run_id>.json            reference snapshot after the run
 //!            _quarantine/YYYY/MM/DD/<run_id>.jsonl      rows that failed validation
@@ -19,6 +20,8 @@ pub const MANIFEST_SUFFIX: &str = ".json";
 pub const STATE_PREFIX: &str = "_state/";
 /// Prefix of quarantined rows in the processed bucket.
 pub const QUARANTINE_PREFIX: &str = "_quarantine/";
+/// Prefix of the extract's claims in the ingestion bucket.
+pub const CLAIM_PREFIX: &str = "_claims/";
 
 /// `YYYY/MM/DD` of a run id (`YYYYMMDDTHHMMSSmmm-xxxx`), or `None` if it is not one.
 pub fn partition(run_id: &str) -> Option<String> {
@@ -59,6 +62,31 @@ pub fn state(run_id: &str) -> String {
 /// Rows of a run that failed validation.
 pub fn quarantine(run_id: &str) -> String {
     partitioned(QUARANTINE_PREFIX, run_id, ".jsonl")
+}
+
+/// Where the claims on the place after run `previous` live (`start` before the first run).
+pub fn claim_prefix(previous: Option<&str>) -> String {
+    format!("{CLAIM_PREFIX}{}/", previous.unwrap_or("start"))
+}
+
+/// Attempt `attempt` at claiming the place after run `previous`.
+pub fn claim(previous: Option<&str>, attempt: u32) -> String {
+    format!("{}{attempt:04}.json", claim_prefix(previous))
+}
+
+/// The marker that releases attempt `attempt` after its run failed.
+pub fn claim_release(previous: Option<&str>, attempt: u32) -> String {
+    format!("{}{attempt:04}-released.json", claim_prefix(previous))
+}
+
+/// `(attempt, is a release marker)` of a claim key.
+pub fn claim_attempt(key: &str) -> Option<(u32, bool)> {
+    let name = key.rsplit('/').next()?.strip_suffix(".json")?;
+    let (digits, released) = match name.strip_suffix("-released") {
+        Some(digits) => (digits, true),
+        None => (name, false),
+    };
+    (digits.len() == 4).then(|| digits.parse().ok().map(|a| (a, released))).flatten()
 }
 
 /// The run id of a manifest key (with or without a bucket prefix before `_runs/`), or `None`

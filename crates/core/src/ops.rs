@@ -39,6 +39,8 @@ pub struct RunStatus {
     pub transformed: Option<(u64, u64)>,
     /// When it was loaded into the warehouse.
     pub loaded_at: Option<String>,
+    /// Source schema changes the extract saw in this run.
+    pub schema_changes: Vec<String>,
 }
 
 impl RunStatus {
@@ -89,6 +91,7 @@ pub async fn runs(
             transformed: transformed.get(&m.run_id).map(|p| (p.total_rows(), p.quarantined_rows)),
             loaded_at: loaded.get(&m.run_id).cloned(),
             extracted_rows: m.total_rows(),
+            schema_changes: m.schema_changes.iter().map(ToString::to_string).collect(),
             snapshot_time: m.snapshot_time,
             run_id: m.run_id,
         })

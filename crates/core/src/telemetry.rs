@@ -29,6 +29,8 @@ pub struct RunMetrics<'a> {
     pub duration_ms: u64,
     pub rows_per_table: Vec<(String, u64)>,
     pub quarantined_rows: Option<u64>,
+    /// Source schema changes the extract saw (`SchemaChanges`, alarmed on when above 0).
+    pub schema_changes: Option<u64>,
 }
 
 /// The EMF documents for one successful run: per-stage totals and per-table row counts.
@@ -51,6 +53,10 @@ pub fn emf_documents(metrics: &RunMetrics<'_>) -> Vec<Value> {
     if let Some(quarantined) = metrics.quarantined_rows {
         stage_metrics.push(json!({"Name": "QuarantinedRows", "Unit": "Count"}));
         stage_doc["QuarantinedRows"] = json!(quarantined);
+    }
+    if let Some(changes) = metrics.schema_changes {
+        stage_metrics.push(json!({"Name": "SchemaChanges", "Unit": "Count"}));
+        stage_doc["SchemaChanges"] = json!(changes);
     }
     stage_doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(stage_metrics);
     let mut docs = vec![stage_doc];

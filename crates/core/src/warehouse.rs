@@ -19,13 +19,26 @@ pub enum WKind {
         scale: Option<u8>,
     },
     Date,
-    /// Time of day with milliseconds.
+    /// Time of day with microseconds (the source's precision; milliseconds before migration 3).
     Time,
     Bool,
 }
 
+/// The views BI users query (`*_current` and the analysis views), as the newest migration
+/// creates them.
+pub const VIEWS_SQL: &str = include_str!("warehouse_views.sql");
+
+/// The schema version the descriptions are at: the newest migration that changed a table.
+pub const SCHEMA_VERSION: u32 = 3;
+
 impl WKind {
     pub fn sql_type(self) -> String {
+        self.sql_type_at(SCHEMA_VERSION)
+    }
+
+    /// The column type as schema version `version` had it (migrations are generated from the
+    /// descriptions and must stay byte-identical once applied).
+    pub fn sql_type_at(self, version: u32) -> String {
         match self {
             WKind::Serial => "SERIAL".into(),
             WKind::Int => "INTEGER".into(),
@@ -33,7 +46,8 @@ impl WKind {
             WKind::Decimal { precision, scale: Some(scale) } => format!("NUMERIC({precision}, {scale})"),
             WKind::Decimal { scale: None, .. } => "NUMERIC".into(),
             WKind::Date => "DATE".into(),
-            WKind::Time => "TIME(3)".into(),
+            WKind::Time if version < 3 => "TIME(3)".into(),
+            WKind::Time => "TIME(6)".into(),
             WKind::Bool => "BOOLEAN".into(),
         }
     }
@@ -46,16 +60,27 @@ pub struct WColumn {
     pub nullable: bool,
     /// The table this column references (its key column), if it is a foreign key.
     pub references: Option<&'static str>,
+    /// The schema version (migration) that added the column.
+    pub since: u32,
 }
 
 const fn c(name: &'static str, kind: WKind) -> WColumn {
-    WColumn { name, kind, nullable: false, references: None }
+    WColumn { name, kind, nullable: false, references: None, since: 1 }
 }
 const fn n(name: &'static str, kind: WKind) -> WColumn {
-    WColumn { name, kind, nullable: true, references: None }
+    WColumn { name, kind, nullable: true, references: None, since: 1 }
 }
 const fn fk(name: &'static str, kind: WKind, table: &'static str) -> WColumn {
-    WColumn { name, kind, nullable: false, references: Some(table) }
+    WColumn { name, kind, nullable: false, references: Some(table), since: 1 }
+}
+
+/// The column every fact table carries since schema version 3: the order in which the extract
+/// saw the version (`<run id>:<position>`), which is commit order for the versions of one row.
+/// "Latest" means the greatest `version_order`, not the greatest `last_updated`.
+pub const VERSION_ORDER: &str = "version_order";
+
+const fn version_order() -> WColumn {
+    WColumn { name: VERSION_ORDER, kind: Text, nullable: false, references: None, since: 3 }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +118,16 @@ impl WarehouseTable {
         matches!(self.role, Role::Fact { .. })
     }
 
-    /// `CREATE TABLE` for this table, with its primary, unique and foreign keys.
-    pub fn create_sql(&self) -> String {
+    /// `CREATE TABLE` for this table as schema version `version` had it, with its primary, unique
+    /// and foreign keys.
+    pub fn create_sql_at(&self, version: u32) -> String {
         let mut lines: Vec<String> = self
             .columns
             .iter()
+            .filter(|c| c.since <= version)
             .map(|c| {
                 let null = if c.nullable || c.kind == WKind::Serial { "" } else { " NOT NULL" };
-                format!("    {} {}{null}", c.name, c.kind.sql_type())
+                format!("    {} {}{null}", c.name, c.kind.sql_type_at(version))
             })
             .collect();
         match self.role {
@@ -249,6 +276,7 @@ pub const FACT_SALES_ORDER: WarehouseTable = WarehouseTable {
         fk("agreed_payment_date", Date, "dim_date"),
         fk("agreed_delivery_date", Date, "dim_date"),
         fk("agreed_delivery_location_id", Int, "dim_location"),
+        version_order(),
     ],
 };
 
@@ -275,6 +303,7 @@ pub const FACT_PURCHASE_ORDER: WarehouseTable = WarehouseTable {
         fk("agreed_delivery_date", Date, "dim_date"),
         fk("agreed_payment_date", Date, "dim_date"),
         fk("agreed_delivery_location_id", Int, "dim_location"),
+        version_order(),
     ],
 };
 
@@ -299,6 +328,7 @@ pub const FACT_PAYMENT: WarehouseTable = WarehouseTable {
         fk("payment_type_id", Int, "dim_payment_type"),
         c("paid", Bool),
         fk("payment_date", Date, "dim_date"),
+        version_order(),
     ],
 };
 
@@ -336,10 +366,13 @@ mod tests {
 
     #[test]
     fn ddl_has_keys() {
-        let sql = FACT_PAYMENT.create_sql();
+        let sql = FACT_PAYMENT.create_sql_at(SCHEMA_VERSION);
         assert!(sql.contains("payment_record_id SERIAL,"), "{sql}");
         assert!(sql.contains("UNIQUE (payment_id, last_updated_date, last_updated_time)"), "{sql}");
         assert!(sql.contains("FOREIGN KEY (payment_type_id) REFERENCES dim_payment_type (payment_type_id)"), "{sql}");
-        assert!(DIM_STAFF.create_sql().contains("PRIMARY KEY (staff_id)"));
+        assert!(DIM_STAFF.create_sql_at(1).contains("PRIMARY KEY (staff_id)"));
+        assert!(sql.contains("created_time TIME(6) NOT NULL") && sql.contains("version_order TEXT NOT NULL"), "{sql}");
+        let v1 = FACT_PAYMENT.create_sql_at(1);
+        assert!(v1.contains("created_time TIME(3) NOT NULL") && !v1.contains("version_order"), "{v1}");
     }
 }

@@ -3,21 +3,38 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Current manifest format version.
-pub const FORMAT: u32 = 1;
+/// Current manifest format version. Format 1 (a `last_updated` window with a safety lag) is
+/// still read: the transform accepts it, and an extract that follows it re-reads every row once.
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestionManifest {
     pub format: u32,
     pub run_id: String,
-    /// The source database's clock when the run's snapshot was taken (`YYYY-MM-DDTHH:MM:SS.ffffff`).
+    /// The source database's clock when the run's snapshot was taken, in `source_timezone`
+    /// (`YYYY-MM-DDTHH:MM:SS.ffffff`), comparable with the source's `last_updated` stamps.
     pub snapshot_time: String,
+    /// The time zone the source's `timestamp` columns are written in (`ONYX_SOURCE_TIMEZONE`).
+    #[serde(default)]
+    pub source_timezone: Option<String>,
+    /// The database snapshot the run read (`pg_current_snapshot()`); the next run reads every
+    /// row version whose transaction this snapshot could not see.
+    #[serde(default)]
+    pub snapshot: Option<SourceSnapshot>,
     /// The run whose state this run continued from (`None` for the first run).
     pub previous_run_id: Option<String>,
-    /// How long a transaction may commit after its `last_updated` and still be extracted.
-    pub safety_lag_seconds: u64,
+    /// Why this run read every row rather than the changes since its predecessor (the first
+    /// run, or a predecessor whose snapshot cannot be compared with this one's).
+    #[serde(default)]
+    pub full_read: Option<String>,
     /// One entry per source table, in dependency order.
     pub tables: Vec<TableExtract>,
+    /// Tables of the source schema that Onyx does not model (reported when new, not extracted).
+    #[serde(default)]
+    pub unmodelled_tables: Vec<String>,
+    /// How the source schema differs from the previous run's.
+    #[serde(default)]
+    pub schema_changes: Vec<SchemaChange>,
 }
 
 impl IngestionManifest {
@@ -30,35 +47,110 @@ impl IngestionManifest {
     }
 }
 
+/// A PostgreSQL snapshot in 64-bit transaction ids (`xid8`, epoch included, so never wrapping):
+/// transactions below `xmin` had finished; `xmin ≤ xid < xmax` were running if listed in `xip`;
+/// `xmax` and above had not started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSnapshot {
+    pub xmin: u64,
+    pub xmax: u64,
+    pub xip: Vec<u64>,
+}
+
+impl SourceSnapshot {
+    /// Parses `pg_current_snapshot()`'s text form, `xmin:xmax:xip,xip,…`.
+    pub fn parse(text: &str) -> Option<SourceSnapshot> {
+        let mut parts = text.split(':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let xip = match parts.next()? {
+            "" => Vec::new(),
+            list => list.split(',').map(str::parse).collect::<Result<_, _>>().ok()?,
+        };
+        (parts.next().is_none() && xmin <= xmax).then_some(SourceSnapshot { xmin, xmax, xip })
+    }
+}
+
 /// What one run extracted from one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableExtract {
     pub table: String,
-    /// Rows with `last_updated >= window_from` were read (`None`: every row)…
-    pub window_from: Option<String>,
-    /// …as of the snapshot at `window_to`, minus the row versions earlier runs already wrote.
-    pub window_to: String,
     /// Row versions written.
     pub rows: u64,
     /// The JSON Lines objects holding them, in order (none when `rows` is 0).
     pub objects: Vec<String>,
-    /// Where the next run continues.
-    pub cursor: Cursor,
+    /// The table's columns in the source when the run read it (empty: the table is missing).
+    #[serde(default)]
+    pub columns: Vec<SourceColumn>,
+    /// `(primary key, transaction id)` of every version visible to this run whose transaction is
+    /// at or after the snapshot's `xmin`: the next run reads from that `xmin` on (to catch
+    /// transactions that were still running) and skips these, so nothing is written twice.
+    #[serde(default)]
+    pub seen: Vec<(String, u64)>,
 }
 
-/// Extraction state of one table.
-///
-/// The next run reads `last_updated >= cutoff` and skips the versions in `seen`. The cutoff trails
-/// both the newest `last_updated` written (so rows sharing its exact millisecond are re-read) and
-/// the snapshot time minus the safety lag (so transactions that commit late with an earlier
-/// `last_updated` are still found); `seen` holds every version already written at or after the
-/// cutoff, so nothing is written twice.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    /// The newest `last_updated` ever written for this table.
-    pub max_last_updated: Option<String>,
-    /// Lower bound (inclusive) of the next run's window; `None` reads the whole table.
-    pub cutoff: Option<String>,
-    /// `(primary key, last_updated)` of every version already written with `last_updated >= cutoff`.
-    pub seen: Vec<(i32, String)>,
+/// A source column as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceColumn {
+    pub name: String,
+    /// `format_type()` of the column, e.g. `numeric(10,2)` or `timestamp without time zone`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// One difference between the source schema of a run and of its predecessor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaChange {
+    pub table: String,
+    /// `None` for a whole table.
+    pub column: Option<String>,
+    /// `column added`, `column dropped`, `column retyped`, `table added` or `table dropped`.
+    pub change: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl std::fmt::Display for SchemaChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.table)?;
+        if let Some(column) = &self.column {
+            write!(f, ".{column}")?;
+        }
+        write!(f, ": {}", self.change)?;
+        match (&self.before, &self.after) {
+            (Some(before), Some(after)) => write!(f, " ({before} → {after})"),
+            (None, Some(after)) => write!(f, " ({after})"),
+            (Some(before), None) => write!(f, " (was {before})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_parse_from_postgres_text() {
+        assert_eq!(
+            SourceSnapshot::parse("4294967300:4294967310:4294967301,4294967305"),
+            Some(SourceSnapshot { xmin: 4_294_967_300, xmax: 4_294_967_310, xip: vec![4_294_967_301, 4_294_967_305] })
+        );
+        assert_eq!(SourceSnapshot::parse("10:10:"), Some(SourceSnapshot { xmin: 10, xmax: 10, xip: vec![] }));
+        for bad in ["", "10:9:", "a:b:", "1:2", "1:2:3:4"] {
+            assert_eq!(SourceSnapshot::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn format_1_manifests_still_parse() {
+        let old = r#"{"format": 1, "run_id": "20261128T070000000-0001", "snapshot_time": "2026-11-28T07:00:00.000000",
+            "previous_run_id": null, "safety_lag_seconds": 300, "tables": [{"table": "currency",
+            "window_from": null, "window_to": "2026-11-28T07:00:00.000000", "rows": 3,
+            "objects": ["currency/2026/11/28/20261128T070000000-0001-0000.jsonl"],
+            "cursor": {"max_last_updated": null, "cutoff": null, "seen": []}}]}"#;
+        let manifest: IngestionManifest = serde_json::from_str(old).expect("format 1");
+        assert_eq!(manifest.snapshot, None);
+        assert_eq!(manifest.table("currency").map(|t| t.rows), Some(3));
+    }
 }

@@ -1,41 +1,64 @@
 //! Extract: ToteSys tables → JSON Lines in the ingestion bucket, one consistent snapshot per run,
-//! every row version exactly once.
+//! every committed row version exactly once.
+//!
+//! **What is new is decided by commit visibility, not by stamps.** Each run records its database
+//! snapshot (`pg_current_snapshot()`). The next run reads every row whose writing transaction
+//! (`xmin`) is at or after that snapshot's `xmin` — which covers every transaction the snapshot
+//! could not see, subtransactions included — and skips the versions it already wrote (`seen`).
+//! So a transaction that stays open for hours, a `last_updated` set to a past time, or an update
+//! that does not touch `last_updated` at all are all found, exactly once, and all the rows of one
+//! transaction land in the same run. No clock is compared, so time zones and clocks that go
+//! back cannot lose rows. See `docs/architecture.md` for the argument and the limits.
 
+pub mod claim;
 pub mod manifest;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::{TryStreamExt, pin_mut};
-use tokio_postgres::{Client, IsolationLevel};
+use tokio_postgres::{Client, IsolationLevel, Transaction};
 
-pub use manifest::{Cursor, IngestionManifest, TableExtract};
+pub use manifest::{IngestionManifest, SchemaChange, SourceColumn, SourceSnapshot, TableExtract};
 
 use crate::db::{DbError, error_text};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, latest_manifest_key};
-use crate::tables::{Kind, LAST_UPDATED, SOURCE_TABLES, SourceTable};
+use crate::tables::{SOURCE_TABLES, SourceTable};
 
-/// Timestamps in manifests and cursors: microseconds, so no source precision is lost.
-pub const CURSOR_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+/// Timestamps in manifests and extracted rows: microseconds, the source's full precision.
+pub const SOURCE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+/// The same, as a PostgreSQL `to_char` pattern.
+const PG_TIME_FORMAT: &str = "YYYY-MM-DD\"T\"HH24:MI:SS.US";
+
+/// Transaction ids wrap at 2^32; a row's 32-bit `xmin` is placed in the newest epoch that keeps it
+/// below the snapshot's `xmax`. Beyond half the range, that placement could be wrong.
+const XID_WINDOW_LIMIT: u64 = 1 << 31;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     #[error(transparent)]
     Database(#[from] DbError),
     #[error("reading table {table} from the source failed: {reason}")]
-    Query { table: &'static str, reason: String },
+    Query { table: String, reason: String },
     #[error("the source snapshot could not be opened: {reason}")]
     Snapshot { reason: String },
+    #[error("the source time zone {zone:?} (ONYX_SOURCE_TIMEZONE) is not one PostgreSQL knows: {reason}")]
+    TimeZone { zone: String, reason: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("the previous run manifest {key} is unreadable: {reason}")]
     BadManifest { key: String, reason: String },
     #[error(
-        "the source clock ({now}) is not after the previous run's snapshot ({previous}); refusing to extract so that run order stays time order"
+        "another extract holds the place after run {previous}: claim {key} by run {holder} at {claimed_at}; this run wrote nothing"
     )]
-    ClockWentBack { previous: String, now: String },
+    ClaimHeld { previous: String, key: String, holder: String, claimed_at: String },
+    #[error(
+        "run {run_id} took {elapsed_s} s, longer than its claim's lease of {lease_s} s; it wrote no manifest (another run may have taken over)"
+    )]
+    LeaseExpired { run_id: String, elapsed_s: u64, lease_s: u64 },
 }
 
 impl ExtractError {
@@ -43,25 +66,38 @@ impl ExtractError {
         match self {
             ExtractError::Database(e) => e.is_retryable(),
             ExtractError::Storage(e) => e.is_retryable(),
-            ExtractError::Query { .. } | ExtractError::Snapshot { .. } => true,
-            ExtractError::BadManifest { .. } | ExtractError::ClockWentBack { .. } => false,
+            ExtractError::Query { .. } | ExtractError::Snapshot { .. } | ExtractError::LeaseExpired { .. } => true,
+            ExtractError::BadManifest { .. } | ExtractError::TimeZone { .. } | ExtractError::ClaimHeld { .. } => false,
         }
+    }
+
+    /// Whether the run stood aside for another extract: not a failure, nothing to alarm on.
+    pub fn is_claim_held(&self) -> bool {
+        matches!(self, ExtractError::ClaimHeld { .. })
     }
 }
 
 /// Tuning of an extract run.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
-    /// How late a transaction may commit relative to its rows' `last_updated` and still be found.
-    pub safety_lag: Duration,
+    /// The time zone the source's `timestamp` columns are written in (`ONYX_SOURCE_TIMEZONE`):
+    /// the extract session uses it, so the recorded snapshot time compares with the stamps.
+    pub source_timezone: String,
     /// A table's delta is split into objects of about this many bytes: the transform holds one
     /// object's rows at a time, so this bounds its memory (16 MiB ≈ 60k rows ≈ 200 MiB parsed).
     pub max_object_bytes: usize,
+    /// How long a run's claim holds; a run that takes longer writes no manifest. Longer than
+    /// the extract function's timeout (at most 15 minutes).
+    pub claim_lease: Duration,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        Self { safety_lag: Duration::from_secs(300), max_object_bytes: 16 * 1024 * 1024 }
+        Self {
+            source_timezone: "UTC".into(),
+            max_object_bytes: 16 * 1024 * 1024,
+            claim_lease: Duration::from_secs(20 * 60),
+        }
     }
 }
 
@@ -79,14 +115,26 @@ pub async fn latest_manifest(store: &dyn ObjectStore) -> Result<Option<Ingestion
         return Ok(None);
     };
     let bytes = store.get(&key).await?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| ExtractError::BadManifest { key, reason: e.to_string() })
+    let manifest: IngestionManifest =
+        serde_json::from_slice(&bytes).map_err(|e| ExtractError::BadManifest { key: key.clone(), reason: e.to_string() })?;
+    if manifest.format > manifest::FORMAT {
+        return Err(ExtractError::BadManifest {
+            key,
+            reason: format!(
+                "format {} is newer than this build understands ({}); upgrade Onyx",
+                manifest.format,
+                manifest::FORMAT
+            ),
+        });
+    }
+    Ok(Some(manifest))
 }
 
-/// Runs one extraction: reads every table's changes from one read-only repeatable-read snapshot,
-/// writes them as JSON Lines, then writes the run manifest last.
+/// Runs one extraction: claims the place after the newest run, reads every table's changes from
+/// one read-only repeatable-read snapshot, writes them as JSON Lines, then the manifest last.
 ///
-/// A run that fails before its manifest is written leaves only objects no manifest refers to;
-/// the next run starts again from the previous manifest, so nothing is counted twice.
+/// A run that fails before its manifest is written leaves only objects no manifest refers to
+/// and releases its claim; the next run starts again from the previous manifest.
 pub async fn run(
     client: &mut Client,
     store: &dyn ObjectStore,
@@ -94,142 +142,312 @@ pub async fn run(
 ) -> Result<ExtractSummary, ExtractError> {
     let started = Instant::now();
     let previous = latest_manifest(store).await?;
+    let previous_id = previous.as_ref().map(|p| p.run_id.as_str());
+    let run_id = next_run_id(Utc::now(), previous_id);
+    let held = match claim::claim(store, previous_id, &run_id, options.claim_lease, Utc::now()).await? {
+        Ok(held) => held,
+        Err(other) => {
+            return Err(ExtractError::ClaimHeld {
+                previous: previous_id.unwrap_or("(none: first run)").to_string(),
+                key: other.key,
+                holder: other.holder,
+                claimed_at: other.claimed_at,
+            });
+        }
+    };
+    let result = extract_run(client, store, options, previous.as_ref(), &run_id, started).await;
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(error) => {
+            claim::release(store, &held, &error.to_string()).await;
+            Err(error)
+        }
+    }
+}
 
+async fn extract_run(
+    client: &mut Client,
+    store: &dyn ObjectStore,
+    options: &ExtractOptions,
+    previous: Option<&IngestionManifest>,
+    run_id: &str,
+    started: Instant,
+) -> Result<ExtractSummary, ExtractError> {
+    let snapshot_error = |e: tokio_postgres::Error| ExtractError::Snapshot { reason: error_text(&e) };
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await
-        .map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
-    // The snapshot is taken by this first statement; its transaction time is not later than it.
-    let snapshot: NaiveDateTime = tx
-        .query_one("SELECT LOCALTIMESTAMP::timestamp", &[])
+        .map_err(snapshot_error)?;
+    // The first statement takes the snapshot; everything below reads from it.
+    tx.query_one("SELECT set_config('TimeZone', $1, true)", &[&options.source_timezone]).await.map_err(|e| {
+        ExtractError::TimeZone { zone: options.source_timezone.clone(), reason: error_text(&e) }
+    })?;
+    let row = tx
+        .query_one(&format!("SELECT pg_current_snapshot()::text, to_char(LOCALTIMESTAMP, '{PG_TIME_FORMAT}')"), &[])
         .await
-        .and_then(|row| row.try_get(0))
-        .map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
-    let snapshot_text = snapshot.format(CURSOR_TIME_FORMAT).to_string();
-    if let Some(prev) = &previous
-        && prev.snapshot_time >= snapshot_text
-    {
-        return Err(ExtractError::ClockWentBack { previous: prev.snapshot_time.clone(), now: snapshot_text });
+        .map_err(snapshot_error)?;
+    let snapshot_text: String = row.get(0);
+    let snapshot = SourceSnapshot::parse(&snapshot_text)
+        .ok_or_else(|| ExtractError::Snapshot { reason: format!("unexpected snapshot {snapshot_text:?}") })?;
+    let snapshot_time: String = row.get(1);
+
+    let window = read_window(previous, &snapshot);
+    if let ReadWindow::All { reason: Some(reason) } = &window {
+        tracing::warn!(stage = "extract", run_id, reason, "reading every row of every table once");
     }
-    let run_id = new_run_id(snapshot);
-    let lag = chrono::Duration::from_std(options.safety_lag).unwrap_or(chrono::Duration::minutes(5));
-    let lag_floor = snapshot - lag;
+    let catalog = read_catalog(&tx).await?;
 
     let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
     for table in SOURCE_TABLES {
-        let cursor = previous.as_ref().and_then(|m| m.table(table.name)).map(|t| t.cursor.clone()).unwrap_or_default();
-        let extract = extract_table(&tx, store, table, &run_id, &snapshot_text, cursor, lag_floor, options).await?;
+        let columns = catalog.get(table.name).cloned().unwrap_or_default();
+        let seen = previous.and_then(|m| m.table(table.name)).map(|t| t.seen.as_slice()).unwrap_or_default();
+        let extract = if columns.is_empty() {
+            TableExtract { table: table.name.to_string(), rows: 0, objects: Vec::new(), columns: Vec::new(), seen: Vec::new() }
+        } else {
+            extract_table(&tx, store, table, run_id, columns, &window, &snapshot, seen, options).await?
+        };
         tables.push(extract);
     }
-    tx.commit().await.map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
+    tx.commit().await.map_err(snapshot_error)?;
 
+    let unmodelled_tables: Vec<String> =
+        catalog.keys().filter(|name| SourceTable::named(name).is_none()).cloned().collect();
+    let schema_changes = previous.map(|p| schema_changes(p, &tables, &unmodelled_tables)).unwrap_or_default();
+    for change in &schema_changes {
+        tracing::warn!(
+            stage = "extract",
+            run_id,
+            table = change.table,
+            column = change.column.as_deref().unwrap_or("-"),
+            change = change.change,
+            "source schema changed: {change}"
+        );
+    }
     let manifest = IngestionManifest {
         format: manifest::FORMAT,
-        run_id: run_id.clone(),
-        snapshot_time: snapshot_text,
-        previous_run_id: previous.map(|p| p.run_id),
-        safety_lag_seconds: options.safety_lag.as_secs(),
+        run_id: run_id.to_string(),
+        snapshot_time,
+        source_timezone: Some(options.source_timezone.clone()),
+        snapshot: Some(snapshot),
+        previous_run_id: previous.map(|p| p.run_id.clone()),
+        full_read: match window {
+            ReadWindow::All { reason } => Some(reason.unwrap_or_else(|| "first run".into())),
+            ReadWindow::Since { .. } => None,
+        },
         tables,
+        unmodelled_tables,
+        schema_changes,
     };
-    let manifest_key = keys::manifest(&run_id);
+    let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| ExtractError::BadManifest { key: manifest_key.clone(), reason: e.to_string() })?;
+    // The claim's lease bounds how long a run may hold its place: past it, another run may have
+    // taken over, and writing this manifest would fork the run history.
+    if started.elapsed() > options.claim_lease {
+        return Err(ExtractError::LeaseExpired {
+            run_id: run_id.to_string(),
+            elapsed_s: started.elapsed().as_secs(),
+            lease_s: options.claim_lease.as_secs(),
+        });
+    }
     store.put(&manifest_key, body).await?;
     Ok(ExtractSummary { manifest, manifest_key, duration: started.elapsed() })
 }
 
-/// Run ids sort in run order: the snapshot time to the millisecond, then a random suffix so that
-/// an id is never reused.
-fn new_run_id(snapshot: NaiveDateTime) -> String {
-    format!("{}-{:04x}", snapshot.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>())
+/// Run ids sort in run order: the extractor's UTC clock to the millisecond, never earlier than
+/// the previous run's (a clock that went back must not reorder runs), then a random suffix so
+/// that an id is never reused.
+pub fn next_run_id(now: DateTime<Utc>, previous: Option<&str>) -> String {
+    let mut at = now.naive_utc();
+    if let Some(previous_at) = previous.and_then(run_id_time)
+        && at <= previous_at
+    {
+        at = previous_at + chrono::Duration::milliseconds(1);
+    }
+    format!("{}-{:04x}", at.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>())
 }
 
-/// The `SELECT` that reads a table's rows as JSON objects, built from its description: NUMERIC as
-/// exact strings, timestamps with milliseconds, NULL as null, text unchanged.
-pub fn select_sql(table: &SourceTable, windowed: bool) -> String {
-    let fields: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| {
-            let expr = match c.kind {
-                Kind::Int | Kind::Text | Kind::Bool => format!("\"{}\"", c.name),
-                Kind::Numeric => format!("\"{}\"::text", c.name),
-                Kind::Timestamp => {
-                    format!("to_char(\"{}\", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')", c.name)
-                }
-            };
-            format!("'{}', {expr}", c.name)
+fn run_id_time(run_id: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(run_id.get(..18)?, "%Y%m%dT%H%M%S%3f").ok()
+}
+
+/// Which row versions a run reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReadWindow {
+    /// Every row (the first run, or no comparable predecessor: `reason` says why).
+    All { reason: Option<String> },
+    /// Rows whose transaction id is at or after `from` (the predecessor's snapshot `xmin`).
+    Since { from: u64 },
+}
+
+fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot) -> ReadWindow {
+    let Some(previous) = previous else { return ReadWindow::All { reason: None } };
+    let Some(before) = &previous.snapshot else {
+        return ReadWindow::All {
+            reason: Some(format!(
+                "the previous run {} predates snapshot tracking (manifest format {}); versions it already wrote are written again once",
+                previous.run_id, previous.format
+            )),
+        };
+    };
+    if now.xmax < before.xmax {
+        return ReadWindow::All {
+            reason: Some(format!(
+                "the source's transaction counter ({}) is behind the previous run's ({}): it is a different or restored database",
+                now.xmax, before.xmax
+            )),
+        };
+    }
+    if now.xmax - before.xmin >= XID_WINDOW_LIMIT {
+        return ReadWindow::All {
+            reason: Some(format!(
+                "{} transactions since the previous run's oldest open transaction: too many to place 32-bit ids safely",
+                now.xmax - before.xmin
+            )),
+        };
+    }
+    ReadWindow::Since { from: before.xmin }
+}
+
+/// The 64-bit id of a row's 32-bit `xmin`: the newest id with those low bits below `xmax`.
+fn full_xid(xmin: u32, snapshot: &SourceSnapshot) -> u64 {
+    let distance = (snapshot.xmax as u32).wrapping_sub(xmin);
+    snapshot.xmax.saturating_sub(u64::from(distance))
+}
+
+/// Every table and column of the source's schema, from the catalog, in column order.
+async fn read_catalog(tx: &Transaction<'_>) -> Result<BTreeMap<String, Vec<CatalogColumn>>, ExtractError> {
+    let rows = tx
+        .query(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
+                    (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END)::oid::int8
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             LEFT JOIN pg_type t ON t.oid = a.atttypid
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+             ORDER BY c.relname, a.attnum",
+            &[],
+        )
+        .await
+        .map_err(|e| ExtractError::Query { table: "(catalog)".into(), reason: error_text(&e) })?;
+    let mut catalog: BTreeMap<String, Vec<CatalogColumn>> = BTreeMap::new();
+    for row in rows {
+        let columns = catalog.entry(row.get(0)).or_default();
+        if let (Some(name), Some(data_type), Some(base_type)) =
+            (row.get::<_, Option<String>>(1), row.get::<_, Option<String>>(2), row.get::<_, Option<i64>>(3))
+        {
+            columns.push(CatalogColumn { column: SourceColumn { name, data_type }, base_type });
+        }
+    }
+    Ok(catalog)
+}
+
+#[derive(Debug, Clone)]
+struct CatalogColumn {
+    column: SourceColumn,
+    /// The type's oid (a domain's base type).
+    base_type: i64,
+}
+
+const NUMERIC_OID: i64 = 1700;
+const TIMESTAMP_OID: i64 = 1114;
+
+/// `"name"`, with embedded quotes doubled: catalog names are quoted, never trusted as SQL.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'`, with embedded quotes doubled.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The JSON value of a column: NUMERIC as its exact text, `timestamp` with microseconds (and
+/// `infinity` as itself), everything else as PostgreSQL's own JSON for the type.
+fn json_value(column: &CatalogColumn) -> String {
+    let c = quote_ident(&column.column.name);
+    match column.base_type {
+        NUMERIC_OID => format!("{c}::text"),
+        TIMESTAMP_OID => format!("CASE WHEN isfinite({c}) THEN to_char({c}, '{PG_TIME_FORMAT}') ELSE {c}::text END"),
+        _ => c,
+    }
+}
+
+/// The `SELECT` that reads a table's rows as JSON objects with every column the source has,
+/// with the key and `xmin` beside; `windowed` adds the transaction-id filter (`$1`: the low 32
+/// bits of the snapshot's `xmax`, `$2`: how far back from it to read).
+fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) -> String {
+    // json_build_object takes at most 100 arguments: wide tables are built in chunks and merged.
+    let objects: Vec<String> = columns
+        .chunks(50)
+        .map(|chunk| {
+            let fields: Vec<String> =
+                chunk.iter().map(|c| format!("{}, {}", quote_literal(&c.column.name), json_value(c))).collect();
+            format!("json_build_object({})", fields.join(", "))
         })
         .collect();
-    let filter = if windowed { format!(" WHERE \"{LAST_UPDATED}\" >= $1") } else { String::new() };
-    format!(
-        "SELECT json_build_object({})::text, \"{key}\", \"{LAST_UPDATED}\" FROM \"{name}\"{filter} ORDER BY \"{LAST_UPDATED}\", \"{key}\"",
-        fields.join(", "),
-        key = table.key,
-        name = table.name,
-    )
-}
-
-fn parse_cursor_time(table: &'static str, text: &str) -> Result<NaiveDateTime, ExtractError> {
-    NaiveDateTime::parse_from_str(text, CURSOR_TIME_FORMAT).map_err(|e| ExtractError::BadManifest {
-        key: format!("cursor of {table}"),
-        reason: format!("timestamp {text:?}: {e}"),
-    })
+    let object = if objects.len() == 1 {
+        format!("{}::text", objects[0])
+    } else {
+        format!("({})::text", objects.iter().map(|o| format!("{o}::jsonb")).collect::<Vec<_>>().join(" || "))
+    };
+    // Versions are told apart by key; a table that lost its key column falls back to the tuple id.
+    let key = if columns.iter().any(|c| c.column.name == table.key) { quote_ident(table.key) } else { "ctid".into() };
+    let filter = if windowed { " WHERE (($1::int8 - xmin::text::int8) & 4294967295) <= $2::int8" } else { "" };
+    format!("SELECT {object}, {key}::text, xmin::text::int8 FROM {}{filter} ORDER BY {key}", quote_ident(table.name))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn extract_table(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     store: &dyn ObjectStore,
     table: &'static SourceTable,
     run_id: &str,
-    snapshot_text: &str,
-    cursor: Cursor,
-    lag_floor: NaiveDateTime,
+    columns: Vec<CatalogColumn>,
+    window: &ReadWindow,
+    snapshot: &SourceSnapshot,
+    previously_seen: &[(String, u64)],
     options: &ExtractOptions,
 ) -> Result<TableExtract, ExtractError> {
-    let query_error = |e: tokio_postgres::Error| ExtractError::Query { table: table.name, reason: error_text(&e) };
-    let cutoff = cursor.cutoff.as_deref().map(|c| parse_cursor_time(table.name, c)).transpose()?;
-    let mut seen: HashSet<(i32, NaiveDateTime)> = HashSet::with_capacity(cursor.seen.len());
-    for (key, at) in &cursor.seen {
-        seen.insert((*key, parse_cursor_time(table.name, at)?));
-    }
-    let mut max_last_updated =
-        cursor.max_last_updated.as_deref().map(|c| parse_cursor_time(table.name, c)).transpose()?;
-
-    let sql = select_sql(table, cutoff.is_some());
-    let rows = match &cutoff {
-        Some(cutoff) => tx.query_raw(sql.as_str(), [cutoff]).await,
-        None => tx.query_raw(sql.as_str(), std::iter::empty::<&NaiveDateTime>()).await,
+    let query_error = |e: tokio_postgres::Error| ExtractError::Query { table: table.name.into(), reason: error_text(&e) };
+    let sql = select_sql(table, &columns, matches!(window, ReadWindow::Since { .. }));
+    let rows = match window {
+        ReadWindow::Since { from } => {
+            let xmax_low = (snapshot.xmax & 0xFFFF_FFFF) as i64;
+            let span = snapshot.xmax.saturating_sub(*from) as i64;
+            tx.query_raw(sql.as_str(), [xmax_low, span]).await
+        }
+        ReadWindow::All { .. } => tx.query_raw(sql.as_str(), std::iter::empty::<i64>()).await,
     }
     .map_err(query_error)?;
     pin_mut!(rows);
 
-    // Versions written at or after the candidate next cutoff (rows arrive in last_updated order).
-    let mut tail: Vec<(i32, NaiveDateTime)> = Vec::new();
+    let skip: HashSet<(&str, u64)> = previously_seen.iter().map(|(k, x)| (k.as_str(), *x)).collect();
+    let mut seen = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
     let mut objects = Vec::new();
     let mut written = 0u64;
     while let Some(row) = rows.try_next().await.map_err(query_error)? {
         let json: &str = row.try_get(0).map_err(query_error)?;
-        let key: i32 = row.try_get(1).map_err(query_error)?;
-        let last_updated: NaiveDateTime = row.try_get(2).map_err(query_error)?;
-        if seen.contains(&(key, last_updated)) {
+        let key: String = row.try_get(1).map_err(query_error)?;
+        let xmin: i64 = row.try_get(2).map_err(query_error)?;
+        let xid = full_xid(xmin as u32, snapshot);
+        let already_written = skip.contains(&(key.as_str(), xid));
+        if xid >= snapshot.xmin {
+            // A transaction this snapshot saw, but at or after its xmin: the next run reads it
+            // again, so remember that it is written.
+            seen.push((key, xid));
+        }
+        if already_written {
             continue;
         }
         buffer.extend_from_slice(json.as_bytes());
         buffer.push(b'\n');
         written += 1;
-        if max_last_updated.is_none_or(|m| last_updated > m) {
-            max_last_updated = Some(last_updated);
-        }
-        if last_updated < lag_floor && tail.last().is_some_and(|(_, t)| *t < last_updated) {
-            tail.clear();
-        }
-        tail.push((key, last_updated));
         if buffer.len() >= options.max_object_bytes {
             let object = keys::extract_part(table.name, run_id, objects.len());
             store.put(&object, std::mem::take(&mut buffer)).await?;
@@ -241,25 +459,68 @@ async fn extract_table(
         store.put(&object, buffer).await?;
         objects.push(object);
     }
-
-    let next_cutoff = max_last_updated.map(|m| m.min(lag_floor));
-    let mut next_seen: Vec<(i32, NaiveDateTime)> = seen.into_iter().chain(tail).collect();
-    next_seen.retain(|(_, at)| next_cutoff.is_some_and(|c| *at >= c));
-    next_seen.sort_unstable_by_key(|&(key, at)| (at, key));
-    next_seen.dedup();
-    let fmt = |t: NaiveDateTime| t.format(CURSOR_TIME_FORMAT).to_string();
     Ok(TableExtract {
         table: table.name.to_string(),
-        window_from: cutoff.map(fmt),
-        window_to: snapshot_text.to_string(),
         rows: written,
         objects,
-        cursor: Cursor {
-            max_last_updated: max_last_updated.map(fmt),
-            cutoff: next_cutoff.map(fmt),
-            seen: next_seen.into_iter().map(|(k, t)| (k, fmt(t))).collect(),
-        },
+        columns: columns.into_iter().map(|c| c.column).collect(),
+        seen,
     })
+}
+
+/// How this run's source schema differs from the previous run's (nothing for a predecessor that
+/// did not record its schema).
+fn schema_changes(previous: &IngestionManifest, tables: &[TableExtract], unmodelled: &[String]) -> Vec<SchemaChange> {
+    if previous.format < 2 {
+        return Vec::new();
+    }
+    let change = |table: &str, column: Option<&str>, what: &str, before: Option<&str>, after: Option<&str>| {
+        SchemaChange {
+            table: table.to_string(),
+            column: column.map(str::to_string),
+            change: what.to_string(),
+            before: before.map(str::to_string),
+            after: after.map(str::to_string),
+        }
+    };
+    let mut changes = Vec::new();
+    for table in tables {
+        let before = previous.table(&table.table).map(|t| t.columns.as_slice()).unwrap_or_default();
+        match (before.is_empty(), table.columns.is_empty()) {
+            (false, true) => changes.push(change(&table.table, None, "table dropped", None, None)),
+            (true, false) => changes.push(change(&table.table, None, "table added", None, None)),
+            _ => {}
+        }
+        if before.is_empty() || table.columns.is_empty() {
+            continue;
+        }
+        for column in &table.columns {
+            match before.iter().find(|c| c.name == column.name) {
+                None => changes.push(change(
+                    &table.table,
+                    Some(&column.name),
+                    "column added",
+                    None,
+                    Some(&column.data_type),
+                )),
+                Some(old) if old.data_type != column.data_type => changes.push(change(
+                    &table.table,
+                    Some(&column.name),
+                    "column retyped",
+                    Some(&old.data_type),
+                    Some(&column.data_type),
+                )),
+                Some(_) => {}
+            }
+        }
+        for old in before.iter().filter(|old| !table.columns.iter().any(|c| c.name == old.name)) {
+            changes.push(change(&table.table, Some(&old.name), "column dropped", Some(&old.data_type), None));
+        }
+    }
+    for name in unmodelled.iter().filter(|name| !previous.unmodelled_tables.contains(name)) {
+        changes.push(change(name, None, "table added", None, Some("not modelled by Onyx: not extracted")));
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -267,23 +528,58 @@ mod tests {
     use super::*;
     use crate::tables::PAYMENT;
 
-    #[test]
-    fn select_reads_exact_text_for_numeric_and_millisecond_timestamps() {
-        let sql = select_sql(&PAYMENT, true);
-        assert!(sql.contains("'payment_amount', \"payment_amount\"::text"), "{sql}");
-        assert!(sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.MS')"), "{sql}");
-        assert!(
-            sql.ends_with("FROM \"payment\" WHERE \"last_updated\" >= $1 ORDER BY \"last_updated\", \"payment_id\"")
-        );
-        assert!(!select_sql(&PAYMENT, false).contains("$1"));
+    fn column(name: &str, base_type: i64) -> CatalogColumn {
+        CatalogColumn { column: SourceColumn { name: name.into(), data_type: "t".into() }, base_type }
     }
 
     #[test]
-    fn run_ids_sort_by_time_and_carry_their_partition() {
-        let at = |s: &str| NaiveDateTime::parse_from_str(s, CURSOR_TIME_FORMAT).expect("time");
-        let a = new_run_id(at("2026-11-28T06:40:12.123000"));
-        let b = new_run_id(at("2026-11-28T06:40:12.124000"));
+    fn select_reads_every_catalog_column_exactly_and_quotes_names() {
+        let columns =
+            [column("payment_id", 23), column("payment_amount", NUMERIC_OID), column("created_at", TIMESTAMP_OID)];
+        let sql = select_sql(&PAYMENT, &columns, true);
+        assert!(sql.contains("'payment_amount', \"payment_amount\"::text"), "{sql}");
+        assert!(sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"), "microseconds: {sql}");
+        assert!(sql.contains("ELSE \"created_at\"::text"), "infinity is kept: {sql}");
+        assert!(sql.contains("FROM \"payment\" WHERE (($1::int8 - xmin::text::int8) & 4294967295) <= $2::int8"));
+        assert!(!select_sql(&PAYMENT, &columns, false).contains("$1"));
+        let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false);
+        assert!(odd.contains("'it''s \"odd\"', \"it's \"\"odd\"\"\""), "{odd}");
+        assert!(odd.contains("ctid::text"), "no key column: {odd}");
+        let wide: Vec<CatalogColumn> = (0..120).map(|i| column(&format!("c{i}"), 23)).collect();
+        assert_eq!(select_sql(&PAYMENT, &wide, false).matches("json_build_object(").count(), 3);
+    }
+
+    #[test]
+    fn transaction_ids_are_placed_in_the_right_epoch() {
+        let snapshot = SourceSnapshot { xmin: (3 << 32) + 5, xmax: (3 << 32) + 10, xip: vec![] };
+        assert_eq!(full_xid(9, &snapshot), (3 << 32) + 9);
+        assert_eq!(full_xid(u32::MAX, &snapshot), (3 << 32) - 1, "just before the wrap");
+        let before = IngestionManifest {
+            format: 2,
+            run_id: "r".into(),
+            snapshot_time: String::new(),
+            source_timezone: None,
+            snapshot: Some(SourceSnapshot { xmin: (3 << 32) - 20, xmax: (3 << 32) - 2, xip: vec![] }),
+            previous_run_id: None,
+            full_read: None,
+            tables: vec![],
+            unmodelled_tables: vec![],
+            schema_changes: vec![],
+        };
+        assert_eq!(read_window(Some(&before), &snapshot), ReadWindow::Since { from: (3 << 32) - 20 });
+        let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };
+        assert!(matches!(read_window(Some(&before), &restored), ReadWindow::All { reason: Some(_) }));
+    }
+
+    #[test]
+    fn run_ids_sort_by_time_even_when_the_clock_goes_back() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc);
+        let a = next_run_id(at("2026-11-28T06:40:12.123Z"), None);
+        let b = next_run_id(at("2026-11-28T06:40:12.124Z"), Some(&a));
         assert!(a < b);
+        let back = next_run_id(at("2026-11-28T05:40:12.000Z"), Some(&b));
+        assert!(back > b, "{back} after {b}");
+        assert!(back.starts_with("20261128T064012125-"), "{back}");
         assert_eq!(keys::partition(&a).as_deref(), Some("2026/11/28"));
     }
 }

@@ -18,7 +18,7 @@ use crate::frames::{self, FrameError};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, manifest_run_ids};
 use crate::transform::ProcessedManifest;
-use crate::warehouse::{Role, WAREHOUSE_TABLES, WKind, WarehouseTable};
+use crate::warehouse::{Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
 
 /// The ledger of loaded runs (part of the first migration).
 pub const LEDGER_DDL: &str = "CREATE TABLE onyx_load_ledger (
@@ -239,13 +239,26 @@ pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
                 key = table.key,
             )
         }
-        Role::Fact { version_key, .. } => format!(
-            "INSERT INTO {name} ({cols}) SELECT {vals} FROM {stage} ORDER BY {order} ON CONFLICT ({order}) DO NOTHING",
-            name = table.name,
-            cols = columns.join(", "),
-            vals = values.join(", "),
-            order = version_key.join(", "),
-        ),
+        // A version already present is replaced only by one the extract saw later (the same
+        // `last_updated` written again, e.g. by an update that did not touch it): replays of
+        // older runs change nothing.
+        Role::Fact { version_key, .. } => {
+            let updates: Vec<String> = columns
+                .iter()
+                .filter(|c| !version_key.contains(c))
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect();
+            format!(
+                "INSERT INTO {name} AS t ({cols}) SELECT {vals} FROM {stage} ORDER BY {order} \
+                 ON CONFLICT ({order}) DO UPDATE SET {updates} \
+                 WHERE t.{VERSION_ORDER} COLLATE \"C\" < EXCLUDED.{VERSION_ORDER} COLLATE \"C\"",
+                name = table.name,
+                cols = columns.join(", "),
+                vals = values.join(", "),
+                order = version_key.join(", "),
+                updates = updates.join(", "),
+            )
+        }
     }
 }
 

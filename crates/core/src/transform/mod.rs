@@ -37,6 +37,8 @@ pub enum TransformError {
     Frame(#[from] FrameError),
     #[error("the processed manifest or state {key} is unreadable: {reason}")]
     BadProcessedObject { key: String, reason: String },
+    #[error("the ingestion manifest {key} cannot be transformed: {reason}; the run stays pending")]
+    BadIngestionManifest { key: String, reason: String },
     #[error("ingestion run {run_id} does not exist (no manifest at {key})")]
     UnknownRun { run_id: String, key: String },
 }
@@ -60,7 +62,9 @@ pub struct ProcessedManifest {
     pub quarantined_rows: u64,
     pub quarantine_object: Option<String>,
     pub state_object: String,
-    /// Set when the ingestion manifest itself could not be read: the run carries no rows.
+    /// Always `None` since format 2 of the ingestion manifest: an unreadable manifest fails the
+    /// run instead (kept so that older processed manifests still parse).
+    #[serde(default)]
     pub problem: Option<String>,
 }
 
@@ -156,6 +160,7 @@ async fn read_object(
     ingestion: &dyn ObjectStore,
     table: &'static SourceTable,
     object: &str,
+    first_position: u64,
 ) -> Result<Result<Vec<InputLine>, Quarantined>, TransformError> {
     let text = match ingestion.get(object).await {
         Ok(bytes) => String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}")),
@@ -167,12 +172,13 @@ async fn read_object(
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, line)| {
+            .zip(first_position..)
+            .map(|((i, line), position)| {
                 let parsed = serde_json::from_str::<Map<String, Value>>(line).map_err(|e| {
                     // Keep the raw text for the operator when the line is not JSON.
                     format!("{e}; raw line: {}", line.chars().take(500).collect::<String>())
                 });
-                InputLine { object: object.to_string(), line: i + 1, parsed }
+                InputLine { object: object.to_string(), line: i + 1, position, parsed }
             })
             .collect()),
         Err(reason) => Err(Quarantined {
@@ -236,30 +242,44 @@ async fn transform_one(
     let started = Instant::now();
     let source_manifest = keys::manifest(run_id);
     let mut quarantine = Vec::new();
-    let mut problem = None;
     let mut parts = PartWriter { processed, run_id, tables: BTreeMap::new() };
-    let mut builder = RunBuilder::default();
+    let mut builder = RunBuilder::for_run(run_id);
     let bytes = ingestion.get(&source_manifest).await?;
-    match serde_json::from_slice::<IngestionManifest>(&bytes) {
-        Ok(manifest) => {
-            for table in SOURCE_TABLES {
-                let objects = manifest.table(table.name).map(|t| t.objects.as_slice()).unwrap_or_default();
-                for object in objects {
-                    match read_object(ingestion, table, object).await? {
-                        Ok(lines) => builder.apply_lines(state, table, lines),
-                        Err(unreadable) => quarantine.push(unreadable),
-                    }
-                    if !state::REFERENCE_TABLES.contains(&table.name) {
-                        // Fact-source objects can be large: write their rows before reading on.
-                        parts.write(builder.take_rows()).await?;
-                    }
+    // A manifest that cannot be read is about the run, not a row: the run fails and stays
+    // pending (it is never recorded as done).
+    let manifest = serde_json::from_slice::<IngestionManifest>(&bytes).map_err(|e| TransformError::BadIngestionManifest {
+        key: source_manifest.clone(),
+        reason: e.to_string(),
+    })?;
+    if manifest.format > crate::extract::manifest::FORMAT {
+        return Err(TransformError::BadIngestionManifest {
+            key: source_manifest,
+            reason: format!(
+                "format {} is newer than this build understands ({}); upgrade Onyx",
+                manifest.format,
+                crate::extract::manifest::FORMAT
+            ),
+        });
+    }
+    for table in SOURCE_TABLES {
+        let objects = manifest.table(table.name).map(|t| t.objects.as_slice()).unwrap_or_default();
+        let mut position = 0u64;
+        for object in objects {
+            match read_object(ingestion, table, object, position).await? {
+                Ok(lines) => {
+                    position += lines.len() as u64;
+                    builder.apply_lines(state, table, lines);
                 }
-                if table.name == STAFF.name {
-                    builder.after_reference_tables(state);
-                }
+                Err(unreadable) => quarantine.push(unreadable),
+            }
+            if !state::REFERENCE_TABLES.contains(&table.name) {
+                // Fact-source objects can be large: write their rows before reading on.
+                parts.write(builder.take_rows()).await?;
             }
         }
-        Err(e) => problem = Some(format!("the ingestion manifest {source_manifest} is not a valid manifest: {e}")),
+        if table.name == STAFF.name {
+            builder.after_reference_tables(state);
+        }
     }
     let output = builder.finish();
     parts.write(output.tables).await?;
@@ -290,7 +310,7 @@ async fn transform_one(
         quarantined_rows: quarantine.len() as u64,
         quarantine_object,
         state_object,
-        problem,
+        problem: None,
     };
     let manifest_key = keys::manifest(run_id);
     processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;

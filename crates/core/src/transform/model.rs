@@ -33,6 +33,8 @@ pub struct Quarantined {
 pub struct InputLine {
     pub object: String,
     pub line: usize,
+    /// The row's position among its table's rows in the run (0-based, across objects).
+    pub position: u64,
     pub parsed: Result<Map<String, Value>, String>,
 }
 
@@ -46,6 +48,10 @@ pub struct RunOutput {
 
 #[derive(Default)]
 struct Builder {
+    /// The run being transformed, and the position of the row being applied: a fact's
+    /// `version_order` is `<run id>:<position>`.
+    run_id: String,
+    position: u64,
     dims: BTreeMap<&'static str, BTreeMap<i32, Vec<Cell>>>,
     facts: BTreeMap<&'static str, BTreeMap<(i32, NaiveDateTime), Vec<Cell>>>,
     dates: BTreeSet<NaiveDate>,
@@ -80,8 +86,9 @@ impl Builder {
         &mut self,
         table: &'static WarehouseTable,
         version: (i32, NaiveDateTime),
-        cells: Vec<Cell>,
+        mut cells: Vec<Cell>,
     ) -> Result<(), Rejection> {
+        cells.push(Cell::Text(format!("{}:{:010}", self.run_id, self.position)));
         fits(table, &cells)?;
         self.facts.entry(table.name).or_default().insert(version, cells);
         Ok(())
@@ -108,7 +115,7 @@ impl Builder {
         Ok(vec![Cell::Int(id), created_date, created_time, updated_date, updated_time])
     }
 
-    /// A timestamp split into DATE and TIME (milliseconds kept).
+    /// A timestamp split into DATE and TIME (microseconds kept).
     fn split(&mut self, row: &SourceRow, column: &str) -> Result<[Cell; 2], Rejection> {
         let at = row.timestamp(column)?;
         Ok([self.date(at.date()), Cell::Time(at.time())])
@@ -162,6 +169,11 @@ fn positive(column: &str, value_is_positive: bool) -> Result<(), Rejection> {
 pub struct RunBuilder(Builder);
 
 impl RunBuilder {
+    /// A builder for run `run_id` (which names the versions of its facts).
+    pub fn for_run(run_id: &str) -> RunBuilder {
+        RunBuilder(Builder { run_id: run_id.to_string(), ..Builder::default() })
+    }
+
     /// Validates and applies the lines of one source table (or one object of it).
     pub fn apply_lines(&mut self, state: &mut ReferenceState, table: &'static SourceTable, lines: Vec<InputLine>) {
         let b = &mut self.0;
@@ -174,6 +186,7 @@ impl RunBuilder {
                     continue;
                 }
             };
+            b.position = input.position;
             let result = SourceRow::parse(table, raw).and_then(|row| apply(b, state, &row, raw));
             if let Err(rejection) = result {
                 let raw = Value::Object(raw.clone());
@@ -463,7 +476,7 @@ mod tests {
     use serde_json::json;
 
     fn line(table_row: Value) -> InputLine {
-        InputLine { object: "t/x.jsonl".into(), line: 1, parsed: Ok(table_row.as_object().cloned().expect("object")) }
+        InputLine { object: "t/x.jsonl".into(), line: 1, position: 0, parsed: Ok(table_row.as_object().cloned().expect("object")) }
     }
 
     const AT: &str = "2022-11-03T14:20:52.186";
