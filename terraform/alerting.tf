@@ -30,3 +30,21 @@ resource "aws_cloudwatch_metric_alarm" "extract_freshness" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
+
+# Schema drift: the extract compares each run's source columns with the previous run's and counts
+# the differences (`SchemaChanges`). Any change alarms: the ingestion bucket keeps every column,
+# but a modelled column that disappeared quarantines its table's rows. `onyx status` lists them.
+resource "aws_cloudwatch_metric_alarm" "schema_changes" {
+  alarm_name          = "${var.name_prefix}-source-schema-changed"
+  alarm_description   = "The ToteSys schema changed (a column added, dropped or retyped, or a table added or dropped). Run `onyx status` to see which; see the Schema drift part of docs/architecture.md."
+  namespace           = "Onyx"
+  metric_name         = "SchemaChanges"
+  dimensions          = { Stage = "extract" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+}

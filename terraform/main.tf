@@ -93,10 +93,10 @@ module "extract" {
   alarm_topic_arn    = aws_sns_topic.alarms.arn
 
   environment = {
-    ONYX_SOURCE_SECRET      = aws_secretsmanager_secret.source.arn
-    ONYX_INGESTION          = "s3://${module.ingestion_bucket.id}"
-    ONYX_SAFETY_LAG_SECONDS = tostring(var.safety_lag_seconds)
-    RUST_LOG                = var.rust_log
+    ONYX_SOURCE_SECRET   = aws_secretsmanager_secret.source.arn
+    ONYX_INGESTION       = "s3://${module.ingestion_bucket.id}"
+    ONYX_SOURCE_TIMEZONE = var.source_timezone
+    RUST_LOG             = var.rust_log
   }
 }
 

@@ -54,10 +54,10 @@ variable "schedule_expression" {
   }
 }
 
-variable "safety_lag_seconds" {
-  description = "ONYX_SAFETY_LAG_SECONDS of the extract function: how far behind the watermark late-committing rows are still picked up."
-  type        = number
-  default     = 300
+variable "source_timezone" {
+  description = "ONYX_SOURCE_TIMEZONE of the extract function: the IANA time zone ToteSys writes its timestamp columns in (e.g. Europe/London)."
+  type        = string
+  default     = "UTC"
 }
 
 variable "rust_log" {

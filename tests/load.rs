@@ -242,8 +242,34 @@ async fn migrations_are_idempotent_upgrade_older_warehouses_and_match_the_descri
     let mut client = db.connect().await;
     load::migrate_to(&mut client, 1).await.expect("V1 only");
     assert_eq!(count(&client, "SELECT count(*) FROM pg_views WHERE viewname = 'fact_payment_current'").await, 0);
+    // A fact row loaded before migration 3: milliseconds, no version order.
+    client
+        .batch_execute(
+            "INSERT INTO dim_date (date_id, year, month, day, day_of_week, day_name, month_name, quarter)
+                 VALUES ('2022-11-03', 2022, 11, 3, 4, 'Thursday', 'November', 4);
+             INSERT INTO dim_transaction VALUES (1, 'SALE', 1, NULL);
+             INSERT INTO dim_counterparty VALUES (1, 'C', 'a', NULL, NULL, 'c', 'p', 'UK', '1');
+             INSERT INTO dim_currency VALUES (1, 'GBP', 'Pound Sterling');
+             INSERT INTO dim_payment_type VALUES (1, 'SALES_RECEIPT');
+             INSERT INTO fact_payment (payment_id, created_date, created_time, last_updated_date, last_updated_time,
+                 transaction_id, counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)
+                 VALUES (1, '2022-11-03', '14:20:52.186', '2022-11-03', '14:20:52.186', 1, 1, 1.00, 1, 1, true, '2022-11-03');",
+        )
+        .await
+        .expect("a V1 row");
     let applied = load::migrate(&mut client).await.expect("upgrade");
-    assert_eq!(applied.len(), 1, "only V2 is applied: {applied:?}");
+    assert_eq!(applied.len(), 2, "V2 and V3 are applied: {applied:?}");
+    let old_row =
+        texts(&client, "SELECT created_time::text || ' ' || version_order || '|' FROM fact_payment_current").await;
+    assert_eq!(old_row, [String::from("14:20:52.186 |")], "the V1 row survives, older than any new version");
+    let precision = texts(
+        &client,
+        "SELECT DISTINCT table_name || '.' || column_name || ' ' || datetime_precision FROM information_schema.columns
+         WHERE column_name LIKE '%\\_time' AND table_name LIKE 'fact\\_%' AND table_schema = current_schema() ORDER BY 1",
+    )
+    .await;
+    assert_eq!(precision.len(), 12, "tables and their *_current views: {precision:?}");
+    assert!(precision.iter().all(|p| p.ends_with(" 6")), "microseconds: {precision:?}");
     assert_eq!(count(&client, "SELECT count(*) FROM pg_views WHERE viewname = 'fact_payment_current'").await, 1);
     assert!(load::migrate(&mut client).await.expect("again").is_empty(), "a second run applies nothing");
 
@@ -339,6 +365,7 @@ async fn a_fact_with_a_missing_dimension_is_an_error_naming_table_key_and_refere
         Cell::Int(1),
         Cell::Bool(false),
         Cell::Date(date),
+        Cell::Text(format!("{run_id}:0000000000")),
     ];
     let object = keys::processed_part(FACT_PAYMENT.name, run_id, 0);
     processed.put(&object, onyx_core::frames::to_parquet(&FACT_PAYMENT, &[row]).expect("parquet")).await.expect("put");

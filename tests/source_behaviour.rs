@@ -104,7 +104,10 @@ async fn a_transaction_over_two_tables_lands_in_one_run() {
     )
     .await
     .expect("writes");
-    client.batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id = 2").await.expect("other");
+    client
+        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id = 2")
+        .await
+        .expect("other");
     let during = run(&mut client, store.as_ref()).await;
     assert_eq!((rows_of(&during, "transaction"), rows_of(&during, "payment")), (0, 1));
     tx.commit().await.expect("commit");
@@ -161,11 +164,8 @@ async fn the_version_committed_last_is_current_though_its_now_stamp_is_earlier()
         .expect("current")
         .get(0);
     assert_eq!(current, "111.11", "the version committed last");
-    let paid_view: i64 = warehouse
-        .query_one("SELECT count(*) FROM fact_payment_current", &[])
-        .await
-        .expect("count")
-        .get(0);
+    let paid_view: i64 =
+        warehouse.query_one("SELECT count(*) FROM fact_payment_current", &[]).await.expect("count").get(0);
     assert_eq!(paid_view, 15_836);
 }
 
@@ -244,7 +244,10 @@ async fn odd_values_are_quarantined_and_later_runs_proceed() {
         processed.get(manifest.quarantine_object.as_deref().expect("quarantine")).await.expect("quarantine"),
     )
     .expect("text");
-    assert!(quarantine.contains("\"infinity\\\" is not a timestamp") || quarantine.contains("infinity"), "{quarantine}");
+    assert!(
+        quarantine.contains("\"infinity\\\" is not a timestamp") || quarantine.contains("infinity"),
+        "{quarantine}"
+    );
     assert!(quarantine.contains("is null but required"), "{quarantine}");
     assert!(quarantine.contains("\\\"NaN\\\" is not an exact decimal"), "{quarantine}");
     assert!(logs.text().contains("\"level\":\"ERROR\""), "an ERROR raises the alarm");
@@ -252,7 +255,10 @@ async fn odd_values_are_quarantined_and_later_runs_proceed() {
         warehouse.query_one("SELECT count(*) FROM fact_payment WHERE payment_id = 10", &[]).await.expect("n").get(0);
     assert_eq!(paid, 2, "the good change of the same run was loaded");
 
-    source.batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id = 11").await.expect("later");
+    source
+        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id = 11")
+        .await
+        .expect("later");
     run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
     let later: i64 =
         warehouse.query_one("SELECT count(*) FROM fact_payment WHERE payment_id = 11", &[]).await.expect("n").get(0);
@@ -327,7 +333,10 @@ async fn a_dropped_modelled_column_quarantines_that_tables_rows_while_others_flo
     let run_id = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
     let manifest = manifests(ingestion.as_ref()).await.pop().expect("manifest");
     assert!(
-        manifest.schema_changes.iter().any(|c| c.to_string() == "payment.payment_date: column dropped (was character varying)"),
+        manifest
+            .schema_changes
+            .iter()
+            .any(|c| c.to_string() == "payment.payment_date: column dropped (was character varying)"),
         "{:?}",
         manifest.schema_changes
     );
@@ -357,13 +366,14 @@ async fn two_extracts_at_once_make_one_run() {
     let (_, store) = s3_bucket("src-twice").await;
     let mut first = db.connect().await;
     run(&mut first, store.as_ref()).await;
-    first.batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id = 13").await.expect("change");
+    first
+        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id = 13")
+        .await
+        .expect("change");
     let mut second = db.connect().await;
     let opts = options();
-    let (a, b) = tokio::join!(
-        extract::run(&mut first, store.as_ref(), &opts),
-        extract::run(&mut second, store.as_ref(), &opts)
-    );
+    let (a, b) =
+        tokio::join!(extract::run(&mut first, store.as_ref(), &opts), extract::run(&mut second, store.as_ref(), &opts));
     let outcomes = [a, b];
     let won: Vec<_> = outcomes.iter().filter_map(|r| r.as_ref().ok()).collect();
     let lost: Vec<_> = outcomes.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -415,13 +425,17 @@ async fn a_europe_london_source_loses_nothing_across_the_autumn_clock_change() {
     let mut client = db.connect().await;
     extract::run(&mut client, store.as_ref(), &london).await.expect("first");
     client
-        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = '2026-10-25 01:59:59.999999' WHERE payment_id = 14")
+        .batch_execute(
+            "UPDATE payment SET paid = NOT paid, last_updated = '2026-10-25 01:59:59.999999' WHERE payment_id = 14",
+        )
         .await
         .expect("before the change");
     let before = extract::run(&mut client, store.as_ref(), &london).await.expect("second").manifest;
     assert_eq!(rows_of(&before, "payment"), 1);
     client
-        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = '2026-10-25 01:10:00.000001' WHERE payment_id = 15")
+        .batch_execute(
+            "UPDATE payment SET paid = NOT paid, last_updated = '2026-10-25 01:10:00.000001' WHERE payment_id = 15",
+        )
         .await
         .expect("the repeated hour");
     let after = extract::run(&mut client, store.as_ref(), &london).await.expect("third").manifest;
@@ -452,13 +466,17 @@ async fn a_clock_that_went_back_neither_stops_extraction_nor_reorders_runs() {
     let mut future: Value = serde_json::to_value(&first).expect("json");
     future["run_id"] = Value::String(ahead.clone());
     future["previous_run_id"] = Value::String(first.run_id.clone());
-    future["snapshot_time"] = Value::String((Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+    future["snapshot_time"] =
+        Value::String((Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
     for table in future["tables"].as_array_mut().expect("tables") {
         table["rows"] = 0.into();
         table["objects"] = Value::Array(vec![]);
     }
     ingestion.put(&keys::manifest(&ahead), serde_json::to_vec(&future).expect("json")).await.expect("put");
-    client.batch_execute("UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id = 16").await.expect("change");
+    client
+        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id = 16")
+        .await
+        .expect("change");
     let next = run(&mut client, ingestion.as_ref()).await;
     assert!(next.run_id > ahead, "{} sorts after {ahead}", next.run_id);
     assert_eq!(rows_of(&next, "payment"), 1);
@@ -475,7 +493,10 @@ async fn an_extractor_session_in_another_zone_changes_nothing() {
     let db = TestDb::seeded("src_zone").await;
     let (_, store, _) = local_dir("src-zone");
     let admin = db.connect().await;
-    admin.batch_execute(&format!("ALTER DATABASE \"{}\" SET timezone = 'Pacific/Kiritimati'", db.name)).await.expect("tz");
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{}\" SET timezone = 'Pacific/Kiritimati'", db.name))
+        .await
+        .expect("tz");
     let mut client = db.connect().await;
     run(&mut client, store.as_ref()).await;
     let mut writer = db.connect().await;
@@ -486,7 +507,9 @@ async fn an_extractor_session_in_another_zone_changes_nothing() {
     .await
     .expect("late writer");
     client
-        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = now() AT TIME ZONE 'UTC' WHERE payment_id = 18")
+        .batch_execute(
+            "UPDATE payment SET paid = NOT paid, last_updated = now() AT TIME ZONE 'UTC' WHERE payment_id = 18",
+        )
         .await
         .expect("other");
     let during = run(&mut client, store.as_ref()).await;
@@ -499,7 +522,10 @@ async fn an_extractor_session_in_another_zone_changes_nothing() {
 
     let bad = ExtractOptions { source_timezone: "Mars/Olympus_Mons".into(), ..options() };
     let error = extract::run(&mut client, store.as_ref(), &bad).await.expect_err("unknown zone");
-    assert!(error.to_string().contains("Mars/Olympus_Mons") && error.to_string().contains("ONYX_SOURCE_TIMEZONE"), "{error}");
+    assert!(
+        error.to_string().contains("Mars/Olympus_Mons") && error.to_string().contains("ONYX_SOURCE_TIMEZONE"),
+        "{error}"
+    );
     // The failed run released its claim: the next one proceeds at once.
     run(&mut client, store.as_ref()).await;
 }
@@ -523,6 +549,7 @@ async fn an_update_that_keeps_last_updated_reaches_the_warehouse() {
         .expect("facts");
     let amounts: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     assert_eq!(amounts, ["9.99"], "one version (same stamp), with the new amount");
-    let loaded = load::load_pending(&mut warehouse, processed.as_ref(), None, &Default::default()).await.expect("again");
+    let loaded =
+        load::load_pending(&mut warehouse, processed.as_ref(), None, &Default::default()).await.expect("again");
     assert!(loaded.is_empty(), "nothing left to load");
 }

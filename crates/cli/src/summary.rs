@@ -149,14 +149,25 @@ pub async fn status(
                     known.name
                 );
                 match client.query_one(sql.as_str(), &[]).await {
-                    Ok(row) => (row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into()), row.get::<_, i64>(1).to_string()),
+                    Ok(row) => (
+                        row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into()),
+                        row.get::<_, i64>(1).to_string(),
+                    ),
                     Err(e) => (format!("unreadable: {}", onyx_core::db::error_text(&e)), "-".into()),
                 }
             }
             (None, _) => ("(no source configured)".into(), "-".into()),
             _ => ("-".into(), "-".into()),
         };
-        let _ = writeln!(out, "{:<16} {:>14} {:>8} {:<28} {:>10}", table.table, table.rows, table.columns.len(), newest, rows);
+        let _ = writeln!(
+            out,
+            "{:<16} {:>14} {:>8} {:<28} {:>10}",
+            table.table,
+            table.rows,
+            table.columns.len(),
+            newest,
+            rows
+        );
     }
     Ok(out)
 }

@@ -59,7 +59,9 @@ pub async fn claim(
             let released = existing.iter().any(|k| *k == keys::claim_release(previous, attempt));
             let holder: Option<Claim> = serde_json::from_slice(&store.get(&key).await?).ok();
             let expired = holder.as_ref().is_none_or(|c| {
-                now.signed_duration_since(c.claimed_at).to_std().is_ok_and(|age| age > Duration::from_secs(c.lease_seconds))
+                now.signed_duration_since(c.claimed_at)
+                    .to_std()
+                    .is_ok_and(|age| age > Duration::from_secs(c.lease_seconds))
             });
             if !released && !expired {
                 let holder = holder.map(|c| (c.run_id, c.claimed_at.to_rfc3339())).unwrap_or_default();

@@ -115,8 +115,8 @@ pub async fn latest_manifest(store: &dyn ObjectStore) -> Result<Option<Ingestion
         return Ok(None);
     };
     let bytes = store.get(&key).await?;
-    let manifest: IngestionManifest =
-        serde_json::from_slice(&bytes).map_err(|e| ExtractError::BadManifest { key: key.clone(), reason: e.to_string() })?;
+    let manifest: IngestionManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| ExtractError::BadManifest { key: key.clone(), reason: e.to_string() })?;
     if manifest.format > manifest::FORMAT {
         return Err(ExtractError::BadManifest {
             key,
@@ -182,9 +182,9 @@ async fn extract_run(
         .await
         .map_err(snapshot_error)?;
     // The first statement takes the snapshot; everything below reads from it.
-    tx.query_one("SELECT set_config('TimeZone', $1, true)", &[&options.source_timezone]).await.map_err(|e| {
-        ExtractError::TimeZone { zone: options.source_timezone.clone(), reason: error_text(&e) }
-    })?;
+    tx.query_one("SELECT set_config('TimeZone', $1, true)", &[&options.source_timezone])
+        .await
+        .map_err(|e| ExtractError::TimeZone { zone: options.source_timezone.clone(), reason: error_text(&e) })?;
     let row = tx
         .query_one(&format!("SELECT pg_current_snapshot()::text, to_char(LOCALTIMESTAMP, '{PG_TIME_FORMAT}')"), &[])
         .await
@@ -205,7 +205,13 @@ async fn extract_run(
         let columns = catalog.get(table.name).cloned().unwrap_or_default();
         let seen = previous.and_then(|m| m.table(table.name)).map(|t| t.seen.as_slice()).unwrap_or_default();
         let extract = if columns.is_empty() {
-            TableExtract { table: table.name.to_string(), rows: 0, objects: Vec::new(), columns: Vec::new(), seen: Vec::new() }
+            TableExtract {
+                table: table.name.to_string(),
+                rows: 0,
+                objects: Vec::new(),
+                columns: Vec::new(),
+                seen: Vec::new(),
+            }
         } else {
             extract_table(&tx, store, table, run_id, columns, &window, &snapshot, seen, options).await?
         };
@@ -413,7 +419,8 @@ async fn extract_table(
     previously_seen: &[(String, u64)],
     options: &ExtractOptions,
 ) -> Result<TableExtract, ExtractError> {
-    let query_error = |e: tokio_postgres::Error| ExtractError::Query { table: table.name.into(), reason: error_text(&e) };
+    let query_error =
+        |e: tokio_postgres::Error| ExtractError::Query { table: table.name.into(), reason: error_text(&e) };
     let sql = select_sql(table, &columns, matches!(window, ReadWindow::Since { .. }));
     let rows = match window {
         ReadWindow::Since { from } => {
@@ -474,15 +481,14 @@ fn schema_changes(previous: &IngestionManifest, tables: &[TableExtract], unmodel
     if previous.format < 2 {
         return Vec::new();
     }
-    let change = |table: &str, column: Option<&str>, what: &str, before: Option<&str>, after: Option<&str>| {
-        SchemaChange {
+    let change =
+        |table: &str, column: Option<&str>, what: &str, before: Option<&str>, after: Option<&str>| SchemaChange {
             table: table.to_string(),
             column: column.map(str::to_string),
             change: what.to_string(),
             before: before.map(str::to_string),
             after: after.map(str::to_string),
-        }
-    };
+        };
     let mut changes = Vec::new();
     for table in tables {
         let before = previous.table(&table.table).map(|t| t.columns.as_slice()).unwrap_or_default();

@@ -243,11 +243,8 @@ pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
         // `last_updated` written again, e.g. by an update that did not touch it): replays of
         // older runs change nothing.
         Role::Fact { version_key, .. } => {
-            let updates: Vec<String> = columns
-                .iter()
-                .filter(|c| !version_key.contains(c))
-                .map(|c| format!("{c} = EXCLUDED.{c}"))
-                .collect();
+            let updates: Vec<String> =
+                columns.iter().filter(|c| !version_key.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
             format!(
                 "INSERT INTO {name} AS t ({cols}) SELECT {vals} FROM {stage} ORDER BY {order} \
                  ON CONFLICT ({order}) DO UPDATE SET {updates} \

@@ -247,10 +247,8 @@ async fn transform_one(
     let bytes = ingestion.get(&source_manifest).await?;
     // A manifest that cannot be read is about the run, not a row: the run fails and stays
     // pending (it is never recorded as done).
-    let manifest = serde_json::from_slice::<IngestionManifest>(&bytes).map_err(|e| TransformError::BadIngestionManifest {
-        key: source_manifest.clone(),
-        reason: e.to_string(),
-    })?;
+    let manifest = serde_json::from_slice::<IngestionManifest>(&bytes)
+        .map_err(|e| TransformError::BadIngestionManifest { key: source_manifest.clone(), reason: e.to_string() })?;
     if manifest.format > crate::extract::manifest::FORMAT {
         return Err(TransformError::BadIngestionManifest {
             key: source_manifest,

@@ -476,7 +476,12 @@ mod tests {
     use serde_json::json;
 
     fn line(table_row: Value) -> InputLine {
-        InputLine { object: "t/x.jsonl".into(), line: 1, position: 0, parsed: Ok(table_row.as_object().cloned().expect("object")) }
+        InputLine {
+            object: "t/x.jsonl".into(),
+            line: 1,
+            position: 0,
+            parsed: Ok(table_row.as_object().cloned().expect("object")),
+        }
     }
 
     const AT: &str = "2022-11-03T14:20:52.186";
