@@ -35,6 +35,12 @@ pub struct IngestionManifest {
     /// How the source schema differs from the previous run's.
     #[serde(default)]
     pub schema_changes: Vec<SchemaChange>,
+    /// The transactions at or after the snapshot's `xmin` whose rows this run saw (sorted). The
+    /// next run reads from that `xmin` on, to catch the transactions that were still running,
+    /// and skips these: their rows were all written already, so nothing is written twice. One
+    /// id per transaction, however many rows it wrote; empty when nothing was running.
+    #[serde(default)]
+    pub seen_transactions: Vec<u64>,
 }
 
 impl IngestionManifest {
@@ -82,11 +88,6 @@ pub struct TableExtract {
     /// The table's columns in the source when the run read it (empty: the table is missing).
     #[serde(default)]
     pub columns: Vec<SourceColumn>,
-    /// `(primary key, transaction id)` of every version visible to this run whose transaction is
-    /// at or after the snapshot's `xmin`: the next run reads from that `xmin` on (to catch
-    /// transactions that were still running) and skips these, so nothing is written twice.
-    #[serde(default)]
-    pub seen: Vec<(String, u64)>,
 }
 
 /// A source column as the catalog describes it.

@@ -4,7 +4,8 @@
 //! **What is new is decided by commit visibility, not by stamps.** Each run records its database
 //! snapshot (`pg_current_snapshot()`). The next run reads every row whose writing transaction
 //! (`xmin`) is at or after that snapshot's `xmin` — which covers every transaction the snapshot
-//! could not see, subtransactions included — and skips the versions it already wrote (`seen`).
+//! could not see, subtransactions included — and skips the transactions whose rows the previous
+//! run already saw (`seen_transactions`).
 //! So a transaction that stays open for hours, a `last_updated` set to a past time, or an update
 //! that does not touch `last_updated` at all are all found, exactly once, and all the rows of one
 //! transaction land in the same run. No clock is compared, so time zones and clocks that go
@@ -13,7 +14,7 @@
 pub mod claim;
 pub mod manifest;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -200,20 +201,17 @@ async fn extract_run(
     }
     let catalog = read_catalog(&tx).await?;
 
+    let mut transactions = Transactions {
+        skip: previous.map(|m| m.seen_transactions.iter().copied().collect()).unwrap_or_default(),
+        seen: BTreeSet::new(),
+    };
     let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
     for table in SOURCE_TABLES {
         let columns = catalog.get(table.name).cloned().unwrap_or_default();
-        let seen = previous.and_then(|m| m.table(table.name)).map(|t| t.seen.as_slice()).unwrap_or_default();
         let extract = if columns.is_empty() {
-            TableExtract {
-                table: table.name.to_string(),
-                rows: 0,
-                objects: Vec::new(),
-                columns: Vec::new(),
-                seen: Vec::new(),
-            }
+            TableExtract { table: table.name.to_string(), rows: 0, objects: Vec::new(), columns: Vec::new() }
         } else {
-            extract_table(&tx, store, table, run_id, columns, &window, &snapshot, seen, options).await?
+            extract_table(&tx, store, table, run_id, columns, &window, &snapshot, &mut transactions, options).await?
         };
         tables.push(extract);
     }
@@ -246,6 +244,7 @@ async fn extract_run(
         tables,
         unmodelled_tables,
         schema_changes,
+        seen_transactions: transactions.seen.into_iter().collect(),
     };
     let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
@@ -384,8 +383,8 @@ fn json_value(column: &CatalogColumn) -> String {
 }
 
 /// The `SELECT` that reads a table's rows as JSON objects with every column the source has,
-/// with the key and `xmin` beside; `windowed` adds the transaction-id filter (`$1`: the low 32
-/// bits of the snapshot's `xmax`, `$2`: how far back from it to read).
+/// with the writing transaction's id beside; `windowed` adds the transaction-id filter (`$1`: the
+/// low 32 bits of the snapshot's `xmax`, `$2`: how far back from it to read).
 fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) -> String {
     // json_build_object takes at most 100 arguments: wide tables are built in chunks and merged.
     let objects: Vec<String> = columns
@@ -401,10 +400,21 @@ fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) ->
     } else {
         format!("({})::text", objects.iter().map(|o| format!("{o}::jsonb")).collect::<Vec<_>>().join(" || "))
     };
-    // Versions are told apart by key; a table that lost its key column falls back to the tuple id.
-    let key = if columns.iter().any(|c| c.column.name == table.key) { quote_ident(table.key) } else { "ctid".into() };
     let filter = if windowed { " WHERE (($1::int8 - xmin::text::int8) & 4294967295) <= $2::int8" } else { "" };
-    format!("SELECT {object}, {key}::text, xmin::text::int8 FROM {}{filter} ORDER BY {key}", quote_ident(table.name))
+    // In key order when the key is there (a stable, readable order; any order would be correct).
+    let order = if columns.iter().any(|c| c.column.name == table.key) {
+        format!(" ORDER BY {}", quote_ident(table.key))
+    } else {
+        String::new()
+    };
+    format!("SELECT {object}, xmin::text::int8 FROM {}{filter}{order}", quote_ident(table.name))
+}
+
+/// The transactions whose rows the previous run saw (`skip`), and those this run sees at or
+/// after its snapshot's `xmin` (`seen`, for the next run).
+struct Transactions {
+    skip: HashSet<u64>,
+    seen: BTreeSet<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -416,7 +426,7 @@ async fn extract_table(
     columns: Vec<CatalogColumn>,
     window: &ReadWindow,
     snapshot: &SourceSnapshot,
-    previously_seen: &[(String, u64)],
+    transactions: &mut Transactions,
     options: &ExtractOptions,
 ) -> Result<TableExtract, ExtractError> {
     let query_error =
@@ -433,23 +443,19 @@ async fn extract_table(
     .map_err(query_error)?;
     pin_mut!(rows);
 
-    let skip: HashSet<(&str, u64)> = previously_seen.iter().map(|(k, x)| (k.as_str(), *x)).collect();
-    let mut seen = Vec::new();
     let mut buffer: Vec<u8> = Vec::new();
     let mut objects = Vec::new();
     let mut written = 0u64;
     while let Some(row) = rows.try_next().await.map_err(query_error)? {
         let json: &str = row.try_get(0).map_err(query_error)?;
-        let key: String = row.try_get(1).map_err(query_error)?;
-        let xmin: i64 = row.try_get(2).map_err(query_error)?;
+        let xmin: i64 = row.try_get(1).map_err(query_error)?;
         let xid = full_xid(xmin as u32, snapshot);
-        let already_written = skip.contains(&(key.as_str(), xid));
         if xid >= snapshot.xmin {
             // A transaction this snapshot saw, but at or after its xmin: the next run reads it
-            // again, so remember that it is written.
-            seen.push((key, xid));
+            // again, so remember that its rows are written.
+            transactions.seen.insert(xid);
         }
-        if already_written {
+        if transactions.skip.contains(&xid) {
             continue;
         }
         buffer.extend_from_slice(json.as_bytes());
@@ -471,7 +477,6 @@ async fn extract_table(
         rows: written,
         objects,
         columns: columns.into_iter().map(|c| c.column).collect(),
-        seen,
     })
 }
 
@@ -550,7 +555,7 @@ mod tests {
         assert!(!select_sql(&PAYMENT, &columns, false).contains("$1"));
         let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false);
         assert!(odd.contains("'it''s \"odd\"', \"it's \"\"odd\"\"\""), "{odd}");
-        assert!(odd.contains("ctid::text"), "no key column: {odd}");
+        assert!(!odd.contains("ORDER BY"), "no key column, no order: {odd}");
         let wide: Vec<CatalogColumn> = (0..120).map(|i| column(&format!("c{i}"), 23)).collect();
         assert_eq!(select_sql(&PAYMENT, &wide, false).matches("json_build_object(").count(), 3);
     }
@@ -571,6 +576,7 @@ mod tests {
             tables: vec![],
             unmodelled_tables: vec![],
             schema_changes: vec![],
+            seen_transactions: vec![],
         };
         assert_eq!(read_window(Some(&before), &snapshot), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };
