@@ -372,3 +372,63 @@ async fn a_fact_with_a_missing_dimension_is_an_error_naming_table_key_and_refere
     assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, 0, "nothing loaded");
     assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
 }
+
+/// Decimals are judged and carried by value from source to warehouse: a payment PostgreSQL stores
+/// as `1392.9300000000000000` and a 13-place purchase price are not quarantined (the old rule read
+/// the scale from the text and kept 12 places), travel in the fixed DECIMAL(38, 18) carrier, and
+/// reach the warehouse exactly (`1392.93`); a hand-made run's `3.000` unit price is 3.00.
+#[tokio::test]
+async fn decimals_reach_the_warehouse_by_value() {
+    let source_db = TestDb::seeded("ld_decimal").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-decimal-in");
+    let (_, processed, _) = local_dir("ld-decimal-out");
+    let (_, mut warehouse) = warehouse_db("ld_decimal_wh").await;
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    source
+        .batch_execute(
+            "UPDATE payment SET payment_amount = 1234.56 + 15837 / 100.0, last_updated = now() WHERE payment_id = 2;
+             UPDATE purchase_order SET item_unit_price = 1.1234567890123, last_updated = now() WHERE purchase_order_id = 1;",
+        )
+        .await
+        .expect("changes");
+    let stored = texts(&source, "SELECT payment_amount::text FROM payment WHERE payment_id = 2").await;
+    assert_eq!(stored, ["1392.9300000000000000"], "what PostgreSQL stores, and the extract writes");
+    let run_id = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let manifest: transform::ProcessedManifest =
+        serde_json::from_slice(&processed.get(&keys::manifest(&run_id)).await.expect("manifest")).expect("json");
+    assert_eq!(manifest.quarantined_rows, 0, "nothing quarantined");
+    assert_eq!(
+        texts(&warehouse, "SELECT payment_amount::text FROM fact_payment_current WHERE payment_id = 2").await,
+        ["1392.93"]
+    );
+    assert_eq!(
+        texts(&warehouse, "SELECT item_unit_price::text FROM fact_purchase_order_current WHERE purchase_order_id = 1")
+            .await,
+        ["1.1234567890123"]
+    );
+    assert_eq!(
+        texts(&warehouse, "SELECT payment_amount::text FROM fact_payment WHERE payment_id = 1").await,
+        ["56925.44"],
+        "unchanged amounts keep their two places"
+    );
+
+    // A unit price written `3.000` (as `(2.5 * 1.20)::numeric` prints) is 3.00.
+    let hand_made = "20991231T235959000-0dec";
+    crate::transform::write_run(
+        ingestion.as_ref(),
+        hand_made,
+        &[(
+            "sales_order",
+            "{\"sales_order_id\": 990001, \"created_at\": \"2026-11-28T07:00:00.000\", \"last_updated\": \"2026-11-28T07:00:00.000\", \"design_id\": 1, \"staff_id\": 1, \"counterparty_id\": 1, \"units_sold\": 5, \"unit_price\": \"3.000\", \"currency_id\": 1, \"agreed_delivery_date\": \"2026-12-01\", \"agreed_payment_date\": \"2026-12-01\", \"agreed_delivery_location_id\": 1}\n",
+        )],
+    )
+    .await;
+    let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    assert_eq!(runs[0].manifest.quarantined_rows, 0, "3.000 fits NUMERIC(10, 2)");
+    load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
+    assert_eq!(
+        texts(&warehouse, "SELECT unit_price::text FROM fact_sales_order WHERE sales_order_id = 990001").await,
+        ["3.00"]
+    );
+}

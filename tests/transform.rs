@@ -118,7 +118,7 @@ for path in sorted(glob.glob(sys.argv[1] + '/*/*/*/*/*.parquet')):
     if table == 'fact_payment':
         t = pq.read_table(path)
         row = t.filter(t['payment_id'].to_pylist() and __import__('pyarrow').compute.equal(t['payment_id'], 1)).to_pylist()[0]
-        out['payment_1'] = [str(row['payment_amount']), str(row['created_time'])]
+        out['payment_1'] = [format(row['payment_amount'].normalize(), 'f'), str(row['created_time'])]
 print(json.dumps(out))
 "#;
     let output = Command::new("python3")
@@ -134,10 +134,10 @@ print(json.dumps(out))
     assert!(types["fact_sales_order"]["created_time"][0].as_str().expect("time").starts_with("time64"));
     assert_eq!(types["fact_sales_order"]["sales_order_id"][0], "int32");
     assert_eq!(types["fact_payment"]["paid"][0], "bool");
-    assert_eq!(types["fact_payment"]["payment_amount"][0], "decimal128(38, 2)");
+    assert_eq!(types["fact_payment"]["payment_amount"][0], "decimal128(38, 18)", "the fixed carrier of NUMERIC");
     assert_eq!(types["dim_staff.logical"]["first_name"], "String", "UTF-8 strings");
     assert_eq!(types["dim_location"]["address_line_2"][1], true, "nullable where the source is");
-    assert_eq!(types["payment_1"][0], "56925.44");
+    assert_eq!(types["payment_1"][0], "56925.44", "exact, by value, in the DECIMAL(38, 18) carrier");
     assert_eq!(types["payment_1"][1], "14:20:52.186000");
 }
 
@@ -250,7 +250,7 @@ async fn duplicate_late_and_out_of_order_events_give_the_same_objects() {
 }
 
 /// Writes a hand-made ingestion run: its objects and its manifest (tables not given are empty).
-async fn write_run(store: &dyn ObjectStore, run_id: &str, tables: &[(&str, &str)]) {
+pub async fn write_run(store: &dyn ObjectStore, run_id: &str, tables: &[(&str, &str)]) {
     let mut entries = Vec::new();
     for table in onyx_core::tables::SOURCE_TABLES {
         let body = tables.iter().find(|(t, _)| *t == table.name).map(|(_, b)| *b);
@@ -299,6 +299,7 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
                 (1, 1, 1, 10, 2.50, 1, 'tomorrow', '2026-12-02', 1);
              INSERT INTO purchase_order (staff_id, counterparty_id, item_code, item_quantity, item_unit_price, currency_id,
                 agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) VALUES
+                (1, 1, 'ABC', 5, 1.1234567890123456789, 1, '2026-12-01', '2026-12-02', 1),
                 (1, 1, 'ABC', 5, 1.1234567890123, 1, '2026-12-01', '2026-12-02', 1);
              INSERT INTO transaction (transaction_type, sales_order_id, purchase_order_id) VALUES
                 ('REFUND', 1, NULL), ('SALE', 1, 2), ('PURCHASE', NULL, NULL);
@@ -327,8 +328,13 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
     has("transaction", Some("transaction_type"), "neither SALE nor PURCHASE");
     has("transaction", None, "exactly its own order id");
     has("payment", Some("transaction_id"), "unknown reference: transaction 99999");
-    has("purchase_order", Some("item_unit_price"), "does not fit NUMERIC");
+    // 19 real decimal places do not fit the DECIMAL(38, 18) carrier; 13 do (the old rule kept 12).
+    has("purchase_order", Some("item_unit_price"), "1.1234567890123456789 does not fit NUMERIC");
     assert_eq!(held.len(), 10, "{reasons:#?}");
+    let purchases = table_rows(processed.as_ref(), &run_id, &warehouse::FACT_PURCHASE_ORDER).await;
+    assert_eq!(purchases.len(), 1, "the 13-place price proceeded");
+    let price = if let Cell::Decimal(d) = purchases[0][9] { d } else { panic!("decimal") };
+    assert_eq!(price.to_string(), "1.1234567890123");
     assert!(held.iter().all(|q| q.key.is_some() && q.line > 0 && q.source_object.ends_with(".jsonl")));
     // The good sales order of the same run proceeded.
     let facts = table_rows(processed.as_ref(), &run_id, &warehouse::FACT_SALES_ORDER).await;
