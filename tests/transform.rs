@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
 
 use onyx_core::extract::{self, ExtractOptions};
 use onyx_core::frames;
 use onyx_core::handlers::TransformFunction;
 use onyx_core::keys;
-use onyx_core::storage::{ObjectStore, Store};
+use onyx_core::storage::{ObjectStore, StorageError, Store};
 use onyx_core::transform::{self, ProcessedManifest, Quarantined};
 use onyx_core::values::Cell;
 use onyx_core::warehouse::{self, WarehouseTable};
@@ -389,4 +392,97 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
     assert_eq!(runs.len(), 1);
     assert!(runs[0].manifest.problem.as_deref().is_some_and(|p| p.contains("not a valid manifest")));
     assert!(transform::pending_runs(ingestion.as_ref(), processed.as_ref()).await.expect("pending").is_empty());
+}
+
+/// How an injected `get` failure is built from the bucket's location and the key.
+type InjectedError = fn(String, String) -> StorageError;
+
+/// A bucket whose `get` of one object fails non-retryably, as S3 does for AccessDenied, a
+/// disabled KMS key or a vanished object, until it is healed.
+#[derive(Debug)]
+struct FailingGet {
+    inner: Store,
+    /// The key that fails, and how (`None`: healed).
+    failing: Mutex<Option<(String, InjectedError)>>,
+}
+
+#[async_trait]
+impl ObjectStore for FailingGet {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StorageError> {
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        let failing = self.failing.lock().expect("lock").clone();
+        match failing {
+            Some((bad, error)) if bad == key => Err(error(self.location(), key.to_string())),
+            _ => self.inner.get(key).await,
+        }
+    }
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix, start_after).await
+    }
+    async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list_dirs(prefix).await
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// `read_object` tells storage failures from content: an ingestion part whose `get` fails
+/// (AccessDenied, NotFound — not retryable, so the old code quarantined the whole object) fails
+/// the run with an error naming the object and the run, writes no processed manifest, and the run
+/// stays pending; once the store heals, the same run transforms fully with nothing quarantined.
+#[tokio::test]
+async fn an_unreadable_ingestion_part_fails_the_run_until_the_store_heals() {
+    let db = TestDb::seeded("tr_unreadable").await;
+    let (_, ingestion, _) = local_dir("tr-unreadable-in");
+    let (_, processed, _) = local_dir("tr-unreadable-out");
+    let run_id = extract_once(&db, ingestion.as_ref()).await;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&ingestion.get(&keys::manifest(&run_id)).await.expect("manifest")).expect("json");
+    let part = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "payment")
+        .and_then(|t| t["objects"][0].as_str())
+        .expect("a payment part")
+        .to_string();
+
+    let access_denied = |location: String, key: String| StorageError::Io {
+        location,
+        key,
+        operation: "read",
+        message: "AccessDenied: Access Denied (injected)".into(),
+        retryable: false,
+    };
+    let not_found = |location: String, key: String| StorageError::NotFound { location, key };
+    let failing = FailingGet { inner: ingestion.clone(), failing: Mutex::new(None) };
+    for error in [access_denied as InjectedError, not_found] {
+        *failing.failing.lock().expect("lock") = Some((part.clone(), error));
+        let result = transform::transform_pending(&failing, processed.as_ref(), None).await;
+        let error = result.expect_err("a storage failure fails the run");
+        let message = error.to_string();
+        assert!(message.contains(&part) && message.contains(&run_id), "names the object and the run: {message}");
+        assert!(!error.is_retryable(), "{message}");
+        assert!(
+            processed.get(&keys::manifest(&run_id)).await.is_err(),
+            "no processed manifest: the run is not recorded as done"
+        );
+        assert_eq!(
+            transform::pending_runs(&failing, processed.as_ref()).await.expect("pending"),
+            vec![run_id.clone()],
+            "the run is still pending"
+        );
+    }
+
+    *failing.failing.lock().expect("lock") = None;
+    let runs = transform::transform_pending(&failing, processed.as_ref(), None).await.expect("healed");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].manifest.quarantined_rows, 0);
+    let counts: BTreeMap<&str, u64> = runs[0].manifest.tables.iter().map(|t| (t.table.as_str(), t.rows)).collect();
+    for (table, rows) in crate::support::SAMPLE_WAREHOUSE_ROWS {
+        assert_eq!(counts[table], rows, "{table}");
+    }
 }
