@@ -2,7 +2,7 @@
 //! loads) and 9's premise (replays change nothing).
 
 use onyx_core::handlers::LoadFunction;
-use onyx_core::load::{self, LoadOptions};
+use onyx_core::load::{self, LoadError, LoadOptions};
 use onyx_core::tokio_postgres::Client;
 use onyx_core::{db::DbTarget, keys, transform};
 
@@ -148,6 +148,9 @@ async fn payment_history_is_kept_and_reference_changes_update_dimensions_in_plac
     assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 3);
 }
 
+/// `load_pending` with a target run loads the missing earlier runs first: a later run's load
+/// event delivered before an earlier one's loads both, each once, in run order, and gives the
+/// same warehouse as in-order delivery; replays of loaded runs change nothing.
 #[tokio::test]
 async fn replays_and_out_of_order_loads_leave_the_warehouse_unchanged() {
     let source_db = TestDb::seeded("ld_replay").await;
@@ -175,6 +178,40 @@ async fn replays_and_out_of_order_loads_leave_the_warehouse_unchanged() {
     }
     assert_eq!(warehouse_dump(&warehouse).await, before);
     assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 2);
+
+    // Two new runs, extracted and transformed but not loaded; the later one's event comes first.
+    let mut new_runs = Vec::new();
+    for change in [
+        "UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = 4",
+        "UPDATE payment SET paid = false, last_updated = now() WHERE payment_id = 4;
+         UPDATE design SET design_name = 'Renamed', last_updated = now() WHERE design_id = 8",
+    ] {
+        source.batch_execute(change).await.expect("change");
+        let extracted = onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await;
+        new_runs.push(extracted.expect("extract").manifest.run_id);
+        transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    }
+    let (third, fourth) = (&new_runs[0], &new_runs[1]);
+    assert!(third < fourth);
+    let loaded = load::load_pending(&mut warehouse, processed.as_ref(), Some(fourth), &LoadOptions::default())
+        .await
+        .expect("the later run's event");
+    let order: Vec<&str> = loaded.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(order, [third.as_str(), fourth.as_str()], "the earlier run is loaded first");
+    let late = load::load_pending(&mut warehouse, processed.as_ref(), Some(third), &LoadOptions::default()).await;
+    assert!(late.expect("the earlier run's late event").is_empty(), "already loaded: a no-op");
+    let ledger = texts(&warehouse, "SELECT run_id FROM onyx_load_ledger ORDER BY loaded_at, run_id").await;
+    assert_eq!(ledger, [&first, &second, third, fourth].map(String::as_str), "each run once, in run order");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment WHERE payment_id = 4").await, 3);
+
+    // The same runs delivered in order to a fresh warehouse give the same warehouse.
+    let (_, mut in_order) = warehouse_db("ld_replay_wh2").await;
+    for run in [&first, &second, third, fourth] {
+        let loaded = load::load_pending(&mut in_order, processed.as_ref(), Some(run), &LoadOptions::default()).await;
+        assert_eq!(loaded.expect("in order").len(), 1, "{run}");
+    }
+    assert_eq!(warehouse_dump(&warehouse).await, warehouse_dump(&in_order).await);
+    assert_eq!(texts(&in_order, "SELECT run_id FROM onyx_load_ledger ORDER BY loaded_at, run_id").await, ledger);
 }
 
 #[tokio::test]
@@ -300,18 +337,26 @@ async fn load_lambda_loads_from_s3_events_and_tolerates_bad_ones() {
     let replay = function.handle(event).await.expect("replay");
     assert!(replay["runs"].as_array().expect("runs").is_empty());
 
+    // A run after the newest loaded one that has no manifest is unknown (one at or below the
+    // ledger's maximum would be "already loaded" and never reach that check).
+    let unknown = "20991231T235959999-ffff";
+    assert!(unknown > run_id.as_str());
+    let mut client = warehouse.connect().await;
+    match load::load_pending(&mut client, processed.as_ref(), Some(unknown), &LoadOptions::default()).await {
+        Err(LoadError::UnknownRun { run_id, key }) => {
+            assert_eq!((run_id.as_str(), key), (unknown, keys::manifest(unknown)))
+        }
+        other => panic!("expected UnknownRun for {unknown}, got {other:?}"),
+    }
+
     // Not a manifest, an unknown run, no records: logged, never a retry loop.
     let odd = s3_event(
         &bucket,
-        &[
-            format!("{prefix}fact_payment/2026/11/28/x.parquet"),
-            format!("{prefix}{}", keys::manifest("20000101T000000000-0000")),
-        ],
+        &[format!("{prefix}fact_payment/2026/11/28/x.parquet"), format!("{prefix}{}", keys::manifest(unknown))],
     );
     assert!(function.handle(odd).await.expect("ignored")["runs"].as_array().expect("runs").is_empty());
     let none: aws_lambda_events::event::s3::S3Event = serde_json::from_str(r#"{"Records": []}"#).expect("empty event");
     assert!(function.handle(none).await.is_ok());
-    let client = warehouse.connect().await;
     assert_eq!(count(&client, "SELECT count(*) FROM fact_payment").await, 15_836);
 }
 
