@@ -477,3 +477,99 @@ async fn decimals_reach_the_warehouse_by_value() {
         ["3.00"]
     );
 }
+
+/// A deterministic database error (here a CHECK constraint the warehouse's fact table has and the
+/// run violates, SQLSTATE 23514) keeps its SQLSTATE in `LoadError::Database`, which
+/// `is_retryable` classifies as not retryable; the error names the run and the table, and nothing
+/// is committed.
+#[tokio::test]
+async fn a_deterministic_database_error_is_not_retryable_and_names_run_and_table() {
+    let source_db = TestDb::seeded("ld_check").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-check-in");
+    let (_, processed, _) = local_dir("ld-check-out");
+    let (_, mut warehouse) = warehouse_db("ld_check_wh").await;
+    let run_id = onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default())
+        .await
+        .expect("extract")
+        .manifest
+        .run_id;
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    warehouse
+        .batch_execute("ALTER TABLE fact_payment ADD CONSTRAINT small_payments_only CHECK (payment_amount < 1000)")
+        .await
+        .expect("constraint");
+
+    let error = load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default())
+        .await
+        .expect_err("the constraint is violated");
+    let message = error.to_string();
+    assert!(matches!(&error, LoadError::Database { code: Some(code), .. } if code == "23514"), "{error:?}");
+    assert!(!error.is_retryable(), "retrying would fail the same way: {message}");
+    assert!(message.contains(&run_id) && message.contains("fact_payment"), "{message}");
+    assert!(message.contains("small_payments_only"), "{message}");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+    assert!(warehouse_dump(&warehouse).await.values().all(Vec::is_empty), "nothing committed");
+}
+
+/// `db::connect` sets `lock_timeout` and `statement_timeout` on every session (defaults 30 s and
+/// 10 min, from `ONYX_DB_LOCK_TIMEOUT_MS` / `ONYX_DB_STATEMENT_TIMEOUT_MS`); a load blocked by a
+/// session holding `ACCESS EXCLUSIVE` on `fact_payment` fails after its 500 ms `lock_timeout`
+/// (SQLSTATE 55P03) with an error naming the table, the run and the timeout, retryable, and the
+/// warehouse is unchanged.
+#[tokio::test]
+async fn a_load_blocked_by_a_lock_fails_after_lock_timeout_naming_the_table() {
+    use std::str::FromStr;
+
+    use onyx_core::db::{self, SessionTimeouts};
+
+    let source_db = TestDb::seeded("ld_lock").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-lock-in");
+    let (_, processed, _) = local_dir("ld-lock-out");
+    let (warehouse_handle, _) = warehouse_db("ld_lock_wh").await;
+    let run_id = onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default())
+        .await
+        .expect("extract")
+        .manifest
+        .run_id;
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+
+    // Every session the pipeline opens has both timeouts (the defaults here).
+    let pipeline_session =
+        DbTarget::Url(warehouse_handle.url.clone().into()).connect("warehouse").await.expect("connect");
+    let settings = texts(
+        &pipeline_session,
+        "SELECT setting FROM pg_settings WHERE name IN ('lock_timeout', 'statement_timeout') ORDER BY name",
+    )
+    .await;
+    assert_eq!(settings, ["30000", "600000"]);
+
+    let config = onyx_core::tokio_postgres::Config::from_str(&warehouse_handle.url).expect("config");
+    let timeouts = SessionTimeouts { lock_timeout_ms: 500, statement_timeout_ms: 600_000 };
+    let mut loader = db::connect_with_timeouts("warehouse", &config, timeouts).await.expect("connect");
+    let bi_session = warehouse_handle.connect().await;
+    bi_session.batch_execute("BEGIN; LOCK TABLE fact_payment IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+
+    let started = std::time::Instant::now();
+    let defaults = LoadOptions::default();
+    let load = load::load_pending(&mut loader, processed.as_ref(), None, &defaults);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), load).await;
+    let error = result.expect("the load gives up instead of waiting for the lock").expect_err("the lock times out");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "quickly: {:?}", started.elapsed());
+    let message = error.to_string();
+    assert_eq!(
+        message,
+        format!(
+            "lock_timeout of 500 ms exceeded while loading fact_payment (run {run_id}) — another session holds a lock on it"
+        )
+    );
+    assert!(error.is_retryable(), "{message}");
+
+    bi_session.batch_execute("ROLLBACK").await.expect("release");
+    assert!(warehouse_dump(&bi_session).await.values().all(Vec::is_empty), "nothing committed");
+    assert_eq!(count(&bi_session, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+    // The retry, once the lock is gone, loads the run.
+    let loaded = load::load_pending(&mut loader, processed.as_ref(), None, &LoadOptions::default()).await;
+    assert_eq!(loaded.expect("retry").len(), 1);
+}
