@@ -33,16 +33,17 @@ fn nanos(time: NaiveTime) -> i64 {
     i64::from(time.num_seconds_from_midnight()) * 1_000_000_000 + i64::from(time.nanosecond())
 }
 
-/// The scale of the Parquet carrier of an unconstrained NUMERIC: DECIMAL(38, 18) keeps 18
-/// decimal places and 20 integer digits. Every processed file of a table has the same types, so a
-/// lake reader (Athena, reading all of a table's files with one schema) can read them together.
-pub const FREE_DECIMAL_SCALE: u8 = 18;
+/// The Parquet carrier of an unconstrained NUMERIC: DECIMAL(38, 18) keeps 18 decimal places and
+/// 20 integer digits. Every processed file of a table has the same types, so a lake reader (Athena,
+/// reading all of a table's files with one schema) can read them together.
+pub const FREE_DECIMAL_CARRIER: (u8, u8) = (38, 18);
 
-/// The Parquet `(precision, scale)` of a decimal column: fixed by the description, or the
-/// [`FREE_DECIMAL_SCALE`] carrier for an unconstrained NUMERIC — never taken from the data.
+/// The Parquet `(precision, scale)` of a decimal column: the description's NUMERIC(p, s), or
+/// [`FREE_DECIMAL_CARRIER`] for an unconstrained NUMERIC — never taken from the data.
 pub fn decimal_carrier(kind: WKind) -> Option<(u8, u8)> {
     match kind {
-        WKind::Decimal { precision, scale } => Some((precision, scale.unwrap_or(FREE_DECIMAL_SCALE))),
+        WKind::Decimal { precision, scale: Some(scale) } => Some((precision, scale)),
+        WKind::Decimal { scale: None, .. } => Some(FREE_DECIMAL_CARRIER),
         _ => None,
     }
 }
@@ -115,8 +116,8 @@ fn build_column(
             }
             Int64Chunked::from_iter_options(name, values.into_iter()).into_time().into_series()
         }
-        WKind::Decimal { precision, scale: declared } => {
-            let scale = declared.unwrap_or(FREE_DECIMAL_SCALE);
+        kind @ WKind::Decimal { .. } => {
+            let (precision, scale) = decimal_carrier(kind).unwrap_or(FREE_DECIMAL_CARRIER);
             let mut values = Vec::with_capacity(cells.len());
             for (row, cell) in cells.iter().enumerate() {
                 values.push(match cell {
