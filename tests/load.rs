@@ -2,7 +2,7 @@
 //! loads) and 9's premise (replays change nothing).
 
 use onyx_core::handlers::LoadFunction;
-use onyx_core::load::{self, LoadOptions};
+use onyx_core::load::{self, LoadError, LoadOptions};
 use onyx_core::tokio_postgres::Client;
 use onyx_core::{db::DbTarget, keys, transform};
 
@@ -148,6 +148,9 @@ async fn payment_history_is_kept_and_reference_changes_update_dimensions_in_plac
     assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 3);
 }
 
+/// `load_pending` with a target run loads the missing earlier runs first: a later run's load
+/// event delivered before an earlier one's loads both, each once, in run order, and gives the
+/// same warehouse as in-order delivery; replays of loaded runs change nothing.
 #[tokio::test]
 async fn replays_and_out_of_order_loads_leave_the_warehouse_unchanged() {
     let source_db = TestDb::seeded("ld_replay").await;
@@ -175,6 +178,40 @@ async fn replays_and_out_of_order_loads_leave_the_warehouse_unchanged() {
     }
     assert_eq!(warehouse_dump(&warehouse).await, before);
     assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 2);
+
+    // Two new runs, extracted and transformed but not loaded; the later one's event comes first.
+    let mut new_runs = Vec::new();
+    for change in [
+        "UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = 4",
+        "UPDATE payment SET paid = false, last_updated = now() WHERE payment_id = 4;
+         UPDATE design SET design_name = 'Renamed', last_updated = now() WHERE design_id = 8",
+    ] {
+        source.batch_execute(change).await.expect("change");
+        let extracted = onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await;
+        new_runs.push(extracted.expect("extract").manifest.run_id);
+        transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    }
+    let (third, fourth) = (&new_runs[0], &new_runs[1]);
+    assert!(third < fourth);
+    let loaded = load::load_pending(&mut warehouse, processed.as_ref(), Some(fourth), &LoadOptions::default())
+        .await
+        .expect("the later run's event");
+    let order: Vec<&str> = loaded.iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(order, [third.as_str(), fourth.as_str()], "the earlier run is loaded first");
+    let late = load::load_pending(&mut warehouse, processed.as_ref(), Some(third), &LoadOptions::default()).await;
+    assert!(late.expect("the earlier run's late event").is_empty(), "already loaded: a no-op");
+    let ledger = texts(&warehouse, "SELECT run_id FROM onyx_load_ledger ORDER BY loaded_at, run_id").await;
+    assert_eq!(ledger, [&first, &second, third, fourth].map(String::as_str), "each run once, in run order");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment WHERE payment_id = 4").await, 3);
+
+    // The same runs delivered in order to a fresh warehouse give the same warehouse.
+    let (_, mut in_order) = warehouse_db("ld_replay_wh2").await;
+    for run in [&first, &second, third, fourth] {
+        let loaded = load::load_pending(&mut in_order, processed.as_ref(), Some(run), &LoadOptions::default()).await;
+        assert_eq!(loaded.expect("in order").len(), 1, "{run}");
+    }
+    assert_eq!(warehouse_dump(&warehouse).await, warehouse_dump(&in_order).await);
+    assert_eq!(texts(&in_order, "SELECT run_id FROM onyx_load_ledger ORDER BY loaded_at, run_id").await, ledger);
 }
 
 #[tokio::test]
@@ -326,18 +363,26 @@ async fn load_lambda_loads_from_s3_events_and_tolerates_bad_ones() {
     let replay = function.handle(event).await.expect("replay");
     assert!(replay["runs"].as_array().expect("runs").is_empty());
 
+    // A run after the newest loaded one that has no manifest is unknown (one at or below the
+    // ledger's maximum would be "already loaded" and never reach that check).
+    let unknown = "20991231T235959999-ffff";
+    assert!(unknown > run_id.as_str());
+    let mut client = warehouse.connect().await;
+    match load::load_pending(&mut client, processed.as_ref(), Some(unknown), &LoadOptions::default()).await {
+        Err(LoadError::UnknownRun { run_id, key }) => {
+            assert_eq!((run_id.as_str(), key), (unknown, keys::manifest(unknown)))
+        }
+        other => panic!("expected UnknownRun for {unknown}, got {other:?}"),
+    }
+
     // Not a manifest, an unknown run, no records: logged, never a retry loop.
     let odd = s3_event(
         &bucket,
-        &[
-            format!("{prefix}fact_payment/2026/11/28/x.parquet"),
-            format!("{prefix}{}", keys::manifest("20000101T000000000-0000")),
-        ],
+        &[format!("{prefix}fact_payment/2026/11/28/x.parquet"), format!("{prefix}{}", keys::manifest(unknown))],
     );
     assert!(function.handle(odd).await.expect("ignored")["runs"].as_array().expect("runs").is_empty());
     let none: aws_lambda_events::event::s3::S3Event = serde_json::from_str(r#"{"Records": []}"#).expect("empty event");
     assert!(function.handle(none).await.is_ok());
-    let client = warehouse.connect().await;
     assert_eq!(count(&client, "SELECT count(*) FROM fact_payment").await, 15_836);
 }
 
@@ -398,4 +443,160 @@ async fn a_fact_with_a_missing_dimension_is_an_error_naming_table_key_and_refere
     assert!(message.contains("which is not in dim_"), "{message}");
     assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, 0, "nothing loaded");
     assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+}
+
+/// Decimals are judged and carried by value from source to warehouse: a payment PostgreSQL stores
+/// as `1392.9300000000000000` and a 13-place purchase price are not quarantined (the old rule read
+/// the scale from the text and kept 12 places), travel in the fixed DECIMAL(38, 18) carrier, and
+/// reach the warehouse exactly (`1392.93`); a hand-made run's `3.000` unit price is 3.00.
+#[tokio::test]
+async fn decimals_reach_the_warehouse_by_value() {
+    let source_db = TestDb::seeded("ld_decimal").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-decimal-in");
+    let (_, processed, _) = local_dir("ld-decimal-out");
+    let (_, mut warehouse) = warehouse_db("ld_decimal_wh").await;
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    source
+        .batch_execute(
+            "UPDATE payment SET payment_amount = 1234.56 + 15837 / 100.0, last_updated = now() WHERE payment_id = 2;
+             UPDATE purchase_order SET item_unit_price = 1.1234567890123, last_updated = now() WHERE purchase_order_id = 1;",
+        )
+        .await
+        .expect("changes");
+    let stored = texts(&source, "SELECT payment_amount::text FROM payment WHERE payment_id = 2").await;
+    assert_eq!(stored, ["1392.9300000000000000"], "what PostgreSQL stores, and the extract writes");
+    let run_id = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let manifest: transform::ProcessedManifest =
+        serde_json::from_slice(&processed.get(&keys::manifest(&run_id)).await.expect("manifest")).expect("json");
+    assert_eq!(manifest.quarantined_rows, 0, "nothing quarantined");
+    assert_eq!(
+        texts(&warehouse, "SELECT payment_amount::text FROM fact_payment_current WHERE payment_id = 2").await,
+        ["1392.93"]
+    );
+    assert_eq!(
+        texts(&warehouse, "SELECT item_unit_price::text FROM fact_purchase_order_current WHERE purchase_order_id = 1")
+            .await,
+        ["1.1234567890123"]
+    );
+    assert_eq!(
+        texts(&warehouse, "SELECT payment_amount::text FROM fact_payment WHERE payment_id = 1").await,
+        ["56925.44"],
+        "unchanged amounts keep their two places"
+    );
+
+    // A unit price written `3.000` (as `(2.5 * 1.20)::numeric` prints) is 3.00.
+    let hand_made = "20991231T235959000-0dec";
+    crate::transform::write_run(
+        ingestion.as_ref(),
+        hand_made,
+        &[(
+            "sales_order",
+            "{\"sales_order_id\": 990001, \"created_at\": \"2026-11-28T07:00:00.000\", \"last_updated\": \"2026-11-28T07:00:00.000\", \"design_id\": 1, \"staff_id\": 1, \"counterparty_id\": 1, \"units_sold\": 5, \"unit_price\": \"3.000\", \"currency_id\": 1, \"agreed_delivery_date\": \"2026-12-01\", \"agreed_payment_date\": \"2026-12-01\", \"agreed_delivery_location_id\": 1}\n",
+        )],
+    )
+    .await;
+    let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    assert_eq!(runs[0].manifest.quarantined_rows, 0, "3.000 fits NUMERIC(10, 2)");
+    load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
+    assert_eq!(
+        texts(&warehouse, "SELECT unit_price::text FROM fact_sales_order WHERE sales_order_id = 990001").await,
+        ["3.00"]
+    );
+}
+
+/// A deterministic database error (here a CHECK constraint the warehouse's fact table has and the
+/// run violates, SQLSTATE 23514) keeps its SQLSTATE in `LoadError::Database`, which
+/// `is_retryable` classifies as not retryable; the error names the run and the table, and nothing
+/// is committed.
+#[tokio::test]
+async fn a_deterministic_database_error_is_not_retryable_and_names_run_and_table() {
+    let source_db = TestDb::seeded("ld_check").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-check-in");
+    let (_, processed, _) = local_dir("ld-check-out");
+    let (_, mut warehouse) = warehouse_db("ld_check_wh").await;
+    let run_id = onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default())
+        .await
+        .expect("extract")
+        .manifest
+        .run_id;
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    warehouse
+        .batch_execute("ALTER TABLE fact_payment ADD CONSTRAINT small_payments_only CHECK (payment_amount < 1000)")
+        .await
+        .expect("constraint");
+
+    let error = load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default())
+        .await
+        .expect_err("the constraint is violated");
+    let message = error.to_string();
+    assert!(matches!(&error, LoadError::Database { code: Some(code), .. } if code == "23514"), "{error:?}");
+    assert!(!error.is_retryable(), "retrying would fail the same way: {message}");
+    assert!(message.contains(&run_id) && message.contains("fact_payment"), "{message}");
+    assert!(message.contains("small_payments_only"), "{message}");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+    assert!(warehouse_dump(&warehouse).await.values().all(Vec::is_empty), "nothing committed");
+}
+
+/// `db::connect` sets `lock_timeout` and `statement_timeout` on every session (defaults 30 s and
+/// 10 min, from `ONYX_DB_LOCK_TIMEOUT_MS` / `ONYX_DB_STATEMENT_TIMEOUT_MS`); a load blocked by a
+/// session holding `ACCESS EXCLUSIVE` on `fact_payment` fails after its 500 ms `lock_timeout`
+/// (SQLSTATE 55P03) with an error naming the table, the run and the timeout, retryable, and the
+/// warehouse is unchanged.
+#[tokio::test]
+async fn a_load_blocked_by_a_lock_fails_after_lock_timeout_naming_the_table() {
+    use std::str::FromStr;
+
+    use onyx_core::db::{self, SessionTimeouts};
+
+    let source_db = TestDb::seeded("ld_lock").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-lock-in");
+    let (_, processed, _) = local_dir("ld-lock-out");
+    let (warehouse_handle, _) = warehouse_db("ld_lock_wh").await;
+    let run_id = onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default())
+        .await
+        .expect("extract")
+        .manifest
+        .run_id;
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+
+    // Every session the pipeline opens has both timeouts (the defaults here).
+    let pipeline_session =
+        DbTarget::Url(warehouse_handle.url.clone().into()).connect("warehouse").await.expect("connect");
+    let settings = texts(
+        &pipeline_session,
+        "SELECT setting FROM pg_settings WHERE name IN ('lock_timeout', 'statement_timeout') ORDER BY name",
+    )
+    .await;
+    assert_eq!(settings, ["30000", "600000"]);
+
+    let config = onyx_core::tokio_postgres::Config::from_str(&warehouse_handle.url).expect("config");
+    let timeouts = SessionTimeouts { lock_timeout_ms: 500, statement_timeout_ms: 600_000 };
+    let mut loader = db::connect_with_timeouts("warehouse", &config, timeouts).await.expect("connect");
+    let bi_session = warehouse_handle.connect().await;
+    bi_session.batch_execute("BEGIN; LOCK TABLE fact_payment IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+
+    let started = std::time::Instant::now();
+    let defaults = LoadOptions::default();
+    let load = load::load_pending(&mut loader, processed.as_ref(), None, &defaults);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), load).await;
+    let error = result.expect("the load gives up instead of waiting for the lock").expect_err("the lock times out");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "quickly: {:?}", started.elapsed());
+    let message = error.to_string();
+    assert_eq!(
+        message,
+        format!(
+            "lock_timeout of 500 ms exceeded while loading fact_payment (run {run_id}) — another session holds a lock on it"
+        )
+    );
+    assert!(error.is_retryable(), "{message}");
+
+    bi_session.batch_execute("ROLLBACK").await.expect("release");
+    assert!(warehouse_dump(&bi_session).await.values().all(Vec::is_empty), "nothing committed");
+    assert_eq!(count(&bi_session, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+    // The retry, once the lock is gone, loads the run.
+    let loaded = load::load_pending(&mut loader, processed.as_ref(), None, &LoadOptions::default()).await;
+    assert_eq!(loaded.expect("retry").len(), 1);
 }

@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
 
 use onyx_core::extract::{self, ExtractOptions};
 use onyx_core::frames;
 use onyx_core::handlers::TransformFunction;
 use onyx_core::keys;
-use onyx_core::storage::{ObjectStore, Store};
+use onyx_core::storage::{ObjectStore, StorageError, Store};
 use onyx_core::transform::{self, ProcessedManifest, Quarantined};
 use onyx_core::values::Cell;
 use onyx_core::warehouse::{self, WarehouseTable};
@@ -118,7 +121,7 @@ for path in sorted(glob.glob(sys.argv[1] + '/*/*/*/*/*.parquet')):
     if table == 'fact_payment':
         t = pq.read_table(path, columns=['payment_id', 'payment_amount', 'created_time'])
         row = t.filter(t['payment_id'].to_pylist() and __import__('pyarrow').compute.equal(t['payment_id'], 1)).to_pylist()[0]
-        out['payment_1'] = [str(row['payment_amount']), str(row['created_time'])]
+        out['payment_1'] = [format(row['payment_amount'].normalize(), 'f'), str(row['created_time'])]
 print(json.dumps(out))
 "#;
     let output = Command::new("python3")
@@ -134,10 +137,10 @@ print(json.dumps(out))
     assert!(types["fact_sales_order"]["created_time"][0].as_str().expect("time").starts_with("time64"));
     assert_eq!(types["fact_sales_order"]["sales_order_id"][0], "int32");
     assert_eq!(types["fact_payment"]["paid"][0], "bool");
-    assert_eq!(types["fact_payment"]["payment_amount"][0], "decimal128(38, 2)");
+    assert_eq!(types["fact_payment"]["payment_amount"][0], "decimal128(38, 18)", "the fixed carrier of NUMERIC");
     assert_eq!(types["dim_staff.logical"]["first_name"], "String", "UTF-8 strings");
     assert_eq!(types["dim_location"]["address_line_2"][1], true, "nullable where the source is");
-    assert_eq!(types["payment_1"][0], "56925.44");
+    assert_eq!(types["payment_1"][0], "56925.44", "exact, by value, in the DECIMAL(38, 18) carrier");
     assert_eq!(types["payment_1"][1], "14:20:52.186000");
     assert_eq!(types["fact_payment.logical"]["version_order"], "String", "the version order travels as text");
 }
@@ -251,7 +254,7 @@ async fn duplicate_late_and_out_of_order_events_give_the_same_objects() {
 }
 
 /// Writes a hand-made ingestion run: its objects and its manifest (tables not given are empty).
-async fn write_run(store: &dyn ObjectStore, run_id: &str, tables: &[(&str, &str)]) {
+pub async fn write_run(store: &dyn ObjectStore, run_id: &str, tables: &[(&str, &str)]) {
     let mut entries = Vec::new();
     for table in onyx_core::tables::SOURCE_TABLES {
         let body = tables.iter().find(|(t, _)| *t == table.name).map(|(_, b)| *b);
@@ -300,6 +303,7 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
                 (1, 1, 1, 10, 2.50, 1, 'tomorrow', '2026-12-02', 1);
              INSERT INTO purchase_order (staff_id, counterparty_id, item_code, item_quantity, item_unit_price, currency_id,
                 agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) VALUES
+                (1, 1, 'ABC', 5, 1.1234567890123456789, 1, '2026-12-01', '2026-12-02', 1),
                 (1, 1, 'ABC', 5, 1.1234567890123, 1, '2026-12-01', '2026-12-02', 1);
              INSERT INTO transaction (transaction_type, sales_order_id, purchase_order_id) VALUES
                 ('REFUND', 1, NULL), ('SALE', 1, 2), ('PURCHASE', NULL, NULL);
@@ -328,8 +332,13 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
     has("transaction", Some("transaction_type"), "neither SALE nor PURCHASE");
     has("transaction", None, "exactly its own order id");
     has("payment", Some("transaction_id"), "unknown reference: transaction 99999");
-    has("purchase_order", Some("item_unit_price"), "does not fit NUMERIC");
+    // 19 real decimal places do not fit the DECIMAL(38, 18) carrier; 13 do (the old rule kept 12).
+    has("purchase_order", Some("item_unit_price"), "1.1234567890123456789 does not fit NUMERIC");
     assert_eq!(held.len(), 10, "{reasons:#?}");
+    let purchases = table_rows(processed.as_ref(), &run_id, &warehouse::FACT_PURCHASE_ORDER).await;
+    assert_eq!(purchases.len(), 1, "the 13-place price proceeded");
+    let price = if let Cell::Decimal(d) = purchases[0][9] { d } else { panic!("decimal") };
+    assert_eq!(price.to_string(), "1.1234567890123");
     assert!(held.iter().all(|q| q.key.is_some() && q.line > 0 && q.source_object.ends_with(".jsonl")));
     // The good sales order of the same run proceeded.
     let facts = table_rows(processed.as_ref(), &run_id, &warehouse::FACT_SALES_ORDER).await;
@@ -407,4 +416,97 @@ async fn a_manifest_of_a_newer_format_fails_the_run_and_stays_pending() {
     assert!(error.to_string().contains("format 99 is newer"), "{error}");
     let pending = transform::pending_runs(ingestion.as_ref(), processed.as_ref()).await.expect("pending");
     assert_eq!(pending, [newer], "the first run was transformed, the newer one waits");
+}
+
+/// How an injected `get` failure is built from the bucket's location and the key.
+type InjectedError = fn(String, String) -> StorageError;
+
+/// A bucket whose `get` of one object fails non-retryably, as S3 does for AccessDenied, a
+/// disabled KMS key or a vanished object, until it is healed.
+#[derive(Debug)]
+struct FailingGet {
+    inner: Store,
+    /// The key that fails, and how (`None`: healed).
+    failing: Mutex<Option<(String, InjectedError)>>,
+}
+
+#[async_trait]
+impl ObjectStore for FailingGet {
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StorageError> {
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
+        let failing = self.failing.lock().expect("lock").clone();
+        match failing {
+            Some((bad, error)) if bad == key => Err(error(self.location(), key.to_string())),
+            _ => self.inner.get(key).await,
+        }
+    }
+    async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix, start_after).await
+    }
+    async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list_dirs(prefix).await
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// `read_object` tells storage failures from content: an ingestion part whose `get` fails
+/// (AccessDenied, NotFound — not retryable, so the old code quarantined the whole object) fails
+/// the run with an error naming the object and the run, writes no processed manifest, and the run
+/// stays pending; once the store heals, the same run transforms fully with nothing quarantined.
+#[tokio::test]
+async fn an_unreadable_ingestion_part_fails_the_run_until_the_store_heals() {
+    let db = TestDb::seeded("tr_unreadable").await;
+    let (_, ingestion, _) = local_dir("tr-unreadable-in");
+    let (_, processed, _) = local_dir("tr-unreadable-out");
+    let run_id = extract_once(&db, ingestion.as_ref()).await;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&ingestion.get(&keys::manifest(&run_id)).await.expect("manifest")).expect("json");
+    let part = manifest["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["table"] == "payment")
+        .and_then(|t| t["objects"][0].as_str())
+        .expect("a payment part")
+        .to_string();
+
+    let access_denied = |location: String, key: String| StorageError::Io {
+        location,
+        key,
+        operation: "read",
+        message: "AccessDenied: Access Denied (injected)".into(),
+        retryable: false,
+    };
+    let not_found = |location: String, key: String| StorageError::NotFound { location, key };
+    let failing = FailingGet { inner: ingestion.clone(), failing: Mutex::new(None) };
+    for error in [access_denied as InjectedError, not_found] {
+        *failing.failing.lock().expect("lock") = Some((part.clone(), error));
+        let result = transform::transform_pending(&failing, processed.as_ref(), None).await;
+        let error = result.expect_err("a storage failure fails the run");
+        let message = error.to_string();
+        assert!(message.contains(&part) && message.contains(&run_id), "names the object and the run: {message}");
+        assert!(!error.is_retryable(), "{message}");
+        assert!(
+            processed.get(&keys::manifest(&run_id)).await.is_err(),
+            "no processed manifest: the run is not recorded as done"
+        );
+        assert_eq!(
+            transform::pending_runs(&failing, processed.as_ref()).await.expect("pending"),
+            vec![run_id.clone()],
+            "the run is still pending"
+        );
+    }
+
+    *failing.failing.lock().expect("lock") = None;
+    let runs = transform::transform_pending(&failing, processed.as_ref(), None).await.expect("healed");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].manifest.quarantined_rows, 0);
+    let counts: BTreeMap<&str, u64> = runs[0].manifest.tables.iter().map(|t| (t.table.as_str(), t.rows)).collect();
+    for (table, rows) in crate::support::SAMPLE_WAREHOUSE_ROWS {
+        assert_eq!(counts[table], rows, "{table}");
+    }
 }

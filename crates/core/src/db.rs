@@ -15,6 +15,53 @@ use tokio_postgres::{Client, Config};
 /// as libpq's `sslmode=require` does.
 pub const ENV_CA_BUNDLE: &str = "ONYX_DB_CA_BUNDLE";
 
+/// How long a statement of the pipeline's sessions may wait for a lock (milliseconds; default
+/// 30 s): a BI session holding a lock fails the load quickly instead of hanging it.
+pub const ENV_LOCK_TIMEOUT_MS: &str = "ONYX_DB_LOCK_TIMEOUT_MS";
+/// How long one statement of the pipeline's sessions may run (milliseconds; default 10 min).
+pub const ENV_STATEMENT_TIMEOUT_MS: &str = "ONYX_DB_STATEMENT_TIMEOUT_MS";
+
+/// The `lock_timeout` and `statement_timeout` set on every session the pipeline opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    pub lock_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for SessionTimeouts {
+    fn default() -> Self {
+        Self { lock_timeout_ms: 30_000, statement_timeout_ms: 600_000 }
+    }
+}
+
+impl SessionTimeouts {
+    /// From [`ENV_LOCK_TIMEOUT_MS`] and [`ENV_STATEMENT_TIMEOUT_MS`] (defaults when unset).
+    pub fn from_env() -> Result<Self, DbError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// As [`SessionTimeouts::from_env`], reading variables through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, DbError> {
+        let defaults = Self::default();
+        let read = |var: &'static str, default: u64| match lookup(var).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(value) => match value.trim().parse::<u64>() {
+                // PostgreSQL takes at most i32::MAX milliseconds.
+                Ok(ms) if ms <= i32::MAX as u64 => Ok(ms),
+                _ => Err(DbError::BadSetting {
+                    var,
+                    value,
+                    reason: format!("give whole milliseconds between 0 (no limit) and {}", i32::MAX),
+                }),
+            },
+        };
+        Ok(Self {
+            lock_timeout_ms: read(ENV_LOCK_TIMEOUT_MS, defaults.lock_timeout_ms)?,
+            statement_timeout_ms: read(ENV_STATEMENT_TIMEOUT_MS, defaults.statement_timeout_ms)?,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error(
@@ -33,12 +80,16 @@ pub enum DbError {
     Connect { role: &'static str, endpoint: String, reason: String },
     #[error("TLS setup for the {role} database failed: {reason}")]
     Tls { role: &'static str, reason: String },
+    #[error("{var}={value:?} is not valid: {reason}")]
+    BadSetting { var: &'static str, value: String, reason: String },
+    #[error("setting lock_timeout and statement_timeout on the {role} database at {endpoint} failed: {reason}")]
+    SessionSetup { role: &'static str, endpoint: String, reason: String },
 }
 
 impl DbError {
     /// Connection trouble may pass; bad settings will not.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, DbError::Connect { .. } | DbError::SecretUnreadable { .. })
+        matches!(self, DbError::Connect { .. } | DbError::SecretUnreadable { .. } | DbError::SessionSetup { .. })
     }
 }
 
@@ -175,8 +226,18 @@ pub fn endpoint(config: &Config) -> String {
     format!("{host}:{port}/{}", config.get_dbname().unwrap_or("?"))
 }
 
-/// Connects with the given config and drives the connection in the background.
+/// Connects with the given config and drives the connection in the background; the session gets
+/// the [`SessionTimeouts`] of the environment.
 pub async fn connect(role: &'static str, config: &Config) -> Result<Client, DbError> {
+    connect_with_timeouts(role, config, SessionTimeouts::from_env()?).await
+}
+
+/// As [`connect`], with the given timeouts.
+pub async fn connect_with_timeouts(
+    role: &'static str,
+    config: &Config,
+    timeouts: SessionTimeouts,
+) -> Result<Client, DbError> {
     let endpoint = endpoint(config);
     let connect_error =
         |e: tokio_postgres::Error| DbError::Connect { role, endpoint: endpoint.clone(), reason: error_text(&e) };
@@ -194,6 +255,12 @@ pub async fn connect(role: &'static str, config: &Config) -> Result<Client, DbEr
         tokio::spawn(drive(role, connection));
         client
     };
+    // SET (not the startup `options`): poolers such as RDS Proxy do not pass those on.
+    let SessionTimeouts { lock_timeout_ms, statement_timeout_ms } = timeouts;
+    client
+        .batch_execute(&format!("SET lock_timeout = {lock_timeout_ms}; SET statement_timeout = {statement_timeout_ms}"))
+        .await
+        .map_err(|e| DbError::SessionSetup { role, endpoint: endpoint.clone(), reason: error_text(&e) })?;
     Ok(client)
 }
 
@@ -301,6 +368,25 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `SessionTimeouts::from_lookup` reads the two variables, defaults when unset, and names the
+    /// variable and value it cannot use.
+    #[test]
+    fn session_timeouts_come_from_the_environment() {
+        let none = |_: &str| None;
+        assert_eq!(
+            SessionTimeouts::from_lookup(none).expect("defaults"),
+            SessionTimeouts { lock_timeout_ms: 30_000, statement_timeout_ms: 600_000 }
+        );
+        let set = |var: &str| Some(if var == ENV_LOCK_TIMEOUT_MS { "500".into() } else { " 0 ".into() });
+        assert_eq!(
+            SessionTimeouts::from_lookup(set).expect("set"),
+            SessionTimeouts { lock_timeout_ms: 500, statement_timeout_ms: 0 }
+        );
+        let bad = |var: &str| (var == ENV_STATEMENT_TIMEOUT_MS).then(|| "10s".to_string());
+        let error = SessionTimeouts::from_lookup(bad).expect_err("not milliseconds").to_string();
+        assert!(error.contains(ENV_STATEMENT_TIMEOUT_MS) && error.contains("10s"), "{error}");
+    }
 
     #[test]
     fn secret_json_becomes_a_config_without_leaking_the_password() {

@@ -33,16 +33,18 @@ fn nanos(time: NaiveTime) -> i64 {
     i64::from(time.num_seconds_from_midnight()) * 1_000_000_000 + i64::from(time.nanosecond())
 }
 
-/// The Parquet scale of a decimal column: fixed by the description, or the largest in the data.
-fn decimal_scale(column: &WColumn, cells: &[&Cell]) -> u8 {
-    match column.kind {
-        WKind::Decimal { scale: Some(scale), .. } => scale,
-        _ => cells
-            .iter()
-            .filter_map(|c| if let Cell::Decimal(d) = c { Some(d.scale) } else { None })
-            .max()
-            .unwrap_or(2)
-            .max(2),
+/// The Parquet carrier of an unconstrained NUMERIC: DECIMAL(38, 18) keeps 18 decimal places and
+/// 20 integer digits. Every processed file of a table has the same types, so a lake reader (Athena,
+/// reading all of a table's files with one schema) can read them together.
+pub const FREE_DECIMAL_CARRIER: (u8, u8) = (38, 18);
+
+/// The Parquet `(precision, scale)` of a decimal column: the description's NUMERIC(p, s), or
+/// [`FREE_DECIMAL_CARRIER`] for an unconstrained NUMERIC — never taken from the data.
+pub fn decimal_carrier(kind: WKind) -> Option<(u8, u8)> {
+    match kind {
+        WKind::Decimal { precision, scale: Some(scale) } => Some((precision, scale)),
+        WKind::Decimal { scale: None, .. } => Some(FREE_DECIMAL_CARRIER),
+        _ => None,
     }
 }
 
@@ -114,8 +116,8 @@ fn build_column(
             }
             Int64Chunked::from_iter_options(name, values.into_iter()).into_time().into_series()
         }
-        WKind::Decimal { precision, .. } => {
-            let scale = decimal_scale(column, &cells);
+        kind @ WKind::Decimal { .. } => {
+            let (precision, scale) = decimal_carrier(kind).unwrap_or(FREE_DECIMAL_CARRIER);
             let mut values = Vec::with_capacity(cells.len());
             for (row, cell) in cells.iter().enumerate() {
                 values.push(match cell {
@@ -123,7 +125,9 @@ fn build_column(
                         table: table.name,
                         column: column.name,
                         row,
-                        reason: format!("{d} has more than {scale} decimal places"),
+                        reason: format!(
+                            "{d} has real digits beyond {scale} decimal places, which its Parquet carrier DECIMAL({precision}, {scale}) cannot hold"
+                        ),
                     })?),
                     Cell::Null => None,
                     other => return Err(wrong(row, other)),
@@ -224,11 +228,16 @@ pub fn from_parquet(table: &'static WarehouseTable, bytes: Vec<u8>) -> Result<Ve
                     }));
                 }
             }
-            WKind::Decimal { .. } => {
+            WKind::Decimal { scale: declared, .. } => {
                 let decimals = series.decimal().map_err(|e| schema(e.to_string()))?;
                 let scale = decimals.scale() as u8;
+                // The carrier's padding zeros are not the value's: read back at the column's scale,
+                // or for an unconstrained NUMERIC at the value's own scale, two places at least.
+                let min_scale = declared.unwrap_or(2);
                 for (row, v) in rows.iter_mut().zip(decimals.physical().iter()) {
-                    row.push(v.map_or(Cell::Null, |unscaled| Cell::Decimal(Decimal { unscaled, scale })));
+                    row.push(
+                        v.map_or(Cell::Null, |unscaled| Cell::Decimal(Decimal { unscaled, scale }.trimmed(min_scale))),
+                    );
                 }
             }
         }
@@ -267,5 +276,55 @@ mod tests {
         let back = from_parquet(&FACT_PAYMENT, bytes).expect("read");
         assert_eq!(back[0], rows[0]);
         assert_eq!(back[1][7].clone(), Cell::Decimal(Decimal { unscaled: 50, scale: 2 }), "rescaled, exact");
+    }
+
+    /// `build_column` writes an unconstrained NUMERIC with one fixed carrier, DECIMAL(38, 18),
+    /// whatever scales a run's values have (Athena reads all of a table's files with one schema),
+    /// and `from_parquet` gives back each value exactly, trailing zeros beyond two places dropped.
+    #[test]
+    fn unconstrained_numeric_has_one_parquet_type_in_every_run() {
+        let date = NaiveDate::from_ymd_opt(2022, 11, 3).expect("date");
+        let time = NaiveTime::from_hms_milli_opt(14, 20, 52, 186).expect("time");
+        let row = |amount: &str| {
+            let amount = Cell::Decimal(Decimal::parse(amount).expect("amount"));
+            let (d, t) = (Cell::Date(date), Cell::Time(time));
+            let ints = |v: i32| Cell::Int(v);
+            vec![
+                ints(1),
+                d.clone(),
+                t.clone(),
+                d.clone(),
+                t,
+                ints(3),
+                ints(17),
+                amount,
+                ints(2),
+                ints(3),
+                Cell::Bool(true),
+                d,
+            ]
+        };
+        for amounts in
+            [&["56925.44", "0.5"][..], &["1392.9300000000000000", "1.1234567890123", "12345678901234567890.5"]]
+        {
+            let rows: Vec<Vec<Cell>> = amounts.iter().map(|a| row(a)).collect();
+            let bytes = to_parquet(&FACT_PAYMENT, &rows).expect("write");
+            let frame = ParquetReader::new(Cursor::new(bytes.clone())).finish().expect("read");
+            assert_eq!(
+                frame.column("payment_amount").expect("column").dtype(),
+                &DataType::Decimal(38, 18),
+                "{amounts:?}"
+            );
+            let back = from_parquet(&FACT_PAYMENT, bytes).expect("read");
+            for (row, amount) in back.iter().zip(amounts) {
+                let Cell::Decimal(value) = row[7] else { panic!("decimal") };
+                let expected = Decimal::parse(amount).expect("amount");
+                assert_eq!(value.rescale(20), expected.rescale(20), "{amount}: exact by value");
+                assert!(value.scale <= 18, "{value}");
+            }
+        }
+        let back = from_parquet(&FACT_PAYMENT, to_parquet(&FACT_PAYMENT, &[row("1392.9300000000000000")]).expect("w"))
+            .expect("read");
+        assert_eq!(back[0][7], Cell::Decimal(Decimal { unscaled: 139_293, scale: 2 }), "read back as 1392.93");
     }
 }

@@ -19,6 +19,8 @@ impl Decimal {
             None => (false, text.strip_prefix('+').unwrap_or(text)),
         };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        // Trailing zeros are not digits of the value: drop them only when needed to fit 38 digits.
+        let fraction = if whole.len() + fraction.len() > 38 { fraction.trim_end_matches('0') } else { fraction };
         if whole.is_empty() && fraction.is_empty()
             || !whole.bytes().all(|b| b.is_ascii_digit())
             || !fraction.bytes().all(|b| b.is_ascii_digit())
@@ -33,12 +35,30 @@ impl Decimal {
         Some(Decimal { unscaled: if negative { -unscaled } else { unscaled }, scale: fraction.len() as u8 })
     }
 
-    /// The same value at a larger (or equal) scale; `None` if digits would be lost.
+    /// The unscaled value at `scale`, by value: trailing zeros are not precision (`3.000` at scale 2
+    /// is `300`); `None` if a real digit would be lost or the result overflows.
     pub fn rescale(self, scale: u8) -> Option<i128> {
-        if scale < self.scale {
+        let value = self.trimmed(scale);
+        if scale < value.scale {
             return None;
         }
-        self.unscaled.checked_mul(10i128.checked_pow(u32::from(scale - self.scale))?)
+        value.unscaled.checked_mul(10i128.checked_pow(u32::from(scale - value.scale))?)
+    }
+
+    /// The same value with trailing fractional zeros dropped, down to `min_scale` places at least
+    /// (`1392.9300000000000000` → `1392.93` with `min_scale` 2).
+    pub fn trimmed(self, min_scale: u8) -> Decimal {
+        let mut value = self;
+        while value.scale > min_scale && value.unscaled % 10 == 0 {
+            value.unscaled /= 10;
+            value.scale -= 1;
+        }
+        value
+    }
+
+    /// Decimal places holding a real (non-trailing-zero) digit.
+    pub fn real_scale(self) -> u8 {
+        self.trimmed(0).scale
     }
 
     pub fn is_positive(self) -> bool {
@@ -125,6 +145,24 @@ mod tests {
         for bad in ["", ".", "1e5", "NaN", "1.2.3", "abc", "- 1"] {
             assert_eq!(Decimal::parse(bad), None, "{bad}");
         }
+    }
+
+    /// Trailing zeros are not precision: `rescale` compares by value, so a scale-20 text of a
+    /// two-place amount and a `3.000` both fit smaller scales, while a real third digit does not.
+    #[test]
+    fn rescale_is_by_value_not_by_the_digits_written() {
+        let d = |text: &str| Decimal::parse(text).expect(text);
+        assert_eq!(d("1392.9300000000000000").rescale(2), Some(139_293));
+        assert_eq!(d("1392.9300000000000000").rescale(18), Some(1_392_930_000_000_000_000_000));
+        assert_eq!(d("3.000").rescale(2), Some(300));
+        assert_eq!(d("3.000").rescale(0), Some(3));
+        assert_eq!(d("2.505").rescale(2), None, "a real digit beyond the scale");
+        assert_eq!(d("0.0000000000000000001").rescale(18), None);
+        assert_eq!(d("1392.9300000000000000").trimmed(2).to_string(), "1392.93");
+        assert_eq!(d("100.500").trimmed(2).to_string(), "100.50");
+        assert_eq!(d("1.1234567890123000000").real_scale(), 13);
+        let long = "1234567890123456789012.5000000000000000000";
+        assert_eq!(Decimal::parse(long).map(|v| v.to_string()), Some("1234567890123456789012.5".into()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use crate::db::error_text;
 use crate::frames::{self, FrameError};
@@ -47,7 +48,13 @@ pub enum LoadError {
     #[error("warehouse migration failed: {reason}")]
     Migration { reason: String },
     #[error("loading run {run_id}, table {table}: {reason}")]
-    Database { run_id: String, table: String, reason: String },
+    Database {
+        run_id: String,
+        table: String,
+        /// The SQLSTATE, when the server answered with an error (none for I/O and connection loss).
+        code: Option<String>,
+        reason: String,
+    },
     #[error(
         "loading run {run_id}: {table} row {key_column}={key} references {column}={value}, which is not in {references} (it should have been quarantined by the transform)"
     )]
@@ -60,6 +67,15 @@ pub enum LoadError {
         value: String,
         references: &'static str,
     },
+    #[error("{setting} of {limit_ms} ms exceeded while loading {table} (run {run_id}) — {hint}")]
+    Timeout {
+        run_id: String,
+        table: String,
+        /// `lock_timeout` or `statement_timeout`.
+        setting: &'static str,
+        limit_ms: u64,
+        hint: &'static str,
+    },
     #[error("processed run {run_id} does not exist (no manifest at {key})")]
     UnknownRun { run_id: String, key: String },
     #[error("injected failure after staging {0} tables")]
@@ -67,13 +83,64 @@ pub enum LoadError {
 }
 
 impl LoadError {
+    /// A database error while loading `table` of run `run_id`, with its SQLSTATE.
+    fn database(run_id: &str, table: &str, error: &tokio_postgres::Error) -> LoadError {
+        LoadError::Database {
+            run_id: run_id.to_string(),
+            table: table.to_string(),
+            code: error.code().map(|c| c.code().to_string()),
+            reason: error_text(error),
+        }
+    }
+
+    /// A database error while loading `table` of run `run_id`: a lock or statement timeout says so
+    /// with the session's limit (from `limits`), anything else keeps its SQLSTATE.
+    fn from_db(run_id: &str, table: &str, limits: &SessionLimits, error: &tokio_postgres::Error) -> LoadError {
+        let timeout = |setting, limit_ms, hint| LoadError::Timeout {
+            run_id: run_id.to_string(),
+            table: table.to_string(),
+            setting,
+            limit_ms,
+            hint,
+        };
+        match error.as_db_error() {
+            Some(db) if db.code() == &SqlState::LOCK_NOT_AVAILABLE && db.message().contains("lock timeout") => {
+                timeout("lock_timeout", limits.lock_timeout_ms, "another session holds a lock on it")
+            }
+            Some(db) if db.code() == &SqlState::QUERY_CANCELED && db.message().contains("statement timeout") => {
+                timeout("statement_timeout", limits.statement_timeout_ms, "a statement ran longer than that")
+            }
+            _ => LoadError::database(run_id, table, error),
+        }
+    }
+
+    /// Whether trying again may succeed. The single place where a load failure is classified.
     pub fn is_retryable(&self) -> bool {
         match self {
             LoadError::Storage(e) => e.is_retryable(),
-            LoadError::Database { .. } => true,
+            LoadError::Database { code: Some(code), .. } => is_transient_sqlstate(code),
+            // No SQLSTATE: the connection or its I/O failed.
+            LoadError::Database { code: None, .. } => true,
+            LoadError::Timeout { .. } => true,
             _ => false,
         }
     }
+}
+
+/// Whether a SQLSTATE names a transient condition: connection exceptions (class 08),
+/// serialization failures and deadlocks (40), insufficient resources (53), an administrator's
+/// shutdown (57P01–57P03), `lock_timeout` (55P03) and `statement_timeout` (57014). Everything
+/// else — data (22), integrity constraints (23), syntax and access (42), … — would fail the same
+/// way again.
+pub fn is_transient_sqlstate(code: &str) -> bool {
+    matches!(code.get(..2), Some("08" | "40" | "53")) || matches!(code, "57P01" | "57P02" | "57P03" | "55P03" | "57014")
+}
+
+/// The session's `lock_timeout` and `statement_timeout` in milliseconds, for error messages.
+#[derive(Debug, Clone, Copy, Default)]
+struct SessionLimits {
+    lock_timeout_ms: u64,
+    statement_timeout_ms: u64,
 }
 
 /// Applies the warehouse migrations that are not applied yet (idempotent).
@@ -113,9 +180,10 @@ pub struct LoadedRun {
 
 /// The newest run in the ledger.
 async fn last_loaded_run(client: &Client) -> Result<Option<String>, LoadError> {
-    let row = client.query_one("SELECT max(run_id) FROM onyx_load_ledger", &[]).await.map_err(|e| {
-        LoadError::Database { run_id: "-".into(), table: "onyx_load_ledger".into(), reason: error_text(&e) }
-    })?;
+    let row = client
+        .query_one("SELECT max(run_id) FROM onyx_load_ledger", &[])
+        .await
+        .map_err(|e| LoadError::database("-", "onyx_load_ledger", &e))?;
     Ok(row.get(0))
 }
 
@@ -159,14 +227,15 @@ pub async fn load_run(
     let bytes = processed.get(&manifest_key).await?;
     let manifest: ProcessedManifest = serde_json::from_slice(&bytes)
         .map_err(|e| LoadError::BadManifest { key: manifest_key.clone(), reason: e.to_string() })?;
+    let limits = session_limits(client).await.map_err(|e| LoadError::database(run_id, "pg_settings", &e))?;
     let db = |table: &str| {
         let run_id = run_id.to_string();
         let table = table.to_string();
-        move |e: tokio_postgres::Error| LoadError::Database { run_id, table, reason: error_text(&e) }
+        move |e: tokio_postgres::Error| LoadError::from_db(&run_id, &table, &limits, &e)
     };
 
     let tx = client.transaction().await.map_err(db("-"))?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOAD_LOCK]).await.map_err(db("-"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOAD_LOCK]).await.map_err(db("onyx_load_ledger"))?;
     let already = tx
         .query_opt("SELECT 1 FROM onyx_load_ledger WHERE run_id = $1", &[&run_id])
         .await
@@ -192,7 +261,7 @@ pub async fn load_run(
         if options.fail_after_staged_tables == Some(staged) {
             return Err(LoadError::Injected(staged));
         }
-        check_references(&tx, table, &stage, run_id).await?;
+        check_references(&tx, table, &stage, run_id, &limits).await?;
         let changed = tx.execute(merge_sql(table, &stage).as_str(), &[]).await.map_err(db(table.name))?;
         tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
         rows.insert(table.name.to_string(), changed);
@@ -211,6 +280,19 @@ pub async fn load_run(
         quarantined_rows: manifest.quarantined_rows,
         duration: started.elapsed(),
     }))
+}
+
+/// The session's timeouts, as PostgreSQL applies them (milliseconds).
+async fn session_limits(client: &Client) -> Result<SessionLimits, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT setting::bigint FROM pg_settings WHERE name = 'lock_timeout'),
+                    (SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout')",
+            &[],
+        )
+        .await?;
+    let ms = |i: usize| row.get::<_, Option<i64>>(i).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+    Ok(SessionLimits { lock_timeout_ms: ms(0), statement_timeout_ms: ms(1) })
 }
 
 /// The staged value of a column as the warehouse type (decimals are staged as exact text).
@@ -266,6 +348,7 @@ async fn check_references(
     table: &'static WarehouseTable,
     stage: &str,
     run_id: &str,
+    limits: &SessionLimits,
 ) -> Result<(), LoadError> {
     for column in table.data_columns() {
         let Some(target) = column.references.and_then(WarehouseTable::named) else { continue };
@@ -277,11 +360,8 @@ async fn check_references(
             target = target.name,
             tkey = target.key,
         );
-        let missing = tx.query_opt(sql.as_str(), &[]).await.map_err(|e| LoadError::Database {
-            run_id: run_id.to_string(),
-            table: table.name.to_string(),
-            reason: error_text(&e),
-        })?;
+        let missing =
+            tx.query_opt(sql.as_str(), &[]).await.map_err(|e| LoadError::from_db(run_id, table.name, limits, &e))?;
         if let Some(row) = missing {
             return Err(LoadError::MissingReference {
                 run_id: run_id.to_string(),
@@ -295,4 +375,37 @@ async fn check_references(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(code: Option<&str>) -> LoadError {
+        LoadError::Database {
+            run_id: "20261128T070000000-0001".into(),
+            table: "fact_payment".into(),
+            code: code.map(str::to_string),
+            reason: "x".into(),
+        }
+    }
+
+    /// `LoadError::is_retryable` decides by the SQLSTATE kept in `LoadError::Database`: transient
+    /// classes (connection, serialization/deadlock, resources, shutdown, lock and statement
+    /// timeouts) and errors without a SQLSTATE (I/O) are retried; data, constraint and SQL errors
+    /// would fail the same way again, so they are not.
+    #[test]
+    fn database_errors_are_classified_by_sqlstate() {
+        for code in
+            ["08000", "08006", "08P01", "40001", "40P01", "53100", "53200", "57P01", "57P02", "57P03", "55P03", "57014"]
+        {
+            assert!(database(Some(code)).is_retryable(), "{code} is transient");
+        }
+        for code in
+            ["22003", "22P02", "23505", "23503", "23514", "42P01", "42703", "42501", "XX000", "P0001", "55000", "57000"]
+        {
+            assert!(!database(Some(code)).is_retryable(), "{code} is deterministic");
+        }
+        assert!(database(None).is_retryable(), "no SQLSTATE: the connection or I/O failed");
+    }
 }

@@ -41,11 +41,19 @@ pub enum TransformError {
     BadIngestionManifest { key: String, reason: String },
     #[error("ingestion run {run_id} does not exist (no manifest at {key})")]
     UnknownRun { run_id: String, key: String },
+    #[error(
+        "ingestion run {run_id}: object {object} could not be read ({source}); the run is not marked transformed and will be transformed when the object can be read"
+    )]
+    UnreadableObject { run_id: String, object: String, source: Box<StorageError> },
 }
 
 impl TransformError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, TransformError::Storage(e) if e.is_retryable())
+        match self {
+            TransformError::Storage(e) => e.is_retryable(),
+            TransformError::UnreadableObject { source, .. } => source.is_retryable(),
+            _ => false,
+        }
     }
 }
 
@@ -154,19 +162,23 @@ pub async fn transform_pending(
     Ok(done)
 }
 
-/// The lines of one extracted object. An object that cannot be read as text becomes one
-/// quarantined entry instead; it does not stop the run.
+/// The lines of one extracted object. Only content is quarantined: an object that is not UTF-8
+/// text becomes one quarantined entry and the run proceeds. A storage failure (NotFound,
+/// AccessDenied, a disabled key, any [`StorageError`]) is about the run, not a row: it fails the
+/// run, naming the object, so that no processed manifest records the run as done.
 async fn read_object(
     ingestion: &dyn ObjectStore,
+    run_id: &str,
     table: &'static SourceTable,
     object: &str,
     first_position: u64,
 ) -> Result<Result<Vec<InputLine>, Quarantined>, TransformError> {
-    let text = match ingestion.get(object).await {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}")),
-        Err(e) if e.is_retryable() => return Err(e.into()),
-        Err(e) => Err(e.to_string()),
-    };
+    let bytes = ingestion.get(object).await.map_err(|source| TransformError::UnreadableObject {
+        run_id: run_id.to_string(),
+        object: object.to_string(),
+        source: Box::new(source),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"));
     Ok(match text {
         Ok(text) => Ok(text
             .lines()
@@ -263,7 +275,7 @@ async fn transform_one(
         let objects = manifest.table(table.name).map(|t| t.objects.as_slice()).unwrap_or_default();
         let mut position = 0u64;
         for object in objects {
-            match read_object(ingestion, table, object, position).await? {
+            match read_object(ingestion, run_id, table, object, position).await? {
                 Ok(lines) => {
                     position += lines.len() as u64;
                     builder.apply_lines(state, table, lines);

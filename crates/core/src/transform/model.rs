@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::rows::{Rejection, SourceRow};
 use super::state::ReferenceState;
+use crate::frames;
 use crate::tables::{self, SourceTable};
 use crate::values::{Cell, parse_date};
 use crate::warehouse::{self, WKind, WarehouseTable};
@@ -122,21 +123,41 @@ impl Builder {
     }
 }
 
-/// The largest scale kept for an unconstrained NUMERIC (Parquet decimals hold 38 digits in all).
-pub const MAX_FREE_SCALE: u8 = 12;
-
 /// Checks a built row against its warehouse table: required values present, decimals within the
-/// column's precision and scale (so one odd value cannot fail a whole run later).
+/// column's precision and scale (so one odd value cannot fail a whole run later). Decimals are
+/// judged by value: trailing zeros are not precision, so a value is rejected only if storing it
+/// would change it — a real digit beyond the column's scale (for an unconstrained NUMERIC, beyond
+/// the 18 places of its Parquet carrier DECIMAL(38, 18)) or too many integer digits.
 fn fits(table: &WarehouseTable, cells: &[Cell]) -> Result<(), Rejection> {
     for (column, cell) in table.data_columns().zip(cells) {
-        match (column.kind, cell) {
+        match (frames::decimal_carrier(column.kind), cell) {
             (_, Cell::Null) if !column.nullable => return Err(Rejection::column(column.name, "is null but required")),
-            (WKind::Decimal { precision, scale }, Cell::Decimal(d)) => {
-                let scale = scale.unwrap_or(MAX_FREE_SCALE);
-                if d.scale > scale || d.integer_digits() > u32::from(precision - scale) {
+            (Some((precision, scale)), Cell::Decimal(d)) => {
+                let integer_digits = u32::from(precision - scale);
+                let limit = match column.kind {
+                    WKind::Decimal { scale: Some(_), .. } => String::new(),
+                    _ => format!(", as its Parquet carrier DECIMAL({precision}, {scale}) holds"),
+                };
+                if d.real_scale() > scale {
                     return Err(Rejection::column(
                         column.name,
-                        format!("{d} does not fit {} (at most {scale} decimal places)", column.kind.sql_type()),
+                        format!(
+                            "{} value {d} does not fit {}: it has {} real decimal places, at most {scale} are kept{limit}",
+                            column.name,
+                            column.kind.sql_type(),
+                            d.real_scale()
+                        ),
+                    ));
+                }
+                if d.integer_digits() > integer_digits {
+                    return Err(Rejection::column(
+                        column.name,
+                        format!(
+                            "{} value {d} does not fit {}: it has {} integer digits, at most {integer_digits} are kept{limit}",
+                            column.name,
+                            column.kind.sql_type(),
+                            d.integer_digits()
+                        ),
                     ));
                 }
             }
@@ -497,6 +518,68 @@ mod tests {
             }
         }
         builder.finish()
+    }
+
+    /// `fits` judges a decimal by its value: trailing zeros are not precision, so only a real digit
+    /// beyond the column's scale (or the carrier's 18 places for an unconstrained NUMERIC) or too
+    /// many integer digits reject it, with a reason naming the column and the value.
+    #[test]
+    fn decimals_fit_by_value() {
+        use crate::values::Decimal;
+        let d = |text: &str| Cell::Decimal(Decimal::parse(text).expect(text));
+        let date = Cell::Date(NaiveDate::from_ymd_opt(2026, 11, 28).expect("date"));
+        let time = Cell::Time(chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("time"));
+        let payment = |amount: Cell| {
+            let i = Cell::Int;
+            vec![
+                i(1),
+                date.clone(),
+                time.clone(),
+                date.clone(),
+                time.clone(),
+                i(1),
+                i(1),
+                amount,
+                i(1),
+                i(1),
+                Cell::Bool(true),
+                date.clone(),
+            ]
+        };
+        let order = |price: Cell| {
+            let i = Cell::Int;
+            vec![
+                i(1),
+                date.clone(),
+                time.clone(),
+                date.clone(),
+                time.clone(),
+                i(1),
+                i(1),
+                i(5),
+                price,
+                i(1),
+                i(1),
+                date.clone(),
+                date.clone(),
+                i(1),
+            ]
+        };
+        for amount in ["1392.9300000000000000", "1.1234567890123", "0.000000000000000001", "99999999999999999999.5"] {
+            assert_eq!(fits(&warehouse::FACT_PAYMENT, &payment(d(amount))), Ok(()), "{amount}");
+        }
+        assert_eq!(fits(&warehouse::FACT_SALES_ORDER, &order(d("3.000"))), Ok(()), "3.000 is 3.00");
+        assert_eq!(fits(&warehouse::FACT_SALES_ORDER, &order(d("12345678.0000"))), Ok(()));
+        for (table, row, column, value) in [
+            (&warehouse::FACT_PAYMENT, payment(d("1.1234567890123456789")), "payment_amount", "1.1234567890123456789"),
+            (&warehouse::FACT_PAYMENT, payment(d("123456789012345678901")), "payment_amount", "123456789012345678901"),
+            (&warehouse::FACT_SALES_ORDER, order(d("2.505")), "unit_price", "2.505"),
+            (&warehouse::FACT_SALES_ORDER, order(d("123456789.00")), "unit_price", "123456789.00"),
+        ] {
+            let rejection = fits(table, &row).expect_err(value);
+            assert_eq!(rejection.column.as_deref(), Some(column), "{value}");
+            assert!(rejection.reason.contains(column) && rejection.reason.contains(value), "{}", rejection.reason);
+        }
     }
 
     #[test]
