@@ -302,6 +302,7 @@ mod tests {
                 ints(3),
                 Cell::Bool(true),
                 d,
+                Cell::Text("20261128T070000000-0001:0000000000".into()),
             ]
         };
         for amounts in
