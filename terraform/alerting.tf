@@ -48,3 +48,37 @@ resource "aws_cloudwatch_metric_alarm" "schema_changes" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
 }
+
+# A transform or load run failed for a reason retrying will not fix (bad data the database
+# rejects, an unreadable manifest, a permission): later runs wait behind it, in order.
+resource "aws_cloudwatch_metric_alarm" "blocked_runs" {
+  alarm_name          = "${var.name_prefix}-run-blocked"
+  alarm_description   = "An Onyx transform or load run failed for a reason retrying will not fix, and later runs wait behind it. `onyx status` names the run and the error; fix the cause, or set the run aside with `onyx park RUN --reason ...`."
+  namespace           = "Onyx"
+  metric_name         = "BlockedRuns"
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+}
+
+# Warehouse freshness: the load reports how old the newest loaded run is on every invocation.
+# Growing (a blocked load) or missing (no load at all: a stalled transform) both alarm.
+resource "aws_cloudwatch_metric_alarm" "warehouse_freshness" {
+  alarm_name          = "${var.name_prefix}-warehouse-stale"
+  alarm_description   = "The newest run loaded into the Onyx warehouse is older than ${var.warehouse_freshness_alarm_minutes} minutes, or the load has not run: the transform or the load is stalled. Run `onyx status` (blocked runs, pending runs) and `onyx runs`."
+  namespace           = "Onyx"
+  metric_name         = "WarehouseFreshnessSeconds"
+  dimensions          = { Stage = "load" }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.warehouse_freshness_alarm_minutes * 60
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

@@ -92,6 +92,14 @@ data "aws_iam_policy_document" "load" {
     resources = ["${module.processed_bucket.arn}/*"]
   }
 
+  # A run that fails for a reason retrying will not fix is recorded (`_failed/load/<run>/…`), so
+  # `onyx status` can say which run blocks the load.
+  statement {
+    sid       = "RecordLoadFailures"
+    actions   = ["s3:PutObject"]
+    resources = ["${module.processed_bucket.arn}/_failed/load/*"]
+  }
+
   statement {
     sid       = "ReadWarehouseSecret"
     actions   = ["secretsmanager:GetSecretValue"]

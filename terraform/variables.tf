@@ -182,3 +182,9 @@ variable "warehouse_master_username" {
   type        = string
   default     = "onyx_admin"
 }
+
+variable "warehouse_freshness_alarm_minutes" {
+  description = "Alarm when the newest run loaded into the warehouse is older than this many minutes (a stalled transform or load, whatever the cause)."
+  type        = number
+  default     = 120
+}

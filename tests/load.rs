@@ -295,7 +295,7 @@ async fn migrations_are_idempotent_upgrade_older_warehouses_and_match_the_descri
         .await
         .expect("a V1 row");
     let applied = load::migrate(&mut client).await.expect("upgrade");
-    assert_eq!(applied.len(), 2, "V2 and V3 are applied: {applied:?}");
+    assert_eq!(applied.len(), 3, "V2, V3 and V4 are applied: {applied:?}");
     let old_row =
         texts(&client, "SELECT created_time::text || ' ' || version_order || '|' FROM fact_payment_current").await;
     assert_eq!(old_row, [String::from("14:20:52.186 |")], "the V1 row survives, older than any new version");
@@ -431,6 +431,7 @@ async fn a_fact_with_a_missing_dimension_is_an_error_naming_table_key_and_refere
         quarantine_object: None,
         state_object: keys::state(run_id),
         problem: None,
+        parked: None,
     };
     processed.put(&keys::manifest(run_id), serde_json::to_vec(&manifest).expect("json")).await.expect("manifest");
 

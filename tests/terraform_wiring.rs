@@ -499,3 +499,61 @@ fn json_policy_statements(expr: &Expression, out: &mut Vec<Statement>) {
         _ => {}
     }
 }
+
+/// The metrics the code emits for drift, blocked runs and warehouse freshness each have an alarm
+/// on exactly the dimensions the code gives them (a dimension mismatch would leave the alarm on
+/// a metric that never receives data), notifying the alarm topic.
+#[test]
+fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
+    use onyx_core::telemetry;
+    let root = Module::load(".");
+    let schema = telemetry::emf_documents(&telemetry::RunMetrics {
+        stage: "extract",
+        schema_changes: Some(1),
+        ..Default::default()
+    })[0]
+        .clone();
+    let blocked = telemetry::gauge_document("BlockedRuns", 1.0, "Count", &[], serde_json::json!({"Stage": "load"}));
+    let freshness = telemetry::gauge_document(
+        "WarehouseFreshnessSeconds",
+        60.0,
+        "Seconds",
+        &[("Stage", "load")],
+        serde_json::json!({}),
+    );
+    for (metric, doc) in [("SchemaChanges", schema), ("BlockedRuns", blocked), ("WarehouseFreshnessSeconds", freshness)]
+    {
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert!(directive["Metrics"].as_array().expect("metrics").iter().any(|m| m["Name"] == metric), "{doc}");
+        let dimension_names: Vec<String> = directive["Dimensions"][0]
+            .as_array()
+            .expect("dimension set")
+            .iter()
+            .map(|d| d.as_str().expect("name").to_owned())
+            .collect();
+        let expected: BTreeMap<String, String> = dimension_names
+            .iter()
+            .map(|name| (name.clone(), doc[name].as_str().expect("dimension value").to_owned()))
+            .collect();
+        let alarms: Vec<_> = root
+            .resources("aws_cloudwatch_metric_alarm")
+            .filter(|(_, body)| attr(body, "metric_name").and_then(|e| root.string(e)).as_deref() == Some(metric))
+            .collect();
+        assert_eq!(alarms.len(), 1, "one alarm on {metric}");
+        let (name, body) = alarms[0];
+        assert_eq!(
+            root.string(required(body, "namespace", name)).as_deref(),
+            Some(onyx_core::telemetry::METRIC_NAMESPACE)
+        );
+        let actual: BTreeMap<String, String> = match attr(body, "dimensions") {
+            Some(Expression::Object(dims)) => {
+                dims.iter().map(|(k, v)| (object_key(k), root.string(v).unwrap_or_default())).collect()
+            }
+            None => BTreeMap::new(),
+            Some(other) => panic!("{name} dimensions are {other}"),
+        };
+        assert_eq!(actual, expected, "{name} watches the dimensions {metric} is emitted with");
+        let actions = array_texts(required(body, "alarm_actions", name));
+        assert!(actions.iter().any(|a| a.starts_with("aws_sns_topic.")), "{name} notifies {actions:?}");
+    }
+}

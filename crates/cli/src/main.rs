@@ -151,6 +151,24 @@ enum Command {
         #[command(flatten)]
         warehouse: Warehouse,
     },
+    /// Set a run aside so that the runs after it flow: the transform and the load pass over it
+    /// (recorded with who, when and why in the processed bucket and the load ledger).
+    Park {
+        /// The run id, e.g. 20261128T070146578-4f77
+        run: String,
+        /// Why (kept in the audit record)
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        processed: Processed,
+    },
+    /// Put a parked run back in order: a stage that has not passed it yet treats it normally, and
+    /// a rebuild (`onyx backfill`) includes it.
+    Unpark {
+        run: String,
+        #[command(flatten)]
+        processed: Processed,
+    },
     /// Extract → transform → load once, and print what each stage did.
     Run {
         #[command(flatten)]
@@ -339,6 +357,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 transformed.len(),
                 loaded.len()
             );
+        }
+        Command::Park { run, reason, processed } => {
+            let processed = open_processed(processed).await?;
+            if onyx_core::keys::partition(&run).is_none() {
+                anyhow::bail!("{run:?} is not a run id (YYYYMMDDTHHMMSSmmm-xxxx)");
+            }
+            let record = onyx_core::runs::park(processed.as_ref(), &run, &reason, &onyx_core::runs::operator()).await?;
+            println!("parked {run} (by {}, at {}): {reason}", record.by, record.at.to_rfc3339());
+            println!("the transform and the load pass over it from now on; `onyx unpark {run}` puts it back");
+        }
+        Command::Unpark { run, processed } => {
+            let processed = open_processed(processed).await?;
+            if onyx_core::runs::parking(processed.as_ref(), &run).await?.is_none() {
+                anyhow::bail!("run {run} is not parked");
+            }
+            let record = onyx_core::runs::unpark(processed.as_ref(), &run, &onyx_core::runs::operator()).await?;
+            println!("unparked {run} (by {}, at {})", record.by, record.at.to_rfc3339());
         }
         Command::Report { warehouse, out } => {
             let client = connect_warehouse(warehouse).await?;

@@ -115,6 +115,47 @@ pub async fn status(
             }
         }
     }
+    if let Some(client) = warehouse
+        && let Some(seconds) = onyx_core::load::warehouse_freshness(client, onyx_core::chrono::Utc::now()).await?
+    {
+        let _ = writeln!(out, "warehouse freshness: newest loaded run is {:.0} min old", seconds / 60.0);
+    }
+    let loaded = match warehouse {
+        Some(client) => Some(ops::loaded_runs(client).await?),
+        None => None,
+    };
+    let transformed_last = transform::latest_processed(processed).await?.map(|m| m.run_id);
+    for failure in onyx_core::runs::failures(processed).await? {
+        let passed = match failure.stage.as_str() {
+            "transform" => transformed_last.as_deref().is_some_and(|last| failure.run_id.as_str() <= last),
+            _ => loaded.as_ref().is_some_and(|l| l.contains_key(&failure.run_id)),
+        };
+        if !passed {
+            let _ = writeln!(
+                out,
+                "BLOCKED: {} of run {} failed at {} and later runs wait: {}\n  fix the cause, or `onyx park {} --reason …`",
+                failure.stage,
+                failure.run_id,
+                failure.at.to_rfc3339(),
+                failure.error,
+                failure.run_id
+            );
+        }
+    }
+    let records = onyx_core::runs::park_records(processed).await?;
+    for record in records.iter().filter(|r| r.action == "park") {
+        let unparked = records.iter().any(|u| u.run_id == record.run_id && u.action == "unpark" && u.at > record.at);
+        if !unparked {
+            let _ = writeln!(
+                out,
+                "parked: {} by {} at {}: {}",
+                record.run_id,
+                record.by,
+                record.at.to_rfc3339(),
+                record.reason
+            );
+        }
+    }
     let pending = transform::pending_runs(ingestion, processed).await?;
     let _ = writeln!(out, "awaiting transform: {} run(s)", pending.len());
     let runs = ops::runs(ingestion, processed, warehouse).await?;

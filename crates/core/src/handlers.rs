@@ -213,6 +213,9 @@ impl TransformFunction {
                 Err(error) => {
                     let error = StageError::new("transform", &error, error.is_retryable());
                     tracing::error!(stage = "transform", run_id, retryable = error.retryable, error = %error.message, "transform failed");
+                    if !error.retryable {
+                        telemetry::emit_blocked_run("transform", Some(&run_id));
+                    }
                     return Err(error);
                 }
             }
@@ -314,10 +317,26 @@ impl LoadFunction {
                 Err(load::LoadError::UnknownRun { run_id, key }) => {
                     tracing::error!(stage = "load", run_id, key, "event names a run that does not exist; ignored");
                 }
-                Err(error) => return Err(fail(&error)),
+                Err(error) => {
+                    if !error.is_retryable() {
+                        telemetry::emit_blocked_run("load", Some(&run_id));
+                    }
+                    emit_freshness(&client).await;
+                    return Err(fail(&error));
+                }
             }
         }
+        emit_freshness(&client).await;
         Ok(json!({"stage": "load", "runs": summaries}))
+    }
+}
+
+/// Emits the age of the newest loaded run (`WarehouseFreshnessSeconds`).
+async fn emit_freshness(client: &tokio_postgres::Client) {
+    match load::warehouse_freshness(client, chrono::Utc::now()).await {
+        Ok(Some(seconds)) => telemetry::emit_freshness(seconds),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(stage = "load", error = %e, "could not read the warehouse freshness"),
     }
 }
 

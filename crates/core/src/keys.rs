@@ -64,6 +64,11 @@ pub fn quarantine(run_id: &str) -> String {
     partitioned(QUARANTINE_PREFIX, run_id, ".jsonl")
 }
 
+/// The time a run id carries (UTC for runs made since format 2 of the ingestion manifest).
+pub fn run_time(run_id: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(run_id.get(..18)?, "%Y%m%dT%H%M%S%3f").ok()
+}
+
 /// Where the claims on the place after run `previous` live (`start` before the first run).
 pub fn claim_prefix(previous: Option<&str>) -> String {
     format!("{CLAIM_PREFIX}{}/", previous.unwrap_or("start"))

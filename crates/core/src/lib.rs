@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lambda;
 pub mod load;
 pub mod ops;
+pub mod runs;
 pub mod seed;
 pub mod simulate;
 pub mod storage;
@@ -20,5 +21,6 @@ pub mod transform;
 pub mod values;
 pub mod warehouse;
 
+pub use chrono;
 /// The PostgreSQL client type the stages take.
 pub use tokio_postgres;

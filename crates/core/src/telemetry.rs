@@ -80,3 +80,42 @@ pub fn emit_metrics(metrics: &RunMetrics<'_>) {
         let _ = writeln!(out, "{doc}");
     }
 }
+
+/// An EMF document for one value of one metric, with the given dimensions (`[]`: none) and extra
+/// properties (searchable in the log line, not dimensions).
+pub fn gauge_document(name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)], properties: Value) -> Value {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let mut doc = json!({
+        "_aws": {"Timestamp": now, "CloudWatchMetrics": [{
+            "Namespace": METRIC_NAMESPACE, "Dimensions": [names],
+            "Metrics": [{"Name": name, "Unit": unit}]}]},
+    });
+    doc[name] = json!(value);
+    for (key, value) in dimensions {
+        doc[*key] = json!(value);
+    }
+    if let Value::Object(extra) = properties {
+        for (key, value) in extra {
+            doc[key] = value;
+        }
+    }
+    doc
+}
+
+/// Writes one metric value to stdout (EMF).
+pub fn emit_gauge(name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)], properties: Value) {
+    let _ = writeln!(std::io::stdout().lock(), "{}", gauge_document(name, value, unit, dimensions, properties));
+}
+
+/// A stage failed on a run for a reason retrying will not fix, so later runs wait behind it:
+/// `BlockedRuns` (no dimensions, one alarm for every stage) with the stage and run in the line.
+pub fn emit_blocked_run(stage: &str, run_id: Option<&str>) {
+    emit_gauge("BlockedRuns", 1.0, "Count", &[], json!({"Stage": stage, "RunId": run_id}));
+}
+
+/// How old the newest loaded run is (`WarehouseFreshnessSeconds`, stage `load`): grows when the
+/// transform or the load stalls, whatever the cause.
+pub fn emit_freshness(seconds: f64) {
+    emit_gauge("WarehouseFreshnessSeconds", seconds, "Seconds", &[("Stage", "load")], json!({}));
+}

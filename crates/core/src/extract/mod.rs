@@ -17,7 +17,7 @@ pub mod manifest;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::{TryStreamExt, pin_mut};
 use tokio_postgres::{Client, IsolationLevel, Transaction};
 
@@ -267,16 +267,12 @@ async fn extract_run(
 /// that an id is never reused.
 pub fn next_run_id(now: DateTime<Utc>, previous: Option<&str>) -> String {
     let mut at = now.naive_utc();
-    if let Some(previous_at) = previous.and_then(run_id_time)
+    if let Some(previous_at) = previous.and_then(keys::run_time)
         && at <= previous_at
     {
         at = previous_at + chrono::Duration::milliseconds(1);
     }
     format!("{}-{:04x}", at.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>())
-}
-
-fn run_id_time(run_id: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(run_id.get(..18)?, "%Y%m%dT%H%M%S%3f").ok()
 }
 
 /// Which row versions a run reads.

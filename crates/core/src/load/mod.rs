@@ -176,6 +176,8 @@ pub struct LoadedRun {
     pub rows: BTreeMap<String, u64>,
     pub quarantined_rows: u64,
     pub duration: Duration,
+    /// Set when the run was parked: recorded in the ledger, nothing loaded.
+    pub parked: Option<crate::runs::ParkRecord>,
 }
 
 /// The newest run in the ledger.
@@ -185,6 +187,16 @@ async fn last_loaded_run(client: &Client) -> Result<Option<String>, LoadError> {
         .await
         .map_err(|e| LoadError::database("-", "onyx_load_ledger", &e))?;
     Ok(row.get(0))
+}
+
+/// How old the newest loaded (or parked) run is, in seconds: the time its id carries against
+/// `now` (`None` before the first load).
+pub async fn warehouse_freshness(
+    client: &Client,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<f64>, LoadError> {
+    let newest = last_loaded_run(client).await?;
+    Ok(newest.as_deref().and_then(keys::run_time).map(|at| (now.naive_utc() - at).num_milliseconds() as f64 / 1000.0))
 }
 
 /// Loads every processed run not loaded yet, in order — or, with `up_to`, those up to and
@@ -208,8 +220,26 @@ pub async fn load_pending(
     }
     let mut loaded = Vec::new();
     for run_id in pending {
-        if let Some(run) = load_run(client, processed, &run_id, options).await? {
-            loaded.push(run);
+        match load_run(client, processed, &run_id, options).await {
+            Ok(Some(run)) => loaded.push(run),
+            Ok(None) => {}
+            Err(error) => {
+                if !error.is_retryable() {
+                    // Runs after this one wait behind it (order is kept): say which run blocks.
+                    let message = error.to_string();
+                    if let Err(e) = crate::runs::record_failure(processed, "load", &run_id, &message).await {
+                        tracing::warn!(stage = "load", run_id, error = %e, "could not record the failure");
+                    }
+                    tracing::error!(
+                        stage = "load",
+                        run_id,
+                        error = %error,
+                        "run {run_id} failed for a reason retrying will not fix; later runs wait behind it \
+                         (fix it, or set it aside with `onyx park {run_id} --reason …`)"
+                    );
+                }
+                return Err(error);
+            }
         }
     }
     Ok(loaded)
@@ -242,6 +272,28 @@ pub async fn load_run(
         .map_err(db("onyx_load_ledger"))?;
     if already.is_some() {
         return Ok(None);
+    }
+    let parked = match manifest.parked.clone() {
+        Some(park) => Some(park),
+        None => crate::runs::parking(processed, run_id).await?,
+    };
+    if let Some(park) = parked {
+        // Set aside by an operator: recorded, with who, when and why, so later runs flow.
+        tx.execute(
+            "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note) VALUES ($1, '{}', 0, 'parked', $2)",
+            &[&run_id, &serde_json::json!(park)],
+        )
+        .await
+        .map_err(db("onyx_load_ledger"))?;
+        tx.commit().await.map_err(db("commit"))?;
+        tracing::warn!(stage = "load", run_id, reason = park.reason, by = park.by, "run is parked: passed over");
+        return Ok(Some(LoadedRun {
+            run_id: run_id.to_string(),
+            rows: BTreeMap::new(),
+            quarantined_rows: 0,
+            duration: started.elapsed(),
+            parked: Some(park),
+        }));
     }
 
     let mut rows = BTreeMap::new();
@@ -279,6 +331,7 @@ pub async fn load_run(
         rows,
         quarantined_rows: manifest.quarantined_rows,
         duration: started.elapsed(),
+        parked: None,
     }))
 }
 

@@ -74,6 +74,9 @@ pub struct ProcessedManifest {
     /// run instead (kept so that older processed manifests still parse).
     #[serde(default)]
     pub problem: Option<String>,
+    /// Set when an operator parked the run (`onyx park`): it carries no rows, on purpose.
+    #[serde(default)]
+    pub parked: Option<crate::runs::ParkRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,11 +158,64 @@ pub async fn transform_pending(
     let mut previous = last.map(|m| m.run_id);
     let mut done = Vec::new();
     for run_id in pending {
-        let run = transform_one(ingestion, processed, &run_id, previous.as_deref(), &mut state).await?;
+        let run = match crate::runs::parking(processed, &run_id).await? {
+            Some(park) => write_parked(processed, &run_id, previous.as_deref(), &mut state, park).await?,
+            None => match transform_one(ingestion, processed, &run_id, previous.as_deref(), &mut state).await {
+                Ok(run) => run,
+                Err(error) => {
+                    if !error.is_retryable() {
+                        // Runs after this one wait behind it (order is kept): say which run blocks.
+                        let message = error.to_string();
+                        if let Err(e) = crate::runs::record_failure(processed, "transform", &run_id, &message).await {
+                            tracing::warn!(stage = "transform", run_id, error = %e, "could not record the failure");
+                        }
+                        tracing::error!(
+                            stage = "transform",
+                            run_id,
+                            error = %error,
+                            "run {run_id} failed for a reason retrying will not fix; later runs wait behind it \
+                             (fix it, or set it aside with `onyx park {run_id} --reason …`)"
+                        );
+                    }
+                    return Err(error);
+                }
+            },
+        };
         previous = Some(run_id);
         done.push(run);
     }
     Ok(done)
+}
+
+/// A parked run's processed manifest: no rows, the state unchanged, the park record carried so
+/// the load records it too.
+async fn write_parked(
+    processed: &dyn ObjectStore,
+    run_id: &str,
+    previous: Option<&str>,
+    state: &mut ReferenceState,
+    park: crate::runs::ParkRecord,
+) -> Result<TransformedRun, TransformError> {
+    let started = Instant::now();
+    tracing::warn!(stage = "transform", run_id, reason = park.reason, by = park.by, "run is parked: passed over");
+    state.after_run = Some(run_id.to_string());
+    let state_object = keys::state(run_id);
+    processed.put(&state_object, to_json(state, &state_object)?).await?;
+    let manifest = ProcessedManifest {
+        format: FORMAT,
+        run_id: run_id.to_string(),
+        source_manifest: keys::manifest(run_id),
+        previous_run_id: previous.map(str::to_string),
+        tables: PartWriter { processed, run_id, tables: BTreeMap::new() }.finish(),
+        quarantined_rows: 0,
+        quarantine_object: None,
+        state_object,
+        problem: None,
+        parked: Some(park),
+    };
+    let manifest_key = keys::manifest(run_id);
+    processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;
+    Ok(TransformedRun { manifest, manifest_key, duration: started.elapsed() })
 }
 
 /// The lines of one extracted object. Only content is quarantined: an object that is not UTF-8
@@ -321,6 +377,7 @@ async fn transform_one(
         quarantine_object,
         state_object,
         problem: None,
+        parked: None,
     };
     let manifest_key = keys::manifest(run_id);
     processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;
