@@ -82,6 +82,19 @@ async fn lambda_reads_its_secret_writes_to_s3_and_logs_no_password() {
     // A second scheduled run finds nothing new and says so.
     let idle = function.handle(scheduled_event()).await.expect("idle run");
     assert_eq!(idle["total_rows"], 0);
+
+    // While another extract holds the place after the newest run (the CLI, say), a scheduled
+    // run stands aside: success, a WARN saying why, no ERROR (no alarm), nothing written.
+    let newest = idle["run_id"].as_str().expect("run id").to_string();
+    let claim = json!({"run_id": "20991231T000000000-cafe", "previous_run_id": newest, "attempt": 0,
+        "claimed_at": onyx_core::chrono::Utc::now(), "lease_seconds": 1200});
+    store.put(&keys::claim(Some(&newest), 0), serde_json::to_vec(&claim).expect("json")).await.expect("claim");
+    let logs = CapturedLogs::default();
+    let _guard = logs.install();
+    let skipped = function.handle(scheduled_event()).await.expect("standing aside is not a failure");
+    assert!(skipped["skipped"].as_str().is_some_and(|s| s.contains("20991231T000000000-cafe")), "{skipped}");
+    let text = logs.text();
+    assert!(text.contains("\"level\":\"WARN\"") && !text.contains("\"level\":\"ERROR\""), "{text}");
 }
 
 #[tokio::test]
