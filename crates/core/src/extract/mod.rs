@@ -36,7 +36,7 @@ const PG_TIME_FORMAT: &str = "YYYY-MM-DD\"T\"HH24:MI:SS.US";
 
 /// Transaction ids wrap at 2^32; a row's 32-bit `xmin` is placed in the newest epoch that keeps it
 /// below the snapshot's `xmax`. Beyond half the range, that placement could be wrong.
-const XID_WINDOW_LIMIT: u64 = 1 << 31;
+const XID_WINDOW_LIMIT: u64 = (1 << 31) - (1 << 24);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -196,6 +196,7 @@ async fn extract_run(
     let snapshot_time: String = row.get(1);
 
     let window = read_window(previous, &snapshot);
+    let next_xid = next_xid(&tx, &snapshot).await?;
     if let ReadWindow::All { reason: Some(reason) } = &window {
         tracing::warn!(stage = "extract", run_id, reason, "reading every row of every table once");
     }
@@ -211,7 +212,8 @@ async fn extract_run(
         let extract = if columns.is_empty() {
             TableExtract { table: table.name.to_string(), rows: 0, objects: Vec::new(), columns: Vec::new() }
         } else {
-            extract_table(&tx, store, table, run_id, columns, &window, &snapshot, &mut transactions, options).await?
+            let read = TableRead { window: &window, snapshot: &snapshot, next_xid };
+            extract_table(&tx, store, table, run_id, columns, &read, &mut transactions, options).await?
         };
         tables.push(extract);
     }
@@ -319,6 +321,28 @@ fn full_xid(xmin: u32, snapshot: &SourceSnapshot) -> u64 {
     snapshot.xmax.saturating_sub(u64::from(distance))
 }
 
+/// The transaction id `age()` measures from in this transaction (PostgreSQL fixes it at the
+/// first call: the next id to be assigned), as a 64-bit id: `age(xmin)` is then `next − xmin`,
+/// a cheap integer per row instead of a text conversion.
+async fn next_xid(tx: &Transaction<'_>, snapshot: &SourceSnapshot) -> Result<u64, ExtractError> {
+    // Any normal id (≥ 3) serves as the reference; the snapshot's xmax is one.
+    let reference = (snapshot.xmax as u32).max(3);
+    let age: i32 = tx
+        .query_one("SELECT age($1::text::xid)", &[&reference.to_string()])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| ExtractError::Snapshot { reason: error_text(&e) })?;
+    let next_low = reference.wrapping_add(age as u32);
+    Ok(snapshot.xmax + u64::from(next_low.wrapping_sub(snapshot.xmax as u32)))
+}
+
+/// What a table read needs to know about the run.
+struct TableRead<'a> {
+    window: &'a ReadWindow,
+    snapshot: &'a SourceSnapshot,
+    next_xid: u64,
+}
+
 /// Every table and column of the source's schema, from the catalog, in column order.
 async fn read_catalog(tx: &Transaction<'_>) -> Result<BTreeMap<String, Vec<CatalogColumn>>, ExtractError> {
     let rows = tx
@@ -396,20 +420,17 @@ fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) ->
     } else {
         format!("({})::text", objects.iter().map(|o| format!("{o}::jsonb")).collect::<Vec<_>>().join(" || "))
     };
-    // `$3`: the low 32 bits of the transactions already written (unique within the window,
-    // which spans less than 2^31 ids): skipped in the database, so their rows are not even built.
+    // `age(xmin)` is `next − xmin` (see `next_xid`): the window is `0 ≤ age ≤ $1` (older rows,
+    // and rows frozen before 9.4, fall outside). `$2`: the ages of the transactions already
+    // written, skipped in the database so their rows are not even built. CASE fixes the order.
     let filter = if windowed {
-        " WHERE (($1::int8 - xmin::text::int8) & 4294967295) <= $2::int8 AND NOT (xmin::text::int8 = ANY($3::int8[]))"
+        " WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4 THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"
     } else {
         ""
     };
-    // In key order when the key is there (a stable, readable order; any order would be correct).
-    let order = if columns.iter().any(|c| c.column.name == table.key) {
-        format!(" ORDER BY {}", quote_ident(table.key))
-    } else {
-        String::new()
-    };
-    format!("SELECT {object}, xmin::text::int8 FROM {}{filter}{order}", quote_ident(table.name))
+    // No ORDER BY: a run holds one version per row, so order carries no meaning, and ordering by
+    // key would make the planner walk the whole primary-key index instead of one sequential scan.
+    format!("SELECT {object}, xmin::text::int8 FROM {}{filter}", quote_ident(table.name))
 }
 
 /// The transactions whose rows the previous run saw (`skip`), and those this run sees at or
@@ -426,20 +447,21 @@ async fn extract_table(
     table: &'static SourceTable,
     run_id: &str,
     columns: Vec<CatalogColumn>,
-    window: &ReadWindow,
-    snapshot: &SourceSnapshot,
+    read: &TableRead<'_>,
     transactions: &mut Transactions,
     options: &ExtractOptions,
 ) -> Result<TableExtract, ExtractError> {
     let query_error =
         |e: tokio_postgres::Error| ExtractError::Query { table: table.name.into(), reason: error_text(&e) };
-    let sql = select_sql(table, &columns, matches!(window, ReadWindow::Since { .. }));
-    let rows = match window {
+    let snapshot = read.snapshot;
+    let sql = select_sql(table, &columns, matches!(read.window, ReadWindow::Since { .. }));
+    let rows = match read.window {
         ReadWindow::Since { from } => {
-            let xmax_low = (snapshot.xmax & 0xFFFF_FFFF) as i64;
-            let span = snapshot.xmax.saturating_sub(*from) as i64;
-            let skip: Vec<i64> = transactions.skip.iter().map(|x| (x & 0xFFFF_FFFF) as i64).collect();
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&xmax_low, &span, &skip];
+            // Both below 2^31: the window is checked in `read_window`, and `next` is at most a
+            // few transactions past the snapshot's xmax.
+            let span = read.next_xid.saturating_sub(*from) as i32;
+            let skip: Vec<i32> = transactions.skip.iter().map(|x| read.next_xid.saturating_sub(*x) as i32).collect();
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&span, &skip];
             tx.query_raw(sql.as_str(), params).await
         }
         ReadWindow::All { .. } => tx.query_raw(sql.as_str(), std::iter::empty::<i64>()).await,
@@ -557,12 +579,12 @@ mod tests {
         assert!(sql.contains("'payment_amount', \"payment_amount\"::text"), "{sql}");
         assert!(sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"), "microseconds: {sql}");
         assert!(sql.contains("ELSE \"created_at\"::text"), "infinity is kept: {sql}");
-        assert!(sql.contains("FROM \"payment\" WHERE (($1::int8 - xmin::text::int8) & 4294967295) <= $2::int8"));
-        assert!(sql.contains("AND NOT (xmin::text::int8 = ANY($3::int8[]))"), "{sql}");
+        assert!(sql.contains("FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4"), "{sql}");
+        assert!(sql.contains("THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
         assert!(!select_sql(&PAYMENT, &columns, false).contains("$1"));
         let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false);
         assert!(odd.contains("'it''s \"odd\"', \"it's \"\"odd\"\"\""), "{odd}");
-        assert!(!odd.contains("ORDER BY"), "no key column, no order: {odd}");
+        assert!(!odd.contains("ORDER BY"), "{odd}");
         let wide: Vec<CatalogColumn> = (0..120).map(|i| column(&format!("c{i}"), 23)).collect();
         assert_eq!(select_sql(&PAYMENT, &wide, false).matches("json_build_object(").count(), 3);
     }
