@@ -151,6 +151,20 @@ enum Command {
         #[command(flatten)]
         warehouse: Warehouse,
     },
+    /// Check the warehouse against the source as of the newest loaded run's snapshot: every
+    /// difference named by table, id and column; rows changed since are "in flight". Exit status
+    /// 0 only when everything is equal.
+    Verify {
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Set a run aside so that the runs after it flow: the transform and the load pass over it
     /// (recorded with who, when and why in the processed bucket and the load ledger).
     Park {
@@ -189,7 +203,7 @@ async fn main() -> ExitCode {
     onyx_core::telemetry::init(false);
     let cli = Cli::parse();
     match run(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -230,7 +244,7 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Seed { source, scale, seed } => {
             let mut client = config::source(source.source_url)?.connect("source").await?;
@@ -358,6 +372,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 loaded.len()
             );
         }
+        Command::Verify { source, warehouse, ingestion, json } => {
+            let ingestion = open_ingestion(ingestion).await?;
+            let mut source = config::source(source.source_url)?.connect("source").await?;
+            let warehouse = connect_warehouse(warehouse).await?;
+            let report = onyx_core::verify::verify(
+                &mut source,
+                &warehouse,
+                ingestion.as_ref(),
+                &onyx_core::verify::VerifyOptions::default(),
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", summary::verify_report(&report));
+            }
+            if !report.is_clean() {
+                // 2: differences (1 is an error).
+                return Ok(ExitCode::from(2));
+            }
+        }
         Command::Park { run, reason, processed } => {
             let processed = open_processed(processed).await?;
             if onyx_core::keys::partition(&run).is_none() {
@@ -394,7 +429,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Ok(summary) => summary,
                 Err(e) if e.is_claim_held() => {
                     println!("extract skipped: {e}");
-                    return Ok(());
+                    return Ok(ExitCode::SUCCESS);
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -404,5 +439,5 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print!("{}", summary::run_summary(&extracted, &transformed, &loaded));
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

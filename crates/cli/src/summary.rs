@@ -212,3 +212,45 @@ pub async fn status(
     }
     Ok(out)
 }
+
+/// `onyx verify`: one line per warehouse table, then the differences, then the verdict.
+pub fn verify_report(report: &onyx_core::verify::VerifyReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "warehouse as of run {} (source snapshot {})", report.run_id, report.snapshot_time);
+    if !report.in_flight_known {
+        let _ = writeln!(out, "(that run predates snapshot tracking: rows changed since count as differences)");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:>9} {:>9} {:>8} {:>6} {:>10} {:>10}",
+        "table", "checked", "equal", "missing", "extra", "different", "in flight"
+    );
+    for t in &report.tables {
+        let _ = writeln!(
+            out,
+            "{:<22} {:>9} {:>9} {:>8} {:>6} {:>10} {:>10}",
+            t.table, t.checked, t.equal, t.missing, t.extra, t.different, t.in_flight
+        );
+    }
+    for t in report.tables.iter().filter(|t| !t.differences.is_empty()) {
+        let _ = writeln!(out, "\n{}:", t.table);
+        for d in &t.differences {
+            let _ = writeln!(out, "  id {} {}", d.id, d.kind);
+            for (column, source, warehouse) in &d.columns {
+                let show = |v: &Option<String>| v.as_deref().map_or("NULL".to_string(), |v| format!("{v:?}"));
+                let _ = writeln!(out, "    {column}: source {} | warehouse {}", show(source), show(warehouse));
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} in {} ms",
+        if report.is_clean() {
+            "verdict: the warehouse equals the source".to_string()
+        } else {
+            format!("verdict: {} difference(s)", report.differences())
+        },
+        report.duration_ms
+    );
+    out
+}

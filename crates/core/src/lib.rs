@@ -19,6 +19,7 @@ pub mod tables;
 pub mod telemetry;
 pub mod transform;
 pub mod values;
+pub mod verify;
 pub mod warehouse;
 
 pub use chrono;

@@ -196,7 +196,7 @@ async fn extract_run(
     let snapshot_time: String = row.get(1);
 
     let window = read_window(previous, &snapshot);
-    let next_xid = next_xid(&tx, &snapshot).await?;
+    let next_xid = age_reference(&tx, &snapshot).await?;
     if let ReadWindow::All { reason: Some(reason) } = &window {
         tracing::warn!(stage = "extract", run_id, reason, "reading every row of every table once");
     }
@@ -324,7 +324,7 @@ fn full_xid(xmin: u32, snapshot: &SourceSnapshot) -> u64 {
 /// The transaction id `age()` measures from in this transaction (PostgreSQL fixes it at the
 /// first call: the next id to be assigned), as a 64-bit id: `age(xmin)` is then `next − xmin`,
 /// a cheap integer per row instead of a text conversion.
-async fn next_xid(tx: &Transaction<'_>, snapshot: &SourceSnapshot) -> Result<u64, ExtractError> {
+pub async fn age_reference(tx: &Transaction<'_>, snapshot: &SourceSnapshot) -> Result<u64, ExtractError> {
     // Any normal id (≥ 3) serves as the reference; the snapshot's xmax is one.
     let reference = (snapshot.xmax as u32).max(3);
     let age: i32 = tx
