@@ -33,6 +33,9 @@ echo
 echo "== 5. the report"
 "$onyx" report --out "$out/report"
 echo
+echo "== 6. verification: the warehouse against ToteSys, as of the newest loaded snapshot"
+"$onyx" verify
+echo
 echo "Done. Look at:"
 printf '  %-44s %s\n' \
   "$out/report/index.html" "the report: open it in a browser" \

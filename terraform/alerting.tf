@@ -82,3 +82,19 @@ resource "aws_cloudwatch_metric_alarm" "warehouse_freshness" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
+
+# Verification: the scheduled `onyx verify` found the warehouse different from the source.
+resource "aws_cloudwatch_metric_alarm" "verify_differences" {
+  alarm_name          = "${var.name_prefix}-verify-differences"
+  alarm_description   = "The scheduled verification found rows where the Onyx warehouse differs from ToteSys (missing, extra or different). The report is in the processed bucket under _verify/; run `onyx verify` to see table, id and column."
+  namespace           = "Onyx"
+  metric_name         = "VerifyDifferences"
+  statistic           = "Maximum"
+  period              = 86400
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

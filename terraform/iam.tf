@@ -93,11 +93,39 @@ data "aws_iam_policy_document" "load" {
   }
 
   # A run that fails for a reason retrying will not fix is recorded (`_failed/load/<run>/…`), so
-  # `onyx status` can say which run blocks the load.
+  # `onyx status` can say which run blocks the load; verification reports go to `_verify/`.
   statement {
-    sid       = "RecordLoadFailures"
-    actions   = ["s3:PutObject"]
-    resources = ["${module.processed_bucket.arn}/_failed/load/*"]
+    sid     = "RecordLoadFailuresAndVerifyReports"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${module.processed_bucket.arn}/_failed/load/*",
+      "${module.processed_bucket.arn}/_verify/*",
+    ]
+  }
+
+  # Verification compares the warehouse with the source as of the newest loaded run's snapshot,
+  # which its ingestion run manifest records: the source secret and the manifests, nothing else.
+  statement {
+    sid       = "VerifyReadsSourceSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.source.arn]
+  }
+
+  statement {
+    sid       = "VerifyListsRunManifests"
+    actions   = ["s3:ListBucket"]
+    resources = [module.ingestion_bucket.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["_runs/*"]
+    }
+  }
+
+  statement {
+    sid       = "VerifyReadsRunManifests"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.ingestion_bucket.arn}/_runs/*"]
   }
 
   statement {

@@ -143,9 +143,13 @@ module "load" {
     security_group_ids = [aws_security_group.load[0].id]
   } : null
 
+  # The daily verification (`{"onyx": "verify"}`) also reads the source, through the source
+  # secret (read-only use: one read-only transaction), and the ingestion run manifests.
   environment = {
     ONYX_PROCESSED        = "s3://${module.processed_bucket.id}"
     ONYX_WAREHOUSE_SECRET = aws_secretsmanager_secret.warehouse.arn
+    ONYX_SOURCE_SECRET    = aws_secretsmanager_secret.source.arn
+    ONYX_INGESTION        = "s3://${module.ingestion_bucket.id}"
     RUST_LOG              = var.rust_log
   }
 }

@@ -25,6 +25,30 @@ resource "aws_lambda_permission" "schedule_invokes_extract" {
 }
 
 # ------------------------------------------------------------------------------------------
+# Schedule -> verification (inside the load function, which reaches the warehouse)
+# ------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_event_rule" "verify_schedule" {
+  name                = "${var.name_prefix}-verify-schedule"
+  description         = "Starts `onyx verify` in the load function: the warehouse against the source"
+  schedule_expression = var.verify_schedule_expression
+}
+
+resource "aws_cloudwatch_event_target" "verify" {
+  rule      = aws_cloudwatch_event_rule.verify_schedule.name
+  target_id = "verify"
+  arn       = module.load.function_arn
+  input     = jsonencode({ onyx = "verify" })
+}
+
+resource "aws_lambda_permission" "schedule_invokes_verify" {
+  statement_id  = "AllowVerifyScheduleInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = module.load.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.verify_schedule.arn
+}
+
+# ------------------------------------------------------------------------------------------
 # Ingestion run manifest -> transform
 # ------------------------------------------------------------------------------------------
 resource "aws_lambda_permission" "ingestion_invokes_transform" {

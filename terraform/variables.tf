@@ -188,3 +188,9 @@ variable "warehouse_freshness_alarm_minutes" {
   type        = number
   default     = 120
 }
+
+variable "verify_schedule_expression" {
+  description = "When the warehouse is verified against the source (EventBridge schedule; default daily at 05:15 UTC)."
+  type        = string
+  default     = "cron(15 5 * * ? *)"
+}

@@ -11,3 +11,4 @@ mod source_behaviour;
 mod support;
 mod terraform_wiring;
 mod transform;
+mod verify;

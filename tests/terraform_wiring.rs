@@ -521,8 +521,13 @@ fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
         &[("Stage", "load")],
         serde_json::json!({}),
     );
-    for (metric, doc) in [("SchemaChanges", schema), ("BlockedRuns", blocked), ("WarehouseFreshnessSeconds", freshness)]
-    {
+    let verify = telemetry::gauge_document("VerifyDifferences", 0.0, "Count", &[], serde_json::json!({}));
+    for (metric, doc) in [
+        ("SchemaChanges", schema),
+        ("BlockedRuns", blocked),
+        ("WarehouseFreshnessSeconds", freshness),
+        ("VerifyDifferences", verify),
+    ] {
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert!(directive["Metrics"].as_array().expect("metrics").iter().any(|m| m["Name"] == metric), "{doc}");
         let dimension_names: Vec<String> = directive["Dimensions"][0]

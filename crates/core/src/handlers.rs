@@ -262,21 +262,116 @@ pub fn transform_summary_json(run: &TransformedRun) -> Value {
 pub struct LoadFunction {
     pub warehouse: DbTarget,
     pub processed: Store,
+    /// What the scheduled verification needs (`None`: not configured for this function).
+    pub verify: Option<VerifySetup>,
     /// Migrations run once per cold start, on the first event.
     migrated: tokio::sync::OnceCell<()>,
 }
 
+/// The scheduled verification runs in the load function: it already reaches the warehouse; it
+/// also reads the source (`ONYX_SOURCE_SECRET`, read-only use in a read-only transaction) and the
+/// ingestion bucket's run manifests (`ONYX_INGESTION`, for the loaded run's snapshot).
+#[derive(Debug, Clone)]
+pub struct VerifySetup {
+    pub source: DbTarget,
+    pub ingestion: Store,
+}
+
+/// What the load function is invoked with: S3 notifications of processed runs, or the
+/// verification schedule's constant input `{"onyx": "verify"}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum LoadEvent {
+    Command { onyx: String },
+    S3(S3Event),
+}
+
 impl LoadFunction {
     pub fn new(warehouse: DbTarget, processed: Store) -> Self {
-        Self { warehouse, processed, migrated: tokio::sync::OnceCell::new() }
+        Self { warehouse, processed, verify: None, migrated: tokio::sync::OnceCell::new() }
     }
 
-    /// Reads `ONYX_WAREHOUSE_URL`/`ONYX_WAREHOUSE_SECRET` and `ONYX_PROCESSED`.
+    /// Reads `ONYX_WAREHOUSE_URL`/`ONYX_WAREHOUSE_SECRET` and `ONYX_PROCESSED`; for verification
+    /// `ONYX_SOURCE_URL`/`ONYX_SOURCE_SECRET` and `ONYX_INGESTION` when set.
     pub async fn from_env() -> Result<Self, StageError> {
         let fatal = |e: &dyn std::error::Error| StageError::new("load", e, false);
         let warehouse = config::warehouse(None).map_err(|e| fatal(&e))?;
         let processed = config::location(None, config::ENV_PROCESSED, "the processed bucket").map_err(|e| fatal(&e))?;
-        Ok(Self::new(warehouse, processed.open().await.map_err(|e| fatal(&e))?))
+        let mut function = Self::new(warehouse, processed.open().await.map_err(|e| fatal(&e))?);
+        if let (Ok(source), Ok(ingestion)) =
+            (config::source(None), config::location(None, config::ENV_INGESTION, "the ingestion bucket"))
+        {
+            function.verify = Some(VerifySetup { source, ingestion: ingestion.open().await.map_err(|e| fatal(&e))? });
+        }
+        Ok(function)
+    }
+
+    /// Dispatches an invocation: a verification command or an S3 event.
+    pub async fn handle_event(&self, event: LoadEvent) -> Result<Value, StageError> {
+        match event {
+            LoadEvent::S3(event) => self.handle(event).await,
+            LoadEvent::Command { onyx } if onyx == "verify" => self.verify().await,
+            LoadEvent::Command { onyx } => {
+                tracing::error!(stage = "load", command = onyx, "unknown command ignored (expected \"verify\")");
+                Ok(json!({"stage": "load", "ignored": onyx}))
+            }
+        }
+    }
+
+    /// The scheduled verification: compares, writes the report to the processed bucket
+    /// (`_verify/YYYY/MM/DD/<time>-<run>.json`), emits `VerifyDifferences` (total and per table)
+    /// and logs the differences at ERROR.
+    pub async fn verify(&self) -> Result<Value, StageError> {
+        let fail = |e: &dyn std::error::Error, retryable: bool| {
+            let error = StageError::new("verify", e, retryable);
+            tracing::error!(stage = "verify", error = %error.message, "verification failed");
+            error
+        };
+        let Some(setup) = &self.verify else {
+            let missing = crate::config::ConfigError::Missing {
+                var: config::ENV_SOURCE_SECRET,
+                what: "the source secret and ONYX_INGESTION, which verification reads",
+            };
+            return Err(fail(&missing, false));
+        };
+        let mut source = setup.source.connect("source").await.map_err(|e| fail(&e, e.is_retryable()))?;
+        let warehouse = self.warehouse.connect("warehouse").await.map_err(|e| fail(&e, e.is_retryable()))?;
+        let report = crate::verify::verify(
+            &mut source,
+            &warehouse,
+            setup.ingestion.as_ref(),
+            &crate::verify::VerifyOptions::default(),
+        )
+        .await
+        .map_err(|e| fail(&e, true))?;
+        let key = keys::verify_report(chrono::Utc::now(), &report.run_id);
+        let body = serde_json::to_vec_pretty(&report).unwrap_or_default();
+        self.processed.put(&key, body).await.map_err(|e| fail(&e, e.is_retryable()))?;
+        telemetry::emit_gauge(
+            "VerifyDifferences",
+            report.differences() as f64,
+            "Count",
+            &[],
+            json!({"RunId": report.run_id}),
+        );
+        for table in &report.tables {
+            telemetry::emit_gauge(
+                "VerifyDifferences",
+                table.difference_count() as f64,
+                "Count",
+                &[("Table", table.table.as_str())],
+                json!({}),
+            );
+        }
+        tracing::info!(
+            stage = "verify",
+            run_id = report.run_id,
+            differences = report.differences(),
+            report = key,
+            duration_ms = report.duration_ms,
+            "verification finished"
+        );
+        Ok(json!({"stage": "verify", "run_id": report.run_id, "differences": report.differences(), "report": key}))
     }
 
     /// Handles an S3 event: loads the announced runs (and earlier unloaded ones first), each in

@@ -8,6 +8,8 @@
 //!            _state/YYYY/MM/DD/<run_id>.json            reference snapshot after the run
 //!            _quarantine/YYYY/MM/DD/<run_id>.jsonl      rows that failed validation
 //!            _runs/YYYY/MM/DD/<run_id>.json             processed run manifest, written last
+//!            _verify/YYYY/MM/DD/<time>-<run_id>.json    `onyx verify` reports (scheduled in AWS)
+//!            _failed/…, _parked/…                       see `runs`
 //! ```
 //! Terraform's S3 notification filters use [`MANIFEST_PREFIX`] and [`MANIFEST_SUFFIX`]; a test
 //! keeps them equal.
@@ -20,6 +22,8 @@ pub const MANIFEST_SUFFIX: &str = ".json";
 pub const STATE_PREFIX: &str = "_state/";
 /// Prefix of quarantined rows in the processed bucket.
 pub const QUARANTINE_PREFIX: &str = "_quarantine/";
+/// Prefix of verification reports in the processed bucket.
+pub const VERIFY_PREFIX: &str = "_verify/";
 /// Prefix of the extract's claims in the ingestion bucket.
 pub const CLAIM_PREFIX: &str = "_claims/";
 
@@ -67,6 +71,11 @@ pub fn quarantine(run_id: &str) -> String {
 /// The time a run id carries (UTC for runs made since format 2 of the ingestion manifest).
 pub fn run_time(run_id: &str) -> Option<chrono::NaiveDateTime> {
     chrono::NaiveDateTime::parse_from_str(run_id.get(..18)?, "%Y%m%dT%H%M%S%3f").ok()
+}
+
+/// A verification report in the processed bucket: `_verify/YYYY/MM/DD/<time>-<run id>.json`.
+pub fn verify_report(at: chrono::DateTime<chrono::Utc>, run_id: &str) -> String {
+    format!("{VERIFY_PREFIX}{}/{}-{run_id}.json", at.format("%Y/%m/%d"), at.format("%Y%m%dT%H%M%S%3f"))
 }
 
 /// Where the claims on the place after run `previous` live (`start` before the first run).

@@ -67,11 +67,11 @@ impl LambdaStage for TransformFunction {
 
 impl LambdaStage for LoadFunction {
     const STAGE: &'static str = "load";
-    type Event = aws_lambda_events::event::s3::S3Event;
+    type Event = crate::handlers::LoadEvent;
     fn from_env() -> impl Future<Output = Result<Self, StageError>> {
         LoadFunction::from_env()
     }
     fn handle(&self, event: Self::Event) -> impl Future<Output = Result<Value, StageError>> {
-        LoadFunction::handle(self, event)
+        LoadFunction::handle_event(self, event)
     }
 }

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio_postgres::{Client, GenericClient};
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::db::error_text;
 use crate::extract::{self, IngestionManifest};
@@ -89,7 +89,8 @@ const CHECKS: &[Check] = &[
             "counterparty_legal_country",
             "counterparty_legal_phone_number",
         ],
-        source: "SELECT c.counterparty_id, c.counterparty_legal_name::text, a.address_line_1::text, a.address_line_2::text,
+        source:
+            "SELECT c.counterparty_id, c.counterparty_legal_name::text, a.address_line_1::text, a.address_line_2::text,
                         a.district::text, a.city::text, a.postal_code::text, a.country::text, a.phone::text,
                         {F:c} OR {F:a}
                  FROM counterparty c JOIN address a ON a.address_id = c.legal_address_id",
@@ -296,10 +297,11 @@ impl<C: GenericClient> Side<'_, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, VerifyError> {
-        self.client
-            .query(sql, params)
-            .await
-            .map_err(|e| VerifyError::Query { side: self.name, table, reason: error_text(&e) })
+        self.client.query(sql, params).await.map_err(|e| VerifyError::Query {
+            side: self.name,
+            table,
+            reason: error_text(&e),
+        })
     }
 }
 
@@ -336,9 +338,11 @@ pub async fn verify(
         .map_err(|e| VerifyError::Query { side: "source", table: "(snapshot)", reason: error_text(&e) })?;
     let window = match &manifest.snapshot {
         Some(snapshot) => {
-            let next = extract::age_reference(&tx, snapshot)
-                .await
-                .map_err(|e| VerifyError::Query { side: "source", table: "(snapshot)", reason: e.to_string() })?;
+            let next = extract::age_reference(&tx, snapshot).await.map_err(|e| VerifyError::Query {
+                side: "source",
+                table: "(snapshot)",
+                reason: e.to_string(),
+            })?;
             let span = next.saturating_sub(snapshot.xmin);
             (span < (1 << 31)).then(|| {
                 let seen = manifest.seen_transactions.iter().map(|x| next.saturating_sub(*x) as i32).collect();
@@ -353,9 +357,8 @@ pub async fn verify(
         for alias in ["s", "d", "a", "c", "p", "t", "o"] {
             source_sql = source_sql.replace(&format!("{{F:{alias}}}"), &in_flight_sql(alias, window.as_ref()));
         }
-        let names: Vec<String> = std::iter::once("id".to_string())
-            .chain(check.columns.iter().map(|c| format!("\"{c}\"")))
-            .collect();
+        let names: Vec<String> =
+            std::iter::once("id".to_string()).chain(check.columns.iter().map(|c| format!("\"{c}\""))).collect();
         let source_side = Side {
             name: "source",
             client: &tx,
@@ -369,7 +372,11 @@ pub async fn verify(
         tables.push(compare_table(check, &source_side, &warehouse_side, options).await?);
     }
     tables.push(check_dim_date(warehouse).await?);
-    tx.commit().await.map_err(|e| VerifyError::Query { side: "source", table: "(snapshot)", reason: error_text(&e) })?;
+    tx.commit().await.map_err(|e| VerifyError::Query {
+        side: "source",
+        table: "(snapshot)",
+        reason: error_text(&e),
+    })?;
 
     let report = VerifyReport {
         run_id,
@@ -433,7 +440,11 @@ async fn leaf<C: GenericClient>(
 }
 
 /// The columns of some rows, as text.
-async fn fetch<C: GenericClient>(side: &Side<'_, C>, check: &Check, ids: &[i64]) -> Result<BTreeMap<i64, Vec<Option<String>>>, VerifyError> {
+async fn fetch<C: GenericClient>(
+    side: &Side<'_, C>,
+    check: &Check,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, Vec<Option<String>>>, VerifyError> {
     let columns: Vec<String> = check.columns.iter().map(|c| format!("q.\"{c}\"::text")).collect();
     let sql = format!("SELECT q.id::int8, {} FROM {} q WHERE q.id::int8 = ANY($1)", columns.join(", "), side.sql);
     let ids = ids.to_vec();
@@ -465,13 +476,18 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
             hi = hi.max(max + 1);
         }
     }
-    let mut report =
-        TableReport { table: check.table.to_string(), checked, in_flight: in_flight.len() as u64, ..Default::default() };
+    let mut report = TableReport {
+        table: check.table.to_string(),
+        checked,
+        in_flight: in_flight.len() as u64,
+        ..Default::default()
+    };
     let mut pending = if lo < hi { vec![(lo, hi)] } else { Vec::new() };
     let mut differing: BTreeMap<i64, &'static str> = BTreeMap::new();
     while let Some((lo, hi)) = pending.pop() {
         if hi - lo <= options.leaf_size {
-            let (a, b) = (leaf(source, check, lo, hi, &in_flight).await?, leaf(warehouse, check, lo, hi, &in_flight).await?);
+            let (a, b) =
+                (leaf(source, check, lo, hi, &in_flight).await?, leaf(warehouse, check, lo, hi, &in_flight).await?);
             let ids: BTreeSet<i64> = a.keys().chain(b.keys()).copied().collect();
             for id in ids {
                 match (a.get(&id), b.get(&id)) {
@@ -524,11 +540,8 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
 /// `dim_date`: every date a fact refers to is present, and every row's attributes are right for
 /// its date (ISO weekday, names, quarter). Ids are the dates as `YYYYMMDD`.
 async fn check_dim_date(warehouse: &Client) -> Result<TableReport, VerifyError> {
-    let query = |e: tokio_postgres::Error| VerifyError::Query {
-        side: "warehouse",
-        table: "dim_date",
-        reason: error_text(&e),
-    };
+    let query =
+        |e: tokio_postgres::Error| VerifyError::Query { side: "warehouse", table: "dim_date", reason: error_text(&e) };
     let checked: i64 = warehouse.query_one("SELECT count(*) FROM dim_date", &[]).await.map_err(query)?.get(0);
     let wrong = warehouse
         .query(
