@@ -8,6 +8,7 @@
 //!            _state/YYYY/MM/DD/<run_id>.json            reference snapshot after the run
 //!            _quarantine/YYYY/MM/DD/<run_id>.jsonl      rows that failed validation
 //!            _runs/YYYY/MM/DD/<run_id>.json             processed run manifest, written last
+//!            _requeue/<request_id>.json                 an operator's requeue request (onyx quarantine requeue)
 //! ```
 //! Terraform's S3 notification filters use [`MANIFEST_PREFIX`] and [`MANIFEST_SUFFIX`]; a test
 //! keeps them equal.
@@ -20,6 +21,8 @@ pub const MANIFEST_SUFFIX: &str = ".json";
 pub const STATE_PREFIX: &str = "_state/";
 /// Prefix of quarantined rows in the processed bucket.
 pub const QUARANTINE_PREFIX: &str = "_quarantine/";
+/// Prefix of requeue requests in the processed bucket (consumed by the next transform run).
+pub const REQUEUE_PREFIX: &str = "_requeue/";
 /// Prefix of the extract's claims in the ingestion bucket.
 pub const CLAIM_PREFIX: &str = "_claims/";
 
@@ -62,6 +65,11 @@ pub fn state(run_id: &str) -> String {
 /// Rows of a run that failed validation.
 pub fn quarantine(run_id: &str) -> String {
     partitioned(QUARANTINE_PREFIX, run_id, ".jsonl")
+}
+
+/// An operator's requeue request.
+pub fn requeue(request_id: &str) -> String {
+    format!("{REQUEUE_PREFIX}{request_id}.json")
 }
 
 /// Where the claims on the place after run `previous` live (`start` before the first run).
