@@ -171,3 +171,39 @@ pub async fn status(
     }
     Ok(out)
 }
+
+/// `onyx quarantine`: one line per held, quarantined or flagged row, oldest run first.
+pub fn quarantine_table(listed: &[transform::requeue::Listed]) -> String {
+    let mut out = String::new();
+    if listed.is_empty() {
+        let _ = writeln!(out, "nothing held, quarantined or flagged");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<12} {:<15} {:>8} {:<28} {:<24} {:>8}  reason",
+        "status", "table", "key", "column", "run", "age"
+    );
+    for row in listed {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<15} {:>8} {:<28} {:<24} {:>8}  {}",
+            row.status,
+            row.table,
+            row.key.map_or("-".to_string(), |k| k.to_string()),
+            row.column.as_deref().unwrap_or("-"),
+            row.run_id,
+            transform::requeue::age_text(row.age_seconds),
+            row.reason
+        );
+    }
+    let held = listed.iter().filter(|r| r.status == "held").count();
+    let _ = writeln!(
+        out,
+        "\n{} row(s): {held} held (released automatically when their reference arrives), {} quarantined, {} flagged",
+        listed.len(),
+        listed.iter().filter(|r| r.status == "quarantined").count(),
+        listed.iter().filter(|r| r.status == "flagged").count()
+    );
+    out
+}
