@@ -302,6 +302,7 @@ mod tests {
                 ints(3),
                 Cell::Bool(true),
                 d,
+                Cell::text("20221103T142052186-0000:0000000000"),
             ]
         };
         for amounts in
