@@ -25,6 +25,17 @@ async fn quarantine_lines(store: &dyn ObjectStore, run_id: &str) -> Vec<Value> {
     }
 }
 
+/// The facts held in the state after a run (the state keeps nothing else of the quarantine).
+async fn held_rows(store: &dyn ObjectStore, run_id: &str) -> usize {
+    let manifest: Value =
+        serde_json::from_slice(&store.get(&keys::manifest(run_id)).await.expect("manifest")).expect("json");
+    let state: Value =
+        serde_json::from_slice(&store.get(manifest["state_object"].as_str().expect("state key")).await.expect("state"))
+            .expect("json");
+    assert_eq!(manifest["held_rows"].as_u64(), state["held"].as_array().map(|h| h.len() as u64), "{manifest:#}");
+    state["held"].as_array().map_or(0, Vec::len)
+}
+
 /// `(version_order)` of every warehouse version of one fact matching `filter`.
 async fn versions(warehouse: &Client, table: &str, filter: &str) -> Vec<String> {
     let sql = format!("SELECT version_order FROM {table} WHERE {filter} ORDER BY version_order");
@@ -70,6 +81,7 @@ async fn a_payment_before_its_transaction_is_released_by_the_run_that_has_it() {
     assert!(held[0]["reason"].as_str().unwrap_or_default().contains("unknown reference: transaction 900001"));
     assert_eq!(held[0]["held"], true, "the quarantine line says the row is held: {:#?}", held[0]);
     assert!(versions(&warehouse, "fact_payment", "transaction_id = 900001").await.is_empty());
+    assert_eq!(held_rows(processed.as_ref(), &first).await, 1, "the state holds it");
 
     source
         .batch_execute(
@@ -86,6 +98,7 @@ async fn a_payment_before_its_transaction_is_released_by_the_run_that_has_it() {
     assert_eq!(loaded.len(), 1, "released once: {loaded:?}");
     assert!(loaded[0].starts_with(&format!("{first}:")), "original version order {loaded:?}, first run {first}");
     assert!(quarantine_lines(processed.as_ref(), &second).await.is_empty(), "nothing quarantined on release");
+    assert_eq!(held_rows(processed.as_ref(), &second).await, 0, "the state keeps held rows only while held");
     let text = logs.text();
     assert!(
         text.lines().any(|l| l.contains("\"INFO\"") && l.contains("released") && l.contains("payment")),

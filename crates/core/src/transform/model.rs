@@ -49,8 +49,25 @@ pub enum Level {
     Warning,
 }
 
-/// The fact tables whose rows are held for an unknown reference instead of being dropped.
-pub const HELD_TABLES: [&str; 3] = ["sales_order", "purchase_order", "payment"];
+/// The tables whose rows are held for an unknown reference instead of being dropped: the facts,
+/// and the reference rows that name another (a staff member before their department, a
+/// counterparty before its address), whose facts would otherwise wait for them forever.
+pub const HELD_TABLES: [&str; 5] = ["counterparty", "staff", "sales_order", "purchase_order", "payment"];
+
+/// Whether the state already has this version of a reference row or a newer one (by
+/// `last_updated`): an older version applied again would overwrite it.
+fn superseded(state: &ReferenceState, table: &SourceTable, raw: &Map<String, Value>) -> bool {
+    let updated = |row: &Map<String, Value>| row.get(tables::LAST_UPDATED).and_then(Value::as_str).map(str::to_string);
+    let known = raw
+        .get(table.key)
+        .and_then(Value::as_i64)
+        .and_then(|k| i32::try_from(k).ok())
+        .and_then(|k| state.row(table.name, k));
+    match (known.and_then(updated), updated(raw)) {
+        (Some(known), Some(this)) => known >= this,
+        _ => false,
+    }
+}
 
 /// A quarantined line brought back by an operator's requeue request.
 #[derive(Debug, Clone)]
@@ -368,6 +385,20 @@ impl RunBuilder {
             std::mem::take(&mut state.held).into_iter().partition(|h| h.table == table.name);
         state.held = rest;
         for mut held in mine {
+            if super::state::REFERENCE_TABLES.contains(&table.name) && superseded(state, table, &held.row) {
+                tracing::info!(
+                    stage = "transform",
+                    run_id = %self.0.run_id,
+                    table = table.name,
+                    key = held.key,
+                    held_since = %held.run_id,
+                    "held {} {} {} dropped: a newer version of it has loaded",
+                    table.name,
+                    table.key,
+                    held.key.map_or("?".to_string(), |k| k.to_string())
+                );
+                continue;
+            }
             let replay = Replay {
                 source_object: held.source_object.clone(),
                 line: held.line,
@@ -382,7 +413,7 @@ impl RunBuilder {
                     key = held.key,
                     held_since = %held.run_id,
                     version_order = %held.version_order,
-                    "held {} {} {} released: its references exist now; emitted with its original version order",
+                    "held {} {} {} released: its references exist now (a fact keeps its original version order)",
                     table.name,
                     table.key,
                     held.key.map_or("?".to_string(), |k| k.to_string())
@@ -418,14 +449,7 @@ impl RunBuilder {
             let entry = requeued.entry;
             let Value::Object(raw) = entry.row else { continue };
             let key = raw.get(table.key).and_then(Value::as_i64);
-            let newer = |state: &ReferenceState| {
-                let known = key.and_then(|k| i32::try_from(k).ok()).and_then(|k| state.row(table.name, k))?;
-                let updated = |row: &Map<String, Value>| {
-                    row.get(tables::LAST_UPDATED).and_then(Value::as_str).map(str::to_string)
-                };
-                Some(updated(known)? > updated(&raw)?)
-            };
-            if newer(state) == Some(true) {
+            if super::state::REFERENCE_TABLES.contains(&table.name) && superseded(state, table, &raw) {
                 tracing::info!(stage = "transform", run_id = %self.0.run_id, table = table.name, key,
                     request = %requeued.request, from_run = %requeued.run_id,
                     "requeued reference row skipped: the state has a newer version of it");
@@ -802,8 +826,9 @@ mod tests {
     /// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
     /// advances the state; all output at once, as `transform_one` feeds a [`RunBuilder`].
     fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
-        let mut builder = RunBuilder::default();
+        let mut builder = RunBuilder::for_run("20261128T070000000-test");
         for table in tables::SOURCE_TABLES {
+            builder.release_held(state, table);
             builder.apply_lines(state, table, inputs.remove(table.name).unwrap_or_default());
             if table.name == tables::STAFF.name {
                 builder.after_reference_tables(state);
@@ -884,6 +909,71 @@ mod tests {
         assert_eq!(cells[7], Cell::Int(4));
         let sunday = NaiveDate::from_ymd_opt(2022, 11, 6).expect("date");
         assert_eq!(date_cells(sunday)[4], Cell::Int(7));
+    }
+
+    /// `refer` notes a fact's unknown references and `Builder::fact` reports them only after
+    /// `fits` and every content check passed: a payment with an unknown transaction and a bad
+    /// date is quarantined for its content (not held); with a good date it is held, and released
+    /// by the run that brings the transaction, with the version order of the run that read it.
+    #[test]
+    fn a_fact_is_held_only_if_its_content_is_valid() {
+        let payment = |date: &str| {
+            line(json!({"payment_id": 7, "created_at": AT, "last_updated": AT, "transaction_id": 99,
+                "counterparty_id": 1, "payment_amount": "1.00", "currency_id": 1, "payment_type_id": 1,
+                "paid": false, "payment_date": date, "company_ac_number": 1, "counterparty_ac_number": 2}))
+        };
+        let mut state = ReferenceState::default();
+        for (table, row) in [
+            ("counterparty", json!({"counterparty_id": 1, "legal_address_id": 1})),
+            ("currency", json!({"currency_id": 1})),
+            ("payment_type", json!({"payment_type_id": 1})),
+        ] {
+            state.set_row(table, 1, row.as_object().cloned().expect("object"));
+        }
+        let bad = transform(&mut state, BTreeMap::from([("payment", vec![payment("soon")])]));
+        assert_eq!(bad.quarantine.len(), 1);
+        assert_eq!(bad.quarantine[0].column.as_deref(), Some("payment_date"));
+        assert!(!bad.quarantine[0].held && state.held.is_empty(), "{:?}", bad.quarantine);
+
+        let good = transform(&mut state, BTreeMap::from([("payment", vec![payment("2026-12-01")])]));
+        assert!(good.quarantine[0].held && good.quarantine[0].reason.contains("transaction 99"));
+        assert_eq!(state.held.len(), 1);
+        let transaction = line(json!({"transaction_id": 99, "transaction_type": "SALE", "sales_order_id": 1,
+            "purchase_order_id": null, "created_at": AT, "last_updated": AT}));
+        let released = transform(&mut state, BTreeMap::from([("transaction", vec![transaction])]));
+        assert!(released.quarantine.is_empty() && state.held.is_empty(), "{:?}", released.quarantine);
+        let facts = &released.tables["fact_payment"];
+        assert_eq!(facts.len(), 1);
+        assert_eq!(facts[0].last(), Some(&Cell::text("20261128T070000000-test:0000000000")));
+    }
+
+    /// A reference row naming a reference not known yet (staff before its department) is held
+    /// like a fact and released by the run that brings the department, emitting dim_staff; an
+    /// older held version is dropped once a newer one has loaded (`superseded`).
+    #[test]
+    fn staff_before_their_department_are_held_and_released() {
+        let mut state = ReferenceState::default();
+        let staff = |name: &str, at: &str| {
+            line(json!({"staff_id": 5, "first_name": name, "last_name": "O", "department_id": 3,
+                "email_address": "a@b", "created_at": AT, "last_updated": at}))
+        };
+        let first = transform(&mut state, BTreeMap::from([("staff", vec![staff("Held", AT)])]));
+        assert!(first.quarantine[0].held, "{:?}", first.quarantine);
+        let dept = line(json!({"department_id": 3, "department_name": "Dispatch", "location": "Leeds",
+            "manager": null, "created_at": AT, "last_updated": AT}));
+        let second = transform(&mut state, BTreeMap::from([("department", vec![dept])]));
+        assert!(second.quarantine.is_empty() && state.held.is_empty(), "{:?}", second.quarantine);
+        assert_eq!(second.tables["dim_staff"][0][1], Cell::text("Held"));
+
+        // Held again (department gone from the state), then a newer version loads first.
+        state.rows.remove("department");
+        transform(&mut state, BTreeMap::from([("staff", vec![staff("Old", "2022-11-04T00:00:00.000")])]));
+        assert_eq!(state.held.len(), 1);
+        let mut newer = staff("New", "2022-11-05T00:00:00.000");
+        newer.parsed.as_mut().expect("row").insert("department_id".into(), json!(null));
+        state.set_row("staff", 5, newer.parsed.clone().expect("row"));
+        transform(&mut state, BTreeMap::new());
+        assert!(state.held.is_empty(), "the older held version is dropped: {:?}", state.held);
     }
 
     #[test]
