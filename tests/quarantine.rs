@@ -303,7 +303,19 @@ async fn onyx_quarantine_lists_what_is_held_and_requeue_re_applies_a_run() {
     let (ok, out) = onyx(&["quarantine", "requeue", "--processed", &dir, "--run", "20990101T000000000-none"]);
     assert!(!ok && out.contains("20990101T000000000-none"), "an unknown run is refused, named: {out}");
 
+    let (_, listing) = onyx(&["quarantine", "--processed", &dir]);
+    assert!(listing.lines().any(|l| l.starts_with("requeue-pending") && l.contains("does not fit")), "{listing}");
+
     let next = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let (_, listing) = onyx(&["quarantine", "--processed", &dir]);
+    let status_of = |run: &str| {
+        listing
+            .lines()
+            .find(|l| l.contains("does not fit") && l.contains(run))
+            .map(|l| l.split(' ').next().unwrap_or(""))
+    };
+    assert_eq!(status_of(&format!("{} ", run)), Some("requeued"), "{listing}");
+    assert_eq!(status_of(&format!("{} ", next)), Some("quarantined"), "failed again, listed under {next}: {listing}");
     let requeued = versions(&warehouse, "fact_sales_order", "units_sold = 5151").await;
     assert_eq!(requeued, std::slice::from_ref(&version_order), "emitted once with its original version order");
     let again = quarantine_lines(processed.as_ref(), &next).await;

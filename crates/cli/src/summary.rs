@@ -51,7 +51,7 @@ pub fn run_summary(extracted: &ExtractSummary, transformed: &[TransformedRun], l
         transformed.len(),
         loaded.len(),
         quarantined,
-        if quarantined > 0 { " (see _quarantine/ in the processed bucket)" } else { "" }
+        if quarantined > 0 { " (see `onyx quarantine`)" } else { "" }
     );
     out
 }
@@ -122,7 +122,7 @@ pub async fn status(
     let _ = writeln!(
         out,
         "quarantined rows (all runs): {quarantined}{}",
-        if quarantined > 0 { "  — see _quarantine/ in the processed bucket" } else { "" }
+        if quarantined > 0 { "  — see `onyx quarantine`" } else { "" }
     );
 
     let changes: Vec<(&str, &String)> =
@@ -181,13 +181,13 @@ pub fn quarantine_table(listed: &[transform::requeue::Listed]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<12} {:<15} {:>8} {:<28} {:<24} {:>8}  reason",
+        "{:<15} {:<15} {:>8} {:<28} {:<24} {:>8}  reason",
         "status", "table", "key", "column", "run", "age"
     );
     for row in listed {
         let _ = writeln!(
             out,
-            "{:<12} {:<15} {:>8} {:<28} {:<24} {:>8}  {}",
+            "{:<15} {:<15} {:>8} {:<28} {:<24} {:>8}  {}",
             row.status,
             row.table,
             row.key.map_or("-".to_string(), |k| k.to_string()),
@@ -197,13 +197,17 @@ pub fn quarantine_table(listed: &[transform::requeue::Listed]) -> String {
             row.reason
         );
     }
-    let held = listed.iter().filter(|r| r.status == "held").count();
+    let count = |status: &str| listed.iter().filter(|r| r.status == status).count();
     let _ = writeln!(
         out,
-        "\n{} row(s): {held} held (released automatically when their reference arrives), {} quarantined, {} flagged",
+        "\n{} row(s): {} held (released automatically when their reference arrives), {} quarantined, {} flagged \
+         (loaded), {} requeued, {} requeue pending",
         listed.len(),
-        listed.iter().filter(|r| r.status == "quarantined").count(),
-        listed.iter().filter(|r| r.status == "flagged").count()
+        count("held"),
+        count("quarantined"),
+        count("flagged"),
+        count("requeued"),
+        count("requeue-pending")
     );
     out
 }

@@ -54,7 +54,19 @@ pub async fn request(
         }
     }
     let now = Utc::now();
-    let request_id = format!("{}-{:04x}", now.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>());
+    // After the last request consumed, whatever this machine's clock says: a request that sorted
+    // before it would never be consumed.
+    let consumed = match latest_processed(processed).await? {
+        Some(latest) => read_json::<ReferenceState>(processed, &latest.state_object).await?.requeue_after,
+        None => None,
+    };
+    let mut at = now.naive_utc();
+    if let Some(last) = consumed.as_deref().and_then(|k| k.strip_prefix(keys::REQUEUE_PREFIX)).and_then(run_time)
+        && at <= last
+    {
+        at = last + chrono::Duration::milliseconds(1);
+    }
+    let request_id = format!("{}-{:04x}", at.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>());
     let request = RequeueRequest {
         format: FORMAT,
         request_id: request_id.clone(),
@@ -70,20 +82,40 @@ pub async fn request(
     Ok((key, request))
 }
 
-/// The newest `recent` processed runs that quarantined something, oldest first.
-pub async fn runs_with_quarantine(
+/// The manifests of the newest `recent` processed runs, oldest first.
+async fn recent_manifests(
     processed: &dyn ObjectStore,
     recent: usize,
 ) -> Result<Vec<ProcessedManifest>, TransformError> {
     let runs = manifest_run_ids(processed, None).await?;
     let mut found = Vec::new();
     for run in runs.iter().rev().take(recent).rev() {
-        let manifest: ProcessedManifest = read_json(processed, &keys::manifest(run)).await?;
-        if manifest.quarantine_object.is_some() {
-            found.push(manifest);
-        }
+        found.push(read_json(processed, &keys::manifest(run)).await?);
     }
     Ok(found)
+}
+
+/// The newest `recent` processed runs that quarantined something, oldest first.
+pub async fn runs_with_quarantine(
+    processed: &dyn ObjectStore,
+    recent: usize,
+) -> Result<Vec<ProcessedManifest>, TransformError> {
+    let mut manifests = recent_manifests(processed, recent).await?;
+    manifests.retain(|m| m.quarantine_object.is_some());
+    Ok(manifests)
+}
+
+/// The runs named by the given request objects.
+async fn requested_runs(
+    processed: &dyn ObjectStore,
+    requests: &[String],
+) -> Result<std::collections::BTreeSet<String>, TransformError> {
+    let mut runs = std::collections::BTreeSet::new();
+    for key in requests {
+        let request: RequeueRequest = read_json(processed, key).await?;
+        runs.extend(request.runs);
+    }
+    Ok(runs)
 }
 
 /// The lines of a run's quarantine object (none if it has none).
@@ -140,7 +172,9 @@ pub async fn pending(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Listed {
     /// `held` (waiting in the state for a reference), `quarantined` (held back, fixed by a new
-    /// source version or a requeue) or `flagged` (loaded with a flagged attribute).
+    /// source version or a requeue), `flagged` (loaded with a flagged attribute), `requeued`
+    /// (re-applied by a later run: what failed again is listed under that run) or
+    /// `requeue-pending` (named by a request the next transform run consumes).
     pub status: &'static str,
     pub table: String,
     pub key: Option<i64>,
@@ -155,14 +189,30 @@ pub struct Listed {
 pub async fn list(processed: &dyn ObjectStore, recent: usize) -> Result<Vec<Listed>, TransformError> {
     let now = Utc::now().naive_utc();
     let age = |run: &str| run_time(run).map(|t| (now - t).num_seconds());
+    let manifests = recent_manifests(processed, recent).await?;
+    let consumed: Vec<String> = manifests.iter().flat_map(|m| m.requeue_requests.iter().cloned()).collect();
+    let requeued = requested_runs(processed, &consumed).await?;
+    let latest = latest_processed(processed).await?;
+    let state: Option<ReferenceState> = match &latest {
+        Some(latest) => Some(read_json(processed, &latest.state_object).await?),
+        None => None,
+    };
+    let after = state.as_ref().and_then(|s| s.requeue_after.clone());
+    let pending = requested_runs(processed, &processed.list(keys::REQUEUE_PREFIX, after.as_deref()).await?).await?;
     let mut listed = Vec::new();
-    for manifest in runs_with_quarantine(processed, recent).await? {
+    for manifest in manifests.iter().filter(|m| m.quarantine_object.is_some()) {
         for entry in quarantine_lines(processed, &manifest.run_id).await? {
             if entry.held {
                 continue; // listed from the state while it is held; released since otherwise
             }
+            let status = match entry.level {
+                Level::Warning => "flagged",
+                Level::Error if pending.contains(&manifest.run_id) => "requeue-pending",
+                Level::Error if requeued.contains(&manifest.run_id) => "requeued",
+                Level::Error => "quarantined",
+            };
             listed.push(Listed {
-                status: if entry.level == Level::Warning { "flagged" } else { "quarantined" },
+                status,
                 table: entry.table,
                 key: entry.key,
                 column: entry.column,
@@ -172,8 +222,7 @@ pub async fn list(processed: &dyn ObjectStore, recent: usize) -> Result<Vec<List
             });
         }
     }
-    if let Some(latest) = latest_processed(processed).await? {
-        let state: ReferenceState = read_json(processed, &latest.state_object).await?;
+    if let Some(state) = state {
         for held in state.held {
             listed.push(Listed {
                 status: "held",
