@@ -431,7 +431,7 @@ async fn a_fact_with_a_missing_dimension_is_an_error_naming_table_key_and_refere
         quarantine_object: None,
         state_object: keys::state(run_id),
         problem: None,
-        parked: None,
+        ..Default::default()
     };
     processed.put(&keys::manifest(run_id), serde_json::to_vec(&manifest).expect("json")).await.expect("manifest");
 

@@ -6,6 +6,7 @@ mod extract_lambda;
 mod lambda_binaries;
 mod load;
 mod pipeline;
+mod quarantine;
 mod run_control;
 mod source_behaviour;
 mod support;

@@ -324,7 +324,13 @@ async fn each_quarantine_rule_holds_back_only_the_bad_rows() {
             "no {table}.{column:?} quarantine containing {fragment:?} in {reasons:#?}"
         );
     };
+    // A currency code ISO 4217 does not know loads, flagged: a warning line, not a held-back row.
     has("currency", Some("currency_code"), "not an ISO 4217");
+    let level = |table: &str| held.iter().find(|q| q.table == table).map(|q| (q.level, q.held));
+    assert_eq!(level("currency"), Some((transform::Level::Warning, false)));
+    // A payment whose transaction no run has brought is held for release, not dropped.
+    assert_eq!(level("payment"), Some((transform::Level::Error, true)));
+    assert_eq!(processed_manifest(processed.as_ref(), &run_id).await.flagged_rows, 1);
     has("sales_order", Some("units_sold"), "must be positive");
     has("sales_order", Some("unit_price"), "must be positive");
     has("sales_order", Some("staff_id"), "unknown reference: staff 999");

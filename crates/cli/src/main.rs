@@ -142,6 +142,21 @@ enum Command {
         #[command(flatten)]
         warehouse: Warehouse,
     },
+    /// What the quarantine holds and why: the facts held in the newest processed state for a
+    /// reference that has not arrived (released automatically by the first run that has it), and
+    /// the lines of the quarantine objects of the newest --recent runs (rows held back for their
+    /// content, and rows loaded with a flagged attribute). `requeue` re-processes what an
+    /// operator fixed.
+    #[command(args_conflicts_with_subcommands = true)]
+    Quarantine {
+        #[command(subcommand)]
+        action: Option<QuarantineAction>,
+        #[command(flatten)]
+        processed: Processed,
+        /// How many of the newest processed runs' quarantine objects to read
+        #[arg(long, default_value_t = 48)]
+        recent: usize,
+    },
     /// Rebuild an empty warehouse from the ingestion bucket alone (transform and load every run).
     Backfill {
         #[command(flatten)]
@@ -195,6 +210,28 @@ enum Command {
         warehouse: Warehouse,
         #[command(flatten)]
         lag: Lag,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineAction {
+    /// Ask the next transform run to re-apply the quarantined lines of a run (or of every run
+    /// among the newest --recent that quarantined something) through the current rules, with
+    /// their original version order. Writes an immutable request object (_requeue/<id>.json) in
+    /// the processed bucket; nothing is changed or deleted. Held rows are not requeued: they are
+    /// released on their own.
+    Requeue {
+        #[command(flatten)]
+        processed: Processed,
+        /// A run whose quarantined lines to re-apply (repeatable)
+        #[arg(long = "run", value_name = "ID")]
+        runs: Vec<String>,
+        /// Without --run: how many of the newest processed runs to consider
+        #[arg(long, default_value_t = 48)]
+        recent: usize,
+        /// Why (kept in the request object)
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -348,6 +385,33 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!(
                 "{}",
                 summary::status(ingestion.as_ref(), processed.as_ref(), source.as_ref(), warehouse.as_ref()).await?
+            );
+        }
+        Command::Quarantine { action: None, processed, recent } => {
+            let processed = open_processed(processed).await?;
+            let listed = transform::requeue::list(processed.as_ref(), recent).await?;
+            print!("{}", summary::quarantine_table(&listed));
+        }
+        Command::Quarantine { action: Some(QuarantineAction::Requeue { processed, runs, recent, reason }), .. } => {
+            let processed = open_processed(processed).await?;
+            let runs = if runs.is_empty() {
+                transform::requeue::runs_with_quarantine(processed.as_ref(), recent)
+                    .await?
+                    .into_iter()
+                    .map(|m| m.run_id)
+                    .collect()
+            } else {
+                runs
+            };
+            if runs.is_empty() {
+                println!("nothing to requeue: none of the newest {recent} runs quarantined anything");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let (key, request) = transform::requeue::request(processed.as_ref(), runs, &who, reason).await?;
+            println!(
+                "requeue request {key} written for run(s) {}: the next transform run re-applies their quarantined lines",
+                request.runs.join(", ")
             );
         }
         Command::Backfill { ingestion, processed, warehouse } => {

@@ -51,7 +51,7 @@ pub fn run_summary(extracted: &ExtractSummary, transformed: &[TransformedRun], l
         transformed.len(),
         loaded.len(),
         quarantined,
-        if quarantined > 0 { " (see _quarantine/ in the processed bucket)" } else { "" }
+        if quarantined > 0 { " (see `onyx quarantine`)" } else { "" }
     );
     out
 }
@@ -163,7 +163,7 @@ pub async fn status(
     let _ = writeln!(
         out,
         "quarantined rows (all runs): {quarantined}{}",
-        if quarantined > 0 { "  — see _quarantine/ in the processed bucket" } else { "" }
+        if quarantined > 0 { "  — see `onyx quarantine`" } else { "" }
     );
 
     let changes: Vec<(&str, &String)> =
@@ -251,6 +251,46 @@ pub fn verify_report(report: &onyx_core::verify::VerifyReport) -> String {
             format!("verdict: {} difference(s)", report.differences())
         },
         report.duration_ms
+    );
+    out
+}
+
+/// `onyx quarantine`: one line per held, quarantined or flagged row, oldest run first.
+pub fn quarantine_table(listed: &[transform::requeue::Listed]) -> String {
+    let mut out = String::new();
+    if listed.is_empty() {
+        let _ = writeln!(out, "nothing held, quarantined or flagged");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<15} {:<15} {:>8} {:<28} {:<24} {:>8}  reason",
+        "status", "table", "key", "column", "run", "age"
+    );
+    for row in listed {
+        let _ = writeln!(
+            out,
+            "{:<15} {:<15} {:>8} {:<28} {:<24} {:>8}  {}",
+            row.status,
+            row.table,
+            row.key.map_or("-".to_string(), |k| k.to_string()),
+            row.column.as_deref().unwrap_or("-"),
+            row.run_id,
+            transform::requeue::age_text(row.age_seconds),
+            row.reason
+        );
+    }
+    let count = |status: &str| listed.iter().filter(|r| r.status == status).count();
+    let _ = writeln!(
+        out,
+        "\n{} row(s): {} held (released automatically when their reference arrives), {} quarantined, {} flagged \
+         (loaded), {} requeued, {} requeue pending",
+        listed.len(),
+        count("held"),
+        count("quarantined"),
+        count("flagged"),
+        count("requeued"),
+        count("requeue-pending")
     );
     out
 }

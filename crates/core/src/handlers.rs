@@ -232,6 +232,8 @@ fn log_transformed(run: &TransformedRun) {
         rows = %json!(rows.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
         total_rows = run.manifest.total_rows(),
         quarantined_rows = run.manifest.quarantined_rows,
+        flagged_rows = run.manifest.flagged_rows,
+        held_rows = run.manifest.held_rows,
         duration_ms = run.duration.as_millis() as u64,
         "transform run finished"
     );
@@ -253,6 +255,9 @@ pub fn transform_summary_json(run: &TransformedRun) -> Value {
         "total_rows": run.manifest.total_rows(),
         "quarantined_rows": run.manifest.quarantined_rows,
         "quarantine_object": run.manifest.quarantine_object,
+        "flagged_rows": run.manifest.flagged_rows,
+        "held_rows": run.manifest.held_rows,
+        "requeue_requests": run.manifest.requeue_requests,
         "duration_ms": run.duration.as_millis() as u64,
     })
 }

@@ -10,6 +10,7 @@
 //!            _runs/YYYY/MM/DD/<run_id>.json             processed run manifest, written last
 //!            _verify/YYYY/MM/DD/<time>-<run_id>.json    `onyx verify` reports (scheduled in AWS)
 //!            _failed/…, _parked/…                       see `runs`
+//!            _requeue/<request_id>.json                 an operator's requeue request (onyx quarantine requeue)
 //! ```
 //! Terraform's S3 notification filters use [`MANIFEST_PREFIX`] and [`MANIFEST_SUFFIX`]; a test
 //! keeps them equal.
@@ -24,6 +25,8 @@ pub const STATE_PREFIX: &str = "_state/";
 pub const QUARANTINE_PREFIX: &str = "_quarantine/";
 /// Prefix of verification reports in the processed bucket.
 pub const VERIFY_PREFIX: &str = "_verify/";
+/// Prefix of requeue requests in the processed bucket (consumed by the next transform run).
+pub const REQUEUE_PREFIX: &str = "_requeue/";
 /// Prefix of the extract's claims in the ingestion bucket.
 pub const CLAIM_PREFIX: &str = "_claims/";
 
@@ -76,6 +79,11 @@ pub fn run_time(run_id: &str) -> Option<chrono::NaiveDateTime> {
 /// A verification report in the processed bucket: `_verify/YYYY/MM/DD/<time>-<run id>.json`.
 pub fn verify_report(at: chrono::DateTime<chrono::Utc>, run_id: &str) -> String {
     format!("{VERIFY_PREFIX}{}/{}-{run_id}.json", at.format("%Y/%m/%d"), at.format("%Y%m%dT%H%M%S%3f"))
+}
+
+/// An operator's requeue request.
+pub fn requeue(request_id: &str) -> String {
+    format!("{REQUEUE_PREFIX}{request_id}.json")
 }
 
 /// Where the claims on the place after run `previous` live (`start` before the first run).

@@ -7,6 +7,7 @@
 //! function of the run and the previous state, so a repeated transform writes identical objects.
 
 pub mod model;
+pub mod requeue;
 pub mod rows;
 pub mod state;
 
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use model::{InputLine, Quarantined, RunBuilder, RunOutput};
+pub use model::{InputLine, Level, Quarantined, RunBuilder, RunOutput};
 pub use state::ReferenceState;
 
 use crate::extract::IngestionManifest;
@@ -42,6 +43,10 @@ pub enum TransformError {
     #[error("ingestion run {run_id} does not exist (no manifest at {key})")]
     UnknownRun { run_id: String, key: String },
     #[error(
+        "run {run_id} quarantined nothing (its processed manifest {key} names no quarantine object): nothing to requeue"
+    )]
+    NothingToRequeue { run_id: String, key: String },
+    #[error(
         "ingestion run {run_id}: object {object} could not be read ({source}); the run is not marked transformed and will be transformed when the object can be read"
     )]
     UnreadableObject { run_id: String, object: String, source: Box<StorageError> },
@@ -58,7 +63,7 @@ impl TransformError {
 }
 
 /// What one run's transform wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessedManifest {
     pub format: u32,
     pub run_id: String,
@@ -77,6 +82,17 @@ pub struct ProcessedManifest {
     /// Set when an operator parked the run (`onyx park`): it carries no rows, on purpose.
     #[serde(default)]
     pub parked: Option<crate::runs::ParkRecord>,
+    /// Rows loaded with a flagged attribute (`warning` lines of the quarantine object; not
+    /// counted in `quarantined_rows`).
+    #[serde(default)]
+    pub flagged_rows: u64,
+    /// Rows held for an unknown reference in the state after this run (counted in
+    /// `quarantined_rows` in the run that first held them).
+    #[serde(default)]
+    pub held_rows: u64,
+    /// Requeue requests (`_requeue/…`) this run consumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requeue_requests: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,7 +118,10 @@ pub struct TransformedRun {
 }
 
 /// Reads a JSON object from a bucket.
-async fn read_json<T: serde::de::DeserializeOwned>(store: &dyn ObjectStore, key: &str) -> Result<T, TransformError> {
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<T, TransformError> {
     let bytes = store.get(key).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| TransformError::BadProcessedObject { key: key.to_string(), reason: e.to_string() })
@@ -151,10 +170,17 @@ pub async fn transform_pending(
         }
         pending.retain(|r| r.as_str() <= target);
     }
-    let mut state = match &last {
+    let mut state: ReferenceState = match &last {
         Some(manifest) => read_json(processed, &manifest.state_object).await?,
-        None => ReferenceState { format: state::FORMAT, ..ReferenceState::default() },
+        None => ReferenceState::default(),
     };
+    if state.format > state::FORMAT {
+        return Err(TransformError::BadProcessedObject {
+            key: last.as_ref().map(|m| m.state_object.clone()).unwrap_or_default(),
+            reason: format!("state format {} is newer than this build understands ({})", state.format, state::FORMAT),
+        });
+    }
+    state.format = state::FORMAT;
     let mut previous = last.map(|m| m.run_id);
     let mut done = Vec::new();
     for run_id in pending {
@@ -212,6 +238,8 @@ async fn write_parked(
         state_object,
         problem: None,
         parked: Some(park),
+        held_rows: state.held.len() as u64,
+        ..ProcessedManifest::default()
     };
     let manifest_key = keys::manifest(run_id);
     processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;
@@ -257,6 +285,9 @@ async fn read_object(
             column: None,
             reason: format!("the object could not be read: {reason}"),
             row: Value::Null,
+            level: model::Level::Error,
+            held: false,
+            version_order: None,
         }),
     })
 }
@@ -327,7 +358,16 @@ async fn transform_one(
             ),
         });
     }
+    // Operators' requeue requests not consumed yet: their lines are applied with the held ones.
+    let (requests, requeued) = requeue::pending(processed, state).await?;
+    let mut requeued_by_table: BTreeMap<String, Vec<model::Requeued>> = BTreeMap::new();
+    for line in requeued {
+        requeued_by_table.entry(line.entry.table.clone()).or_default().push(line);
+    }
     for table in SOURCE_TABLES {
+        // Rows applied again come before the run's own rows of the table: they were read first.
+        builder.release_held(state, table);
+        builder.apply_requeued(state, table, requeued_by_table.remove(table.name).unwrap_or_default());
         let objects = manifest.table(table.name).map(|t| t.objects.as_slice()).unwrap_or_default();
         let mut position = 0u64;
         for object in objects {
@@ -351,6 +391,9 @@ async fn transform_one(
     parts.write(output.tables).await?;
     quarantine.extend(output.quarantine);
     state.after_run = Some(run_id.to_string());
+    if let Some(last) = requests.last() {
+        state.requeue_after = Some(last.clone());
+    }
     let tables = parts.finish();
 
     let quarantine_object = if quarantine.is_empty() {
@@ -373,17 +416,20 @@ async fn transform_one(
         source_manifest,
         previous_run_id: previous.map(str::to_string),
         tables,
-        quarantined_rows: quarantine.len() as u64,
+        quarantined_rows: quarantine.iter().filter(|q| q.level == model::Level::Error).count() as u64,
         quarantine_object,
         state_object,
         problem: None,
         parked: None,
+        flagged_rows: quarantine.iter().filter(|q| q.level == model::Level::Warning).count() as u64,
+        held_rows: state.held.len() as u64,
+        requeue_requests: requests,
     };
     let manifest_key = keys::manifest(run_id);
     processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;
     if manifest.quarantined_rows > 0 || manifest.problem.is_some() {
         let mut per_table: BTreeMap<&str, u64> = BTreeMap::new();
-        for entry in &quarantine {
+        for entry in quarantine.iter().filter(|q| q.level == model::Level::Error) {
             *per_table.entry(entry.table.as_str()).or_default() += 1;
         }
         tracing::error!(

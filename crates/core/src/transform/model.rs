@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::rows::{Rejection, SourceRow};
-use super::state::ReferenceState;
+use super::state::{Held, ReferenceState};
 use crate::frames;
 use crate::tables::{self, SourceTable};
 use crate::values::{Cell, parse_date};
@@ -27,6 +27,64 @@ pub struct Quarantined {
     pub reason: String,
     /// The row as it was read (or the raw text when it was not JSON).
     pub row: Value,
+    /// `error`: the row was held back. `warning`: the row loaded, with the flagged attribute
+    /// (e.g. a currency code ISO 4217 does not know) — listed so that operators see it.
+    #[serde(default)]
+    pub level: Level,
+    /// The row is held in the reference state for a reference no run has brought yet, and is
+    /// released automatically by the first run that has it.
+    #[serde(default)]
+    pub held: bool,
+    /// The row's `version_order` (`<run id>:<position>`) in the run that first read it: a fact
+    /// released or requeued later is emitted with it, so commit order is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_order: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    #[default]
+    Error,
+    Warning,
+}
+
+/// The tables whose rows are held for an unknown reference instead of being dropped: the facts,
+/// and the reference rows that name another (a staff member before their department, a
+/// counterparty before its address), whose facts would otherwise wait for them forever.
+pub const HELD_TABLES: [&str; 5] = ["counterparty", "staff", "sales_order", "purchase_order", "payment"];
+
+/// Whether the state already has this version of a reference row or a newer one (by
+/// `last_updated`): an older version applied again would overwrite it.
+fn superseded(state: &ReferenceState, table: &SourceTable, raw: &Map<String, Value>) -> bool {
+    let updated = |row: &Map<String, Value>| row.get(tables::LAST_UPDATED).and_then(Value::as_str).map(str::to_string);
+    let known = raw
+        .get(table.key)
+        .and_then(Value::as_i64)
+        .and_then(|k| i32::try_from(k).ok())
+        .and_then(|k| state.row(table.name, k));
+    match (known.and_then(updated), updated(raw)) {
+        (Some(known), Some(this)) => known >= this,
+        _ => false,
+    }
+}
+
+/// A quarantined line brought back by an operator's requeue request.
+#[derive(Debug, Clone)]
+pub struct Requeued {
+    /// The request object (`_requeue/<id>.json`) and the run whose quarantine held the line.
+    pub request: String,
+    pub run_id: String,
+    pub entry: Quarantined,
+}
+
+/// Where a row that is applied again comes from.
+struct Replay {
+    source_object: String,
+    line: usize,
+    version_order: Option<String>,
+    /// Prefix of any reason it is quarantined for now.
+    origin: String,
 }
 
 /// One line of an extracted object, parsed as JSON or not.
@@ -53,6 +111,12 @@ struct Builder {
     /// `version_order` is `<run id>:<position>`.
     run_id: String,
     position: u64,
+    /// The `version_order` of a held or requeued row being applied again (its original one).
+    version_override: Option<String>,
+    /// Unknown references of the fact being applied, reported only if its content is valid.
+    missing: Vec<Rejection>,
+    /// Attributes flagged (loaded, but wrong) on the row being applied: `(column, value, reason)`.
+    flags: Vec<(String, String, String)>,
     dims: BTreeMap<&'static str, BTreeMap<i32, Vec<Cell>>>,
     facts: BTreeMap<&'static str, BTreeMap<(i32, NaiveDateTime), Vec<Cell>>>,
     dates: BTreeSet<NaiveDate>,
@@ -74,7 +138,53 @@ impl Builder {
             column: rejection.column,
             reason: rejection.reason,
             row: raw,
+            level: Level::Error,
+            held: false,
+            version_order: Some(self.version_order_at(input.position)),
         });
+    }
+
+    fn version_order_at(&self, position: u64) -> String {
+        format!("{}:{position:010}", self.run_id)
+    }
+
+    /// The `version_order` of the row being applied.
+    fn version_order(&self) -> String {
+        self.version_override.clone().unwrap_or_else(|| self.version_order_at(self.position))
+    }
+
+    /// Records an attribute that is wrong but does not stop its row: an ERROR naming table, key,
+    /// column and value, and a `warning` line in the run's quarantine object.
+    fn warn_flags(&mut self, table: &SourceTable, object: &str, line: usize, raw: &Map<String, Value>) {
+        let key = raw.get(table.key).and_then(Value::as_i64);
+        for (column, value, reason) in std::mem::take(&mut self.flags) {
+            tracing::error!(
+                stage = "transform",
+                run_id = %self.run_id,
+                table = table.name,
+                key,
+                column = %column,
+                value = %value,
+                object,
+                line,
+                "{}.{column} of {} {} is flagged, the row loads: {reason}",
+                table.name,
+                table.key,
+                key.map_or("?".to_string(), |k| k.to_string())
+            );
+            self.quarantine.push(Quarantined {
+                table: table.name.to_string(),
+                source_object: object.to_string(),
+                line,
+                key,
+                column: Some(column),
+                reason,
+                row: Value::Object(raw.clone()),
+                level: Level::Warning,
+                held: false,
+                version_order: None,
+            });
+        }
     }
 
     fn dim(&mut self, table: &'static WarehouseTable, id: i32, cells: Vec<Cell>) -> Result<(), Rejection> {
@@ -89,8 +199,10 @@ impl Builder {
         version: (i32, NaiveDateTime),
         mut cells: Vec<Cell>,
     ) -> Result<(), Rejection> {
-        cells.push(Cell::Text(format!("{}:{:010}", self.run_id, self.position)));
+        cells.push(Cell::Text(self.version_order()));
         fits(table, &cells)?;
+        // Content first: only a fact whose content is valid is held for a missing reference.
+        self.held_for()?;
         self.facts.entry(table.name).or_default().insert(version, cells);
         Ok(())
     }
@@ -167,15 +279,37 @@ fn fits(table: &WarehouseTable, cells: &[Cell]) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A reference of a dimension row: unknown, the row is rejected.
 fn require(state: &ReferenceState, row: &SourceRow, column: &str, table: &str) -> Result<Cell, Rejection> {
     let id = row.int(column)?;
-    if state.knows(table, id) {
-        Ok(Cell::Int(id))
-    } else {
-        Err(Rejection::column(
-            column,
-            format!("unknown reference: {table} {id} is in neither this run nor an earlier one"),
-        ))
+    if state.knows(table, id) { Ok(Cell::Int(id)) } else { Err(Rejection::unknown_reference(column, table, id)) }
+}
+
+/// A reference of a fact: unknown, it is noted and the rest of the row is still checked, so that
+/// a fact is held for a missing reference only if its content is valid (see [`Builder::held_for`]).
+fn refer(
+    b: &mut Builder,
+    state: &ReferenceState,
+    row: &SourceRow,
+    column: &str,
+    table: &str,
+) -> Result<Cell, Rejection> {
+    require(state, row, column, table).or_else(|rejection| {
+        b.missing.push(rejection);
+        row.int(column).map(Cell::Int)
+    })
+}
+
+impl Builder {
+    /// Fails with the fact's unknown references (all of them, the first column named).
+    fn held_for(&mut self) -> Result<(), Rejection> {
+        let missing = std::mem::take(&mut self.missing);
+        let Some(first) = missing.first() else { return Ok(()) };
+        Err(Rejection {
+            column: first.column.clone(),
+            reason: missing.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>().join("; "),
+            unknown_reference: true,
+        })
     }
 }
 
@@ -209,11 +343,179 @@ impl RunBuilder {
             };
             b.position = input.position;
             let result = SourceRow::parse(table, raw).and_then(|row| apply(b, state, &row, raw));
-            if let Err(rejection) = result {
-                let raw = Value::Object(raw.clone());
-                b.reject(table, &input, raw, rejection);
+            match result {
+                Ok(()) => b.warn_flags(table, &input.object, input.line, raw),
+                Err(rejection) if rejection.unknown_reference && HELD_TABLES.contains(&table.name) => {
+                    let version_order = b.version_order();
+                    state.held.push(Held {
+                        table: table.name.to_string(),
+                        key: raw.get(table.key).and_then(Value::as_i64),
+                        column: rejection.column.clone(),
+                        reason: rejection.reason.clone(),
+                        run_id: b.run_id.clone(),
+                        source_object: input.object.clone(),
+                        line: input.line,
+                        version_order,
+                        row: raw.clone(),
+                    });
+                    b.reject(table, &input, Value::Object(raw.clone()), rejection);
+                    if let Some(entry) = b.quarantine.last_mut() {
+                        entry.held = true;
+                        entry.reason = format!("{}; held until a later run has it", entry.reason);
+                    }
+                }
+                Err(rejection) => {
+                    let raw = Value::Object(raw.clone());
+                    b.reject(table, &input, raw, rejection);
+                }
             }
         }
+    }
+
+    /// Applies again the facts of `table` held for an unknown reference (call before the run's
+    /// own lines of the table, once every reference table is applied). A fact whose references
+    /// all exist now is emitted with its original `version_order` and logged at INFO; one still
+    /// missing a reference stays held; one that the current rules reject for its content (a rule
+    /// changed) is quarantined in this run.
+    pub fn release_held(&mut self, state: &mut ReferenceState, table: &'static SourceTable) {
+        if !state.held.iter().any(|h| h.table == table.name) {
+            return;
+        }
+        let (mine, rest): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut state.held).into_iter().partition(|h| h.table == table.name);
+        state.held = rest;
+        for mut held in mine {
+            if super::state::REFERENCE_TABLES.contains(&table.name) && superseded(state, table, &held.row) {
+                tracing::info!(
+                    stage = "transform",
+                    run_id = %self.0.run_id,
+                    table = table.name,
+                    key = held.key,
+                    held_since = %held.run_id,
+                    "held {} {} {} dropped: a newer version of it has loaded",
+                    table.name,
+                    table.key,
+                    held.key.map_or("?".to_string(), |k| k.to_string())
+                );
+                continue;
+            }
+            let replay = Replay {
+                source_object: held.source_object.clone(),
+                line: held.line,
+                version_order: Some(held.version_order.clone()),
+                origin: format!("held since run {}", held.run_id),
+            };
+            match self.replay(state, table, &held.row, &replay) {
+                Ok(()) => tracing::info!(
+                    stage = "transform",
+                    run_id = %self.0.run_id,
+                    table = table.name,
+                    key = held.key,
+                    held_since = %held.run_id,
+                    version_order = %held.version_order,
+                    "held {} {} {} released: its references exist now (a fact keeps its original version order)",
+                    table.name,
+                    table.key,
+                    held.key.map_or("?".to_string(), |k| k.to_string())
+                ),
+                Err(rejection) if rejection.unknown_reference => {
+                    held.column = rejection.column;
+                    held.reason = rejection.reason;
+                    state.held.push(held);
+                }
+                Err(rejection) => self.0.quarantine.push(Quarantined {
+                    table: table.name.to_string(),
+                    source_object: held.source_object,
+                    line: held.line,
+                    key: held.key,
+                    column: rejection.column,
+                    reason: format!("{}: {}", replay.origin, rejection.reason),
+                    row: Value::Object(held.row),
+                    level: Level::Error,
+                    held: false,
+                    version_order: Some(held.version_order),
+                }),
+            }
+        }
+    }
+
+    /// Applies again quarantined lines of `table` that an operator requeued (call where
+    /// [`RunBuilder::release_held`] is called): each goes through the current rules with its
+    /// original `version_order`; what fails again is quarantined in this run, naming the request
+    /// and the run it came from (a fact missing a reference is held). A reference row older than
+    /// the one the state has is skipped: a newer version already won.
+    pub fn apply_requeued(&mut self, state: &mut ReferenceState, table: &'static SourceTable, lines: Vec<Requeued>) {
+        for (i, requeued) in lines.into_iter().enumerate() {
+            let entry = requeued.entry;
+            let Value::Object(raw) = entry.row else { continue };
+            let key = raw.get(table.key).and_then(Value::as_i64);
+            if super::state::REFERENCE_TABLES.contains(&table.name) && superseded(state, table, &raw) {
+                tracing::info!(stage = "transform", run_id = %self.0.run_id, table = table.name, key,
+                    request = %requeued.request, from_run = %requeued.run_id,
+                    "requeued reference row skipped: the state has a newer version of it");
+                continue;
+            }
+            // Lines written before `version_order` was recorded come last in this run.
+            let version_order =
+                entry.version_order.clone().unwrap_or_else(|| self.0.version_order_at(9_000_000_000 + i as u64));
+            let replay = Replay {
+                source_object: entry.source_object.clone(),
+                line: entry.line,
+                version_order: Some(version_order.clone()),
+                origin: format!("requeued from run {} by {}", requeued.run_id, requeued.request),
+            };
+            match self.replay(state, table, &raw, &replay) {
+                Ok(()) => tracing::info!(stage = "transform", run_id = %self.0.run_id, table = table.name, key,
+                    request = %requeued.request, from_run = %requeued.run_id, version_order = %version_order,
+                    "requeued row applied"),
+                Err(rejection) => {
+                    let held = rejection.unknown_reference && HELD_TABLES.contains(&table.name);
+                    if held {
+                        state.held.push(Held {
+                            table: table.name.to_string(),
+                            key,
+                            column: rejection.column.clone(),
+                            reason: rejection.reason.clone(),
+                            run_id: requeued.run_id.clone(),
+                            source_object: entry.source_object.clone(),
+                            line: entry.line,
+                            version_order: version_order.clone(),
+                            row: raw.clone(),
+                        });
+                    }
+                    self.0.quarantine.push(Quarantined {
+                        table: table.name.to_string(),
+                        source_object: entry.source_object,
+                        line: entry.line,
+                        key,
+                        column: rejection.column,
+                        reason: format!("{}: {}", replay.origin, rejection.reason),
+                        row: Value::Object(raw),
+                        level: Level::Error,
+                        held,
+                        version_order: Some(version_order),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies a row again with its original `version_order`.
+    fn replay(
+        &mut self,
+        state: &mut ReferenceState,
+        table: &'static SourceTable,
+        raw: &Map<String, Value>,
+        replay: &Replay,
+    ) -> Result<(), Rejection> {
+        let b = &mut self.0;
+        b.version_override = replay.version_order.clone();
+        let result = SourceRow::parse(table, raw).and_then(|row| apply(b, state, &row, raw));
+        b.version_override = None;
+        if result.is_ok() {
+            b.warn_flags(table, &replay.source_object, replay.line, raw);
+        }
+        result
     }
 
     /// Call once every reference table (up to staff) is applied: emits the staff and counterparty
@@ -249,14 +551,28 @@ fn apply(
     row: &SourceRow,
     raw: &Map<String, Value>,
 ) -> Result<(), Rejection> {
+    b.missing.clear();
+    b.flags.clear();
     let id = row.key()?;
     match row.table.name {
         "currency" => {
             let code = row.text("currency_code")?;
-            let currency = iso_currency::Currency::from_code(code).ok_or_else(|| {
-                Rejection::column("currency_code", format!("{code:?} is not an ISO 4217 currency code"))
-            })?;
-            let cells = vec![Cell::Int(id), Cell::text(code), Cell::text(currency.name())];
+            // A code ISO 4217 does not know (`gbp`, `CNH`) is an attribute problem, not a reason
+            // to lose the currency and every fact in it: the row loads with the code as the
+            // source has it and a flagged name (dim_currency.currency_name is NOT NULL).
+            let name = match iso_currency::Currency::from_code(code) {
+                Some(currency) => currency.name().to_string(),
+                None => {
+                    let flagged = format!("unknown currency code {code:?} (not ISO 4217)");
+                    b.flags.push((
+                        "currency_code".into(),
+                        code.to_string(),
+                        format!("{code:?} is not an ISO 4217 currency code; loaded with currency_name {flagged:?}"),
+                    ));
+                    flagged
+                }
+            };
+            let cells = vec![Cell::Int(id), Cell::text(code), Cell::text(&name)];
             b.dim(&warehouse::DIM_CURRENCY, id, cells)?;
         }
         "department" => {
@@ -316,15 +632,15 @@ fn apply(
             let price = row.decimal("unit_price")?;
             positive("unit_price", price.is_positive())?;
             cells.extend([
-                require(state, row, "staff_id", "staff")?,
-                require(state, row, "counterparty_id", "counterparty")?,
+                refer(b, state, row, "staff_id", "staff")?,
+                refer(b, state, row, "counterparty_id", "counterparty")?,
                 Cell::Int(units),
                 Cell::Decimal(price),
-                require(state, row, "currency_id", "currency")?,
-                require(state, row, "design_id", "design")?,
+                refer(b, state, row, "currency_id", "currency")?,
+                refer(b, state, row, "design_id", "design")?,
                 b.date_text(row, "agreed_payment_date")?,
                 b.date_text(row, "agreed_delivery_date")?,
-                require(state, row, "agreed_delivery_location_id", "address")?,
+                refer(b, state, row, "agreed_delivery_location_id", "address")?,
             ]);
             let version = (id, row.timestamp("last_updated")?);
             b.fact(&warehouse::FACT_SALES_ORDER, version, cells)?;
@@ -336,15 +652,15 @@ fn apply(
             let price = row.decimal("item_unit_price")?;
             positive("item_unit_price", price.is_positive())?;
             cells.extend([
-                require(state, row, "staff_id", "staff")?,
-                require(state, row, "counterparty_id", "counterparty")?,
+                refer(b, state, row, "staff_id", "staff")?,
+                refer(b, state, row, "counterparty_id", "counterparty")?,
                 Cell::text(row.text("item_code")?),
                 Cell::Int(quantity),
                 Cell::Decimal(price),
-                require(state, row, "currency_id", "currency")?,
+                refer(b, state, row, "currency_id", "currency")?,
                 b.date_text(row, "agreed_delivery_date")?,
                 b.date_text(row, "agreed_payment_date")?,
-                require(state, row, "agreed_delivery_location_id", "address")?,
+                refer(b, state, row, "agreed_delivery_location_id", "address")?,
             ]);
             let version = (id, row.timestamp("last_updated")?);
             b.fact(&warehouse::FACT_PURCHASE_ORDER, version, cells)?;
@@ -353,17 +669,14 @@ fn apply(
             let mut cells = b.fact_head(row, id)?;
             let transaction = row.int("transaction_id")?;
             if !state.knows_transaction(transaction) {
-                return Err(Rejection::column(
-                    "transaction_id",
-                    format!("unknown reference: transaction {transaction} is in neither this run nor an earlier one"),
-                ));
+                b.missing.push(Rejection::unknown_reference("transaction_id", "transaction", transaction));
             }
             cells.extend([
                 Cell::Int(transaction),
-                require(state, row, "counterparty_id", "counterparty")?,
+                refer(b, state, row, "counterparty_id", "counterparty")?,
                 Cell::Decimal(row.decimal("payment_amount")?),
-                require(state, row, "currency_id", "currency")?,
-                require(state, row, "payment_type_id", "payment_type")?,
+                refer(b, state, row, "currency_id", "currency")?,
+                refer(b, state, row, "payment_type_id", "payment_type")?,
                 Cell::Bool(row.bool("paid")?),
                 b.date_text(row, "payment_date")?,
             ]);
@@ -457,6 +770,9 @@ fn emit_dependent_dimensions(b: &mut Builder, state: &ReferenceState) {
                 column: rejection.column,
                 reason: format!("{} could not be rebuilt: {}", table.name, rejection.reason),
                 row: state.row(source.name, id).cloned().map(Value::Object).unwrap_or(Value::Null),
+                level: Level::Error,
+                held: false,
+                version_order: None,
             });
         }
     }
@@ -510,8 +826,9 @@ mod tests {
     /// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
     /// advances the state; all output at once, as `transform_one` feeds a [`RunBuilder`].
     fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
-        let mut builder = RunBuilder::default();
+        let mut builder = RunBuilder::for_run("20261128T070000000-test");
         for table in tables::SOURCE_TABLES {
+            builder.release_held(state, table);
             builder.apply_lines(state, table, inputs.remove(table.name).unwrap_or_default());
             if table.name == tables::STAFF.name {
                 builder.after_reference_tables(state);
@@ -592,6 +909,71 @@ mod tests {
         assert_eq!(cells[7], Cell::Int(4));
         let sunday = NaiveDate::from_ymd_opt(2022, 11, 6).expect("date");
         assert_eq!(date_cells(sunday)[4], Cell::Int(7));
+    }
+
+    /// `refer` notes a fact's unknown references and `Builder::fact` reports them only after
+    /// `fits` and every content check passed: a payment with an unknown transaction and a bad
+    /// date is quarantined for its content (not held); with a good date it is held, and released
+    /// by the run that brings the transaction, with the version order of the run that read it.
+    #[test]
+    fn a_fact_is_held_only_if_its_content_is_valid() {
+        let payment = |date: &str| {
+            line(json!({"payment_id": 7, "created_at": AT, "last_updated": AT, "transaction_id": 99,
+                "counterparty_id": 1, "payment_amount": "1.00", "currency_id": 1, "payment_type_id": 1,
+                "paid": false, "payment_date": date, "company_ac_number": 1, "counterparty_ac_number": 2}))
+        };
+        let mut state = ReferenceState::default();
+        for (table, row) in [
+            ("counterparty", json!({"counterparty_id": 1, "legal_address_id": 1})),
+            ("currency", json!({"currency_id": 1})),
+            ("payment_type", json!({"payment_type_id": 1})),
+        ] {
+            state.set_row(table, 1, row.as_object().cloned().expect("object"));
+        }
+        let bad = transform(&mut state, BTreeMap::from([("payment", vec![payment("soon")])]));
+        assert_eq!(bad.quarantine.len(), 1);
+        assert_eq!(bad.quarantine[0].column.as_deref(), Some("payment_date"));
+        assert!(!bad.quarantine[0].held && state.held.is_empty(), "{:?}", bad.quarantine);
+
+        let good = transform(&mut state, BTreeMap::from([("payment", vec![payment("2026-12-01")])]));
+        assert!(good.quarantine[0].held && good.quarantine[0].reason.contains("transaction 99"));
+        assert_eq!(state.held.len(), 1);
+        let transaction = line(json!({"transaction_id": 99, "transaction_type": "SALE", "sales_order_id": 1,
+            "purchase_order_id": null, "created_at": AT, "last_updated": AT}));
+        let released = transform(&mut state, BTreeMap::from([("transaction", vec![transaction])]));
+        assert!(released.quarantine.is_empty() && state.held.is_empty(), "{:?}", released.quarantine);
+        let facts = &released.tables["fact_payment"];
+        assert_eq!(facts.len(), 1);
+        assert_eq!(facts[0].last(), Some(&Cell::text("20261128T070000000-test:0000000000")));
+    }
+
+    /// A reference row naming a reference not known yet (staff before its department) is held
+    /// like a fact and released by the run that brings the department, emitting dim_staff; an
+    /// older held version is dropped once a newer one has loaded (`superseded`).
+    #[test]
+    fn staff_before_their_department_are_held_and_released() {
+        let mut state = ReferenceState::default();
+        let staff = |name: &str, at: &str| {
+            line(json!({"staff_id": 5, "first_name": name, "last_name": "O", "department_id": 3,
+                "email_address": "a@b", "created_at": AT, "last_updated": at}))
+        };
+        let first = transform(&mut state, BTreeMap::from([("staff", vec![staff("Held", AT)])]));
+        assert!(first.quarantine[0].held, "{:?}", first.quarantine);
+        let dept = line(json!({"department_id": 3, "department_name": "Dispatch", "location": "Leeds",
+            "manager": null, "created_at": AT, "last_updated": AT}));
+        let second = transform(&mut state, BTreeMap::from([("department", vec![dept])]));
+        assert!(second.quarantine.is_empty() && state.held.is_empty(), "{:?}", second.quarantine);
+        assert_eq!(second.tables["dim_staff"][0][1], Cell::text("Held"));
+
+        // Held again (department gone from the state), then a newer version loads first.
+        state.rows.remove("department");
+        transform(&mut state, BTreeMap::from([("staff", vec![staff("Old", "2022-11-04T00:00:00.000")])]));
+        assert_eq!(state.held.len(), 1);
+        let mut newer = staff("New", "2022-11-05T00:00:00.000");
+        newer.parsed.as_mut().expect("row").insert("department_id".into(), json!(null));
+        state.set_row("staff", 5, newer.parsed.clone().expect("row"));
+        transform(&mut state, BTreeMap::new());
+        assert!(state.held.is_empty(), "the older held version is dropped: {:?}", state.held);
     }
 
     #[test]

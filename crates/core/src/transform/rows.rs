@@ -23,14 +23,25 @@ pub enum SrcValue {
 pub struct Rejection {
     pub column: Option<String>,
     pub reason: String,
+    /// The row's content is valid and only a reference it names is not known yet: a fact
+    /// rejected for this alone is held and released by a later run (see `state::Held`).
+    pub unknown_reference: bool,
 }
 
 impl Rejection {
     pub fn column(column: &str, reason: impl Into<String>) -> Rejection {
-        Rejection { column: Some(column.to_string()), reason: reason.into() }
+        Rejection { column: Some(column.to_string()), reason: reason.into(), unknown_reference: false }
     }
     pub fn row(reason: impl Into<String>) -> Rejection {
-        Rejection { column: None, reason: reason.into() }
+        Rejection { column: None, reason: reason.into(), unknown_reference: false }
+    }
+    /// `column` names a row of `table` that neither this run nor an earlier one has.
+    pub fn unknown_reference(column: &str, table: &str, id: i32) -> Rejection {
+        Rejection {
+            column: Some(column.to_string()),
+            reason: format!("unknown reference: {table} {id} is in neither this run nor an earlier one"),
+            unknown_reference: true,
+        }
     }
 }
 

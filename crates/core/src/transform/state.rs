@@ -1,13 +1,21 @@
 //! The transform's knowledge of earlier runs: the latest valid row of every reference table and
 //! the ids of every transaction. One immutable snapshot per run in the processed bucket
 //! (`_state/…/<run_id>.json`), so a transform never depends on memory between calls.
+//!
+//! It also holds the facts that wait for a reference (`held`): a sales order, purchase order or
+//! payment whose content is valid but which names a reference no run has brought yet. Each is
+//! kept with its raw row, reason, original run and `version_order`, re-applied by every later
+//! run before that run's own rows of the table, and released (emitted with its original
+//! `version_order`) by the first run in which all its references exist. Only held rows are kept,
+//! never the quarantine history, so the state grows with what is waiting, not with time.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub const FORMAT: u32 = 1;
+/// 2: `held` and `requeue_after` (absent, they default to none).
+pub const FORMAT: u32 = 2;
 
 /// Source tables whose latest rows the transform keeps (dimension sources).
 pub const REFERENCE_TABLES: [&str; 7] =
@@ -22,6 +30,29 @@ pub struct ReferenceState {
     pub rows: BTreeMap<String, BTreeMap<i32, Map<String, Value>>>,
     /// Every known transaction id, as sorted inclusive ranges.
     pub transactions: Vec<(i32, i32)>,
+    /// Facts waiting for a reference, in the order they were first read.
+    #[serde(default)]
+    pub held: Vec<Held>,
+    /// The last requeue request consumed (`_requeue/<id>.json`): later ones are still to do.
+    #[serde(default)]
+    pub requeue_after: Option<String>,
+}
+
+/// A fact held for an unknown reference (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    pub table: String,
+    pub key: Option<i64>,
+    pub column: Option<String>,
+    /// Why it is held, as of the last run that tried it.
+    pub reason: String,
+    /// The run that first read it, and the object and line it came from.
+    pub run_id: String,
+    pub source_object: String,
+    pub line: usize,
+    /// Its `version_order` from that run: the one it is emitted with when released.
+    pub version_order: String,
+    pub row: Map<String, Value>,
 }
 
 impl ReferenceState {
