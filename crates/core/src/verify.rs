@@ -4,7 +4,8 @@
 //! For every warehouse table, both databases compute the same canonical text of each row (a
 //! `ROW(…)::text` of text columns) from their own side: the source through the joins the transform
 //! applies, the warehouse from the dimension or the fact's `*_current` view. Per id range each side
-//! returns only a row count and a sum of 60-bit md5 prefixes; ranges that differ are split into 16
+//! returns only a row count and a sum of 64-bit hashes (`hashtextextended`, the function hash
+//! partitioning relies on, so stable across PostgreSQL versions); ranges that differ are split into 16
 //! and compared again, down to ranges of at most `leaf_size` ids, whose per-id hashes name the
 //! missing, extra and different ids; the first few are fetched whole and compared column by
 //! column. Memory is bounded by one leaf.
@@ -43,6 +44,9 @@ pub enum VerifyError {
 /// built from `{F:alias}` (the in-flight test of that table alias's row).
 struct Check {
     table: &'static str,
+    /// Source table and key, warehouse table and key: where the id range is read (through the
+    /// primary-key indexes, not the derived rows).
+    ids: [&'static str; 4],
     columns: &'static [&'static str],
     source: &'static str,
     warehouse: &'static str,
@@ -51,6 +55,7 @@ struct Check {
 const CHECKS: &[Check] = &[
     Check {
         table: "dim_staff",
+        ids: ["staff", "staff_id", "dim_staff", "staff_id"],
         columns: &["first_name", "last_name", "department_name", "location", "email_address"],
         source: "SELECT s.staff_id, s.first_name::text, s.last_name::text, d.department_name::text, d.location::text,
                         s.email_address::text, {F:s} OR {F:d}
@@ -59,6 +64,7 @@ const CHECKS: &[Check] = &[
     },
     Check {
         table: "dim_location",
+        ids: ["address", "address_id", "dim_location", "location_id"],
         columns: &["address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone"],
         source: "SELECT address_id, address_line_1::text, address_line_2::text, district::text, city::text,
                         postal_code::text, country::text, phone::text, {F:a} FROM address a",
@@ -67,18 +73,21 @@ const CHECKS: &[Check] = &[
     },
     Check {
         table: "dim_design",
+        ids: ["design", "design_id", "dim_design", "design_id"],
         columns: &["design_name", "file_location", "file_name"],
         source: "SELECT design_id, design_name::text, file_location::text, file_name::text, {F:d} FROM design d",
         warehouse: "SELECT design_id, design_name, file_location, file_name FROM dim_design",
     },
     Check {
         table: "dim_currency",
+        ids: ["currency", "currency_id", "dim_currency", "currency_id"],
         columns: &["currency_code"],
         source: "SELECT currency_id, currency_code::text, {F:c} FROM currency c",
         warehouse: "SELECT currency_id, currency_code FROM dim_currency",
     },
     Check {
         table: "dim_counterparty",
+        ids: ["counterparty", "counterparty_id", "dim_counterparty", "counterparty_id"],
         columns: &[
             "counterparty_legal_name",
             "counterparty_legal_address_line_1",
@@ -101,12 +110,14 @@ const CHECKS: &[Check] = &[
     },
     Check {
         table: "dim_payment_type",
+        ids: ["payment_type", "payment_type_id", "dim_payment_type", "payment_type_id"],
         columns: &["payment_type_name"],
         source: "SELECT payment_type_id, payment_type_name::text, {F:p} FROM payment_type p",
         warehouse: "SELECT payment_type_id, payment_type_name FROM dim_payment_type",
     },
     Check {
         table: "dim_transaction",
+        ids: ["transaction", "transaction_id", "dim_transaction", "transaction_id"],
         columns: &["transaction_type", "sales_order_id", "purchase_order_id"],
         source: "SELECT transaction_id, transaction_type::text, sales_order_id::text, purchase_order_id::text, {F:t}
                  FROM transaction t",
@@ -115,6 +126,7 @@ const CHECKS: &[Check] = &[
     },
     Check {
         table: "fact_sales_order",
+        ids: ["sales_order", "sales_order_id", "fact_sales_order", "sales_order_id"],
         columns: &[
             "created_date",
             "created_time",
@@ -143,6 +155,7 @@ const CHECKS: &[Check] = &[
     },
     Check {
         table: "fact_purchase_order",
+        ids: ["purchase_order", "purchase_order_id", "fact_purchase_order", "purchase_order_id"],
         columns: &[
             "created_date",
             "created_time",
@@ -171,6 +184,7 @@ const CHECKS: &[Check] = &[
     },
     Check {
         table: "fact_payment",
+        ids: ["payment", "payment_id", "fact_payment", "payment_id"],
         columns: &[
             "created_date",
             "created_time",
@@ -411,7 +425,7 @@ async fn buckets<C: GenericClient>(
 ) -> Result<BTreeMap<i64, (i64, String)>, VerifyError> {
     let sql = format!(
         "SELECT (q.id::int8 - $1::int8) / $3::int8 AS bucket, count(*),
-                coalesce(sum(('x' || substr(md5({row}), 1, 15))::bit(60)::int8), 0)::text
+                coalesce(sum(hashtextextended({row}, 0)), 0)::text
          FROM {from} q WHERE q.id::int8 >= $1::int8 AND q.id::int8 < $2::int8 AND NOT (q.id::int8 = ANY($4)) GROUP BY 1",
         row = row_text(check.columns),
         from = side.sql
@@ -430,7 +444,7 @@ async fn leaf<C: GenericClient>(
     excluded: &[i64],
 ) -> Result<BTreeMap<i64, String>, VerifyError> {
     let sql = format!(
-        "SELECT q.id::int8, md5({row}) FROM {from} q WHERE q.id::int8 >= $1::int8 AND q.id::int8 < $2::int8 AND NOT (q.id::int8 = ANY($3))",
+        "SELECT q.id::int8, hashtextextended({row}, 0)::text FROM {from} q WHERE q.id::int8 >= $1::int8 AND q.id::int8 < $2::int8 AND NOT (q.id::int8 = ANY($3))",
         row = row_text(check.columns),
         from = side.sql
     );
@@ -464,30 +478,34 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let range = |from: &str| format!("SELECT min(q.id)::int8, max(q.id)::int8, count(*) FROM {from} q");
-    let a = source.query(check.table, &range(&source.sql), &[]).await?;
-    let b = warehouse.query(check.table, &range(&warehouse.sql), &[]).await?;
-    let checked = (a[0].get::<_, i64>(2) as u64).saturating_sub(in_flight.len() as u64);
+    let range = |table: &str, key: &str| format!("SELECT min(\"{key}\")::int8, max(\"{key}\")::int8 FROM \"{table}\"");
+    let [source_table, source_key, warehouse_table, warehouse_key] = check.ids;
+    let (source_range, warehouse_range) = (range(source_table, source_key), range(warehouse_table, warehouse_key));
+    let (a, b) = tokio::join!(
+        source.query(check.table, &source_range, &[]),
+        warehouse.query(check.table, &warehouse_range, &[])
+    );
     let mut lo = i64::MAX;
     let mut hi = i64::MIN;
-    for row in [&a[0], &b[0]] {
+    for row in [&a?[0], &b?[0]] {
         if let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
             lo = lo.min(min);
             hi = hi.max(max + 1);
         }
     }
-    let mut report = TableReport {
-        table: check.table.to_string(),
-        checked,
-        in_flight: in_flight.len() as u64,
-        ..Default::default()
-    };
+    let mut checked: Option<u64> = None;
+    let mut report =
+        TableReport { table: check.table.to_string(), in_flight: in_flight.len() as u64, ..Default::default() };
     let mut pending = if lo < hi { vec![(lo, hi)] } else { Vec::new() };
     let mut differing: BTreeMap<i64, &'static str> = BTreeMap::new();
     while let Some((lo, hi)) = pending.pop() {
         if hi - lo <= options.leaf_size {
             let (a, b) =
-                (leaf(source, check, lo, hi, &in_flight).await?, leaf(warehouse, check, lo, hi, &in_flight).await?);
+                tokio::join!(leaf(source, check, lo, hi, &in_flight), leaf(warehouse, check, lo, hi, &in_flight));
+            let (a, b) = (a?, b?);
+            if checked.is_none() {
+                checked = Some(a.len() as u64);
+            }
             let ids: BTreeSet<i64> = a.keys().chain(b.keys()).copied().collect();
             for id in ids {
                 match (a.get(&id), b.get(&id)) {
@@ -500,10 +518,15 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
             continue;
         }
         let width = (hi - lo + 15) / 16;
-        let (a, b) = (
-            buckets(source, check, lo, hi, width, &in_flight).await?,
-            buckets(warehouse, check, lo, hi, width, &in_flight).await?,
+        let (a, b) = tokio::join!(
+            buckets(source, check, lo, hi, width, &in_flight),
+            buckets(warehouse, check, lo, hi, width, &in_flight)
         );
+        let (a, b) = (a?, b?);
+        if checked.is_none() {
+            // The first range is the whole table: its source count is the rows checked.
+            checked = Some(a.values().map(|(count, _)| *count as u64).sum());
+        }
         let keys: BTreeSet<i64> = a.keys().chain(b.keys()).copied().collect();
         for bucket in keys.into_iter().rev() {
             if a.get(&bucket) != b.get(&bucket) {
@@ -511,6 +534,7 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
             }
         }
     }
+    report.checked = checked.unwrap_or(0);
     for kind in differing.values() {
         match *kind {
             "missing" => report.missing += 1,
@@ -520,7 +544,8 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
     }
     report.equal = report.checked.saturating_sub(report.missing + report.different);
     let shown: Vec<i64> = differing.keys().copied().take(options.examples).collect();
-    let (a, b) = (fetch(source, check, &shown).await?, fetch(warehouse, check, &shown).await?);
+    let (a, b) = tokio::join!(fetch(source, check, &shown), fetch(warehouse, check, &shown));
+    let (a, b) = (a?, b?);
     for (id, kind) in &differing {
         let mut columns = Vec::new();
         if shown.contains(id) {
