@@ -59,6 +59,21 @@ pub async fn record_failure(
     Ok(record)
 }
 
+/// A stage failed on `run_id` for a reason retrying will not fix, so the runs after it wait
+/// (order is kept): records the failure and logs an ERROR that names the run and the way out.
+pub async fn report_blocking(processed: &dyn ObjectStore, stage: &str, run_id: &str, error: &dyn std::error::Error) {
+    if let Err(e) = record_failure(processed, stage, run_id, &error.to_string()).await {
+        tracing::warn!(stage, run_id, error = %e, "could not record the failure");
+    }
+    tracing::error!(
+        stage,
+        run_id,
+        error = %error,
+        "run {run_id} failed for a reason retrying will not fix; later runs wait behind it \
+         (fix it, or set it aside with `onyx park {run_id} --reason …`)"
+    );
+}
+
 /// Every recorded failure, oldest run first (each run's failures in time order).
 pub async fn failures(processed: &dyn ObjectStore) -> Result<Vec<FailureRecord>, StorageError> {
     let mut out = Vec::new();

@@ -225,18 +225,7 @@ pub async fn load_pending(
             Ok(None) => {}
             Err(error) => {
                 if !error.is_retryable() {
-                    // Runs after this one wait behind it (order is kept): say which run blocks.
-                    let message = error.to_string();
-                    if let Err(e) = crate::runs::record_failure(processed, "load", &run_id, &message).await {
-                        tracing::warn!(stage = "load", run_id, error = %e, "could not record the failure");
-                    }
-                    tracing::error!(
-                        stage = "load",
-                        run_id,
-                        error = %error,
-                        "run {run_id} failed for a reason retrying will not fix; later runs wait behind it \
-                         (fix it, or set it aside with `onyx park {run_id} --reason …`)"
-                    );
+                    crate::runs::report_blocking(processed, "load", &run_id, &error).await;
                 }
                 return Err(error);
             }
