@@ -117,7 +117,7 @@ impl Cell {
     }
 }
 
-/// Source timestamps as the extract writes them (milliseconds; more digits accepted).
+/// Source timestamps as the extract writes them (microseconds; fewer digits accepted).
 pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()
 }
