@@ -553,3 +553,21 @@ async fn an_update_that_keeps_last_updated_reaches_the_warehouse() {
         load::load_pending(&mut warehouse, processed.as_ref(), None, &Default::default()).await.expect("again");
     assert!(loaded.is_empty(), "nothing left to load");
 }
+
+/// The extract is pointed at another database (a restore, a new server) whose rows were written
+/// by transactions older than the previous run's snapshot: compared by transaction id alone they
+/// would look already seen. The manifest records the source's identity (system identifier and
+/// database oid); a different one makes the run read everything once and say why.
+#[tokio::test]
+async fn a_different_source_database_is_read_in_full_not_by_transaction_id() {
+    let older = TestDb::seeded("src_other_b").await;
+    let first = TestDb::seeded("src_other_a").await;
+    let (_, store, _) = local_dir("src-other");
+    let mut a = first.connect().await;
+    run(&mut a, store.as_ref()).await;
+    let mut b = older.connect().await;
+    let switched = run(&mut b, store.as_ref()).await;
+    let reason = switched.full_read.as_deref().expect("a full read");
+    assert!(reason.contains("not the database the previous run read"), "{reason}");
+    assert_eq!(switched.total_rows(), 48_066, "every row of the other database");
+}

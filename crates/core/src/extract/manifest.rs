@@ -17,6 +17,11 @@ pub struct IngestionManifest {
     /// The time zone the source's `timestamp` columns are written in (`ONYX_SOURCE_TIMEZONE`).
     #[serde(default)]
     pub source_timezone: Option<String>,
+    /// Which database the run read: `<system identifier>/<database oid>` (`?` when the login may
+    /// not read `pg_control_system()`). Transaction ids compare only within one database history:
+    /// a different identity makes the next run read everything once.
+    #[serde(default)]
+    pub source_identity: Option<String>,
     /// The database snapshot the run read (`pg_current_snapshot()`); the next run reads every
     /// row version whose transaction this snapshot could not see.
     #[serde(default)]

@@ -175,6 +175,13 @@ async fn extract_run(
     started: Instant,
 ) -> Result<ExtractSummary, ExtractError> {
     let snapshot_error = |e: tokio_postgres::Error| ExtractError::Snapshot { reason: error_text(&e) };
+    // Outside the snapshot transaction: a login without the right to read it must not abort it.
+    let system_id: Option<String> = client
+        .query_opt("SELECT system_identifier::text FROM pg_control_system()", &[])
+        .await
+        .ok()
+        .flatten()
+        .map(|row| row.get(0));
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -187,25 +194,35 @@ async fn extract_run(
         .await
         .map_err(|e| ExtractError::TimeZone { zone: options.source_timezone.clone(), reason: error_text(&e) })?;
     let row = tx
-        .query_one(&format!("SELECT pg_current_snapshot()::text, to_char(LOCALTIMESTAMP, '{PG_TIME_FORMAT}')"), &[])
+        .query_one(
+            &format!(
+                "SELECT pg_current_snapshot()::text, to_char(LOCALTIMESTAMP, '{PG_TIME_FORMAT}'),
+                        (SELECT oid::text FROM pg_database WHERE datname = current_database())"
+            ),
+            &[],
+        )
         .await
         .map_err(snapshot_error)?;
     let snapshot_text: String = row.get(0);
     let snapshot = SourceSnapshot::parse(&snapshot_text)
         .ok_or_else(|| ExtractError::Snapshot { reason: format!("unexpected snapshot {snapshot_text:?}") })?;
     let snapshot_time: String = row.get(1);
+    let identity = format!("{}/{}", system_id.as_deref().unwrap_or("?"), row.get::<_, String>(2));
 
-    let window = read_window(previous, &snapshot);
+    let window = read_window(previous, &snapshot, &identity);
     let next_xid = age_reference(&tx, &snapshot).await?;
     if let ReadWindow::All { reason: Some(reason) } = &window {
         tracing::warn!(stage = "extract", run_id, reason, "reading every row of every table once");
     }
     let catalog = read_catalog(&tx).await?;
 
-    let mut transactions = Transactions {
-        skip: previous.map(|m| m.seen_transactions.iter().copied().collect()).unwrap_or_default(),
-        seen: BTreeSet::new(),
+    // What the previous run saw is only meaningful against its own snapshot: a full read (a
+    // different or restored database, say) skips nothing.
+    let skip = match (&window, previous) {
+        (ReadWindow::Since { .. }, Some(previous)) => previous.seen_transactions.iter().copied().collect(),
+        _ => HashSet::new(),
     };
+    let mut transactions = Transactions { skip, seen: BTreeSet::new() };
     let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
     for table in SOURCE_TABLES {
         let columns = catalog.get(table.name).cloned().unwrap_or_default();
@@ -237,6 +254,7 @@ async fn extract_run(
         run_id: run_id.to_string(),
         snapshot_time,
         source_timezone: Some(options.source_timezone.clone()),
+        source_identity: Some(identity),
         snapshot: Some(snapshot),
         previous_run_id: previous.map(|p| p.run_id.clone()),
         full_read: match window {
@@ -286,8 +304,17 @@ enum ReadWindow {
     Since { from: u64 },
 }
 
-fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot) -> ReadWindow {
+fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot, identity: &str) -> ReadWindow {
     let Some(previous) = previous else { return ReadWindow::All { reason: None } };
+    if let Some(before) = &previous.source_identity
+        && !same_source(before, identity)
+    {
+        return ReadWindow::All {
+            reason: Some(format!(
+                "the source is not the database the previous run read ({before} → {identity}): its transaction ids do not compare"
+            )),
+        };
+    }
     let Some(before) = &previous.snapshot else {
         return ReadWindow::All {
             reason: Some(format!(
@@ -313,6 +340,16 @@ fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot) -> Re
         };
     }
     ReadWindow::Since { from: before.xmin }
+}
+
+/// Whether two source identities are the same database history (`?` matches any system
+/// identifier: a login that cannot read it compares database oids only).
+fn same_source(before: &str, now: &str) -> bool {
+    let split = |s: &str| s.split_once('/').map(|(a, b)| (a.to_string(), b.to_string()));
+    match (split(before), split(now)) {
+        (Some((a_sys, a_db)), Some((b_sys, b_db))) => a_db == b_db && (a_sys == "?" || b_sys == "?" || a_sys == b_sys),
+        _ => before == now,
+    }
 }
 
 /// The 64-bit id of a row's 32-bit `xmin`: the newest id with those low bits below `xmax`.
@@ -599,6 +636,7 @@ mod tests {
             run_id: "r".into(),
             snapshot_time: String::new(),
             source_timezone: None,
+            source_identity: None,
             snapshot: Some(SourceSnapshot { xmin: (3 << 32) - 20, xmax: (3 << 32) - 2, xip: vec![] }),
             previous_run_id: None,
             full_read: None,
@@ -607,9 +645,13 @@ mod tests {
             schema_changes: vec![],
             seen_transactions: vec![],
         };
-        assert_eq!(read_window(Some(&before), &snapshot), ReadWindow::Since { from: (3 << 32) - 20 });
+        assert_eq!(read_window(Some(&before), &snapshot, "7/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };
-        assert!(matches!(read_window(Some(&before), &restored), ReadWindow::All { reason: Some(_) }));
+        assert!(matches!(read_window(Some(&before), &restored, "7/16384"), ReadWindow::All { reason: Some(_) }));
+        let other = IngestionManifest { source_identity: Some("7/16384".into()), ..before.clone() };
+        assert!(matches!(read_window(Some(&other), &snapshot, "8/16384"), ReadWindow::All { reason: Some(_) }));
+        assert!(matches!(read_window(Some(&other), &snapshot, "7/99999"), ReadWindow::All { reason: Some(_) }));
+        assert_eq!(read_window(Some(&other), &snapshot, "?/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
     }
 
     #[test]
