@@ -678,6 +678,9 @@ mod tests {
             ("host=db.example user=u password=hunter2 sslmode=verify-full dbname=d", TlsMode::VerifyFull),
             ("postgres://u:hunter2@onyx.abc.eu-west-2.rds.amazonaws.com/d", TlsMode::VerifyFull),
             ("postgres://u:hunter2@onyx.abc.eu-west-2.rds.amazonaws.com/d?sslmode=require", TlsMode::Require),
+            // Only the query (or a key=value key) counts, not a password that contains the text.
+            ("postgres://u:xsslmode=verify-full@db.example/d", TlsMode::Prefer),
+            ("host=db.example user=u password=xsslmode=verify-full dbname=d", TlsMode::Prefer),
         ] {
             let config = url(text).config("source").await.unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(config.tls, mode, "{}", endpoint(&config.config));
