@@ -260,7 +260,9 @@ fn rebucket(event: &aws_lambda_events::event::s3::S3Event, store: &Store) -> aws
 ///   per-run advisory lock and the ledger must make one of them a no-op.
 ///
 /// The warehouse must then equal the one a single sequential pass builds from the same ingestion
-/// bucket (`warehouse_dump`), and every call must succeed (a failed duplicate would be retried
+/// bucket (`warehouse_dump`), the processed bucket must hold the same keys with the same bytes as
+/// that pass's (observed: both concurrent transforms write every run, so each put of the second
+/// meets an existing identical object), and every call must succeed (a failed duplicate would be retried
 /// and reach the dead-letter queue after the retries).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_transforms_and_loads_of_the_same_runs_are_exactly_once() {
@@ -293,6 +295,8 @@ async fn concurrent_transforms_and_loads_of_the_same_runs_are_exactly_once() {
         let (a, b) = (a.expect("first concurrent transform"), b.expect("second concurrent transform"));
         let transformed: usize = [&a, &b].iter().map(|r| r["runs"].as_array().expect("runs").len()).sum();
         assert!(transformed >= 1, "round {round}: at least one transform did the run: {a} {b}");
+        // 2: both wrote the run's objects (identical bytes through If-None-Match); 1: one saw it done.
+        eprintln!("round {round}: {transformed} of the two concurrent transforms wrote the run");
 
         let event = s3_event(&processed_bucket, &[full_key(&processed_location, &onyx_core::keys::manifest(&run_id))]);
         let (a, b) = tokio::join!(load_1.handle(event.clone()), load_2.handle(event));
@@ -315,6 +319,13 @@ async fn concurrent_transforms_and_loads_of_the_same_runs_are_exactly_once() {
     let sequential = warehouse_dump(&client_seq).await;
     assert!(sequential.values().any(|rows| !rows.is_empty()), "the sequential pass loaded rows");
     assert_eq!(concurrent, sequential, "concurrent handlers give the sequential warehouse");
+    // No put produced other bytes than the sequential pass: same keys, same contents.
+    let keys = processed.list("", None).await.expect("list");
+    assert_eq!(keys, processed_seq.list("", None).await.expect("list"), "same processed objects");
+    for key in &keys {
+        let (a, b) = (processed.get(key).await.expect("get"), processed_seq.get(key).await.expect("get"));
+        assert!(a == b, "{key}: the concurrent transforms wrote other bytes than a sequential one");
+    }
 
     // All three runs pending at once: two transform_pending and two load_pending race over every run.
     let (_, processed_all) = s3_bucket("conc-out-all").await;
@@ -327,6 +338,7 @@ async fn concurrent_transforms_and_loads_of_the_same_runs_are_exactly_once() {
     );
     let (a, b) = (a.expect("first transform_pending"), b.expect("second transform_pending"));
     assert!(a.len() + b.len() >= run_ids.len(), "every run was transformed by one of them");
+    eprintln!("transform_pending race: the two wrote {} and {} runs", a.len(), b.len());
     let options = onyx_core::load::LoadOptions::default();
     let (a, b) = tokio::join!(
         onyx_core::load::load_pending(&mut client_a, processed_all.as_ref(), None, &options),
