@@ -15,8 +15,10 @@ DEMO_DIR ?= out/demo
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-toolchain: ## Check for the Rust toolchain (and mold, optional, for faster links)
+toolchain: ## Check for the pinned Rust toolchain (rust-toolchain.toml) (and mold, optional, for faster links)
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs)"; exit 1; }
+	@pinned=$$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml); \
+		rustc --version | grep -q "^rustc $$pinned " || { echo "rustc is '$$(rustc --version)', rust-toolchain.toml pins $$pinned: use rustup (it reads the file)" >&2; exit 1; }
 	@command -v mold >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q mold >/dev/null 2>&1 || true; }
 

@@ -15,6 +15,9 @@ INFRA_BACKEND_FILE ?= backend.hcl
 INFRA_LAMBDA_BINS  ?= onyx-extract onyx-transform onyx-load
 INFRA_LAMBDA_DIR   ?= target/lambda
 INFRA_ZIP_LIMIT_BYTES ?= 10485760
+# The Zig release cargo-lambda links with: the `ziglang==` pin in $(INFRA_REQUIREMENTS), the one place
+# it is set (CI installs the same file through `make setup-infra`).
+INFRA_ZIG_VERSION  := $(shell sed -n 's/^ziglang==//p' $(INFRA_REQUIREMENTS) 2>/dev/null)
 # Secrets Manager ids are <name_prefix>/source-db and <name_prefix>/warehouse-db (terraform/main.tf).
 INFRA_NAME_PREFIX  ?= onyx
 INFRA_AWS          ?= aws
@@ -38,6 +41,10 @@ setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, l
 
 package: ## Release arm64 zips of the three functions (slow: a full release build)
 	@test -x "$(INFRA_VENV_BIN)/cargo-lambda" || { echo "cargo-lambda missing: run 'make setup-infra'" >&2; exit 1; }
+	@zig=$$("$(INFRA_VENV_BIN)/python" -m ziglang version 2>/dev/null); \
+		test -n "$(INFRA_ZIG_VERSION)" || { echo "no ziglang== pin in $(INFRA_REQUIREMENTS)" >&2; exit 1; }; \
+		test "$$zig" = "$(INFRA_ZIG_VERSION)" || { echo "zig in $(INFRA_VENV) is '$$zig', $(INFRA_REQUIREMENTS) pins $(INFRA_ZIG_VERSION): run 'make setup-infra'" >&2; exit 1; }; \
+		echo "rust $$(rustc --version | cut -d' ' -f2) (rust-toolchain.toml), zig $$zig, cargo-lambda $$("$(INFRA_VENV_BIN)/cargo-lambda" lambda --version 2>/dev/null | awk '{print $$2}')"
 	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --profile lambda --arm64 --output-format zip \
 		$(foreach bin,$(INFRA_LAMBDA_BINS),--bin $(bin))
 	@set -e; for bin in $(INFRA_LAMBDA_BINS); do \

@@ -89,8 +89,9 @@ module "extract" {
   timeout       = var.lambda_settings["extract"].timeout
   policy_json   = data.aws_iam_policy_document.extract.json
 
-  log_retention_days = var.log_retention_days
-  alarm_topic_arn    = aws_sns_topic.alarms.arn
+  log_retention_days             = var.log_retention_days
+  reserved_concurrent_executions = var.reserved_concurrency
+  alarm_topic_arn                = aws_sns_topic.alarms.arn
 
   environment = {
     ONYX_SOURCE_SECRET   = aws_secretsmanager_secret.source.arn
@@ -112,8 +113,9 @@ module "transform" {
   timeout       = var.lambda_settings["transform"].timeout
   policy_json   = data.aws_iam_policy_document.transform.json
 
-  log_retention_days = var.log_retention_days
-  alarm_topic_arn    = aws_sns_topic.alarms.arn
+  log_retention_days             = var.log_retention_days
+  reserved_concurrent_executions = var.reserved_concurrency
+  alarm_topic_arn                = aws_sns_topic.alarms.arn
 
   environment = {
     ONYX_INGESTION = "s3://${module.ingestion_bucket.id}"
@@ -134,8 +136,9 @@ module "load" {
   timeout       = var.lambda_settings["load"].timeout
   policy_json   = data.aws_iam_policy_document.load.json
 
-  log_retention_days = var.log_retention_days
-  alarm_topic_arn    = aws_sns_topic.alarms.arn
+  log_retention_days             = var.log_retention_days
+  reserved_concurrent_executions = var.reserved_concurrency
+  alarm_topic_arn                = aws_sns_topic.alarms.arn
 
   # Inside the warehouse's VPC when Terraform creates a private warehouse.
   vpc_config = var.create_warehouse ? {

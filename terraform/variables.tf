@@ -84,6 +84,17 @@ variable "lambda_settings" {
   }
 }
 
+variable "reserved_concurrency" {
+  description = "Concurrency reserved for each of the three functions; null (default) reserves none. AWS keeps at least 100 units of the account's quota unreserved, so reserving fails on an account whose quota is below 100 + 3 x this (new accounts often have 10). Correctness does not depend on it."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrency == null || try(var.reserved_concurrency >= 1, false)
+    error_message = "reserved_concurrency must be null (no reservation) or at least 1."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the functions' log groups, in days."
   type        = number

@@ -246,3 +246,107 @@ fn rebucket(event: &aws_lambda_events::event::s3::S3Event, store: &Store) -> aws
     }
     event
 }
+
+/// Issue #13 item 1: with no reserved concurrency, Lambda may run two transforms or two loads at
+/// once for the same run (a duplicate S3 notification, or a later run's event that also picks up
+/// the earlier pending runs). Exercises the two races directly:
+/// - two `TransformFunction::handle` calls on the same S3 event, and then two
+///   `transform::transform_pending` calls over all pending runs, under `tokio::join!` on a
+///   multi-threaded runtime: both write the same immutable keys (Parquet parts, reference state,
+///   quarantine object, processed manifest) through `ObjectStore::put`'s If-None-Match semantics,
+///   so identical bytes must succeed and nothing may produce different bytes for a key;
+/// - two `LoadFunction::handle` calls (each with its own warehouse connection) on the same
+///   processed event, and two `load::load_pending` over all runs on separate connections: the
+///   per-run advisory lock and the ledger must make one of them a no-op.
+///
+/// The warehouse must then equal the one a single sequential pass builds from the same ingestion
+/// bucket (`warehouse_dump`), the processed bucket must hold the same keys with the same bytes as
+/// that pass's (observed: both concurrent transforms write every run, so each put of the second
+/// meets an existing identical object), and every call must succeed (a failed duplicate would be retried
+/// and reach the dead-letter queue after the retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transforms_and_loads_of_the_same_runs_are_exactly_once() {
+    let source_db = TestDb::seeded("conc").await;
+    let mut source = source_db.connect().await;
+    let (ingestion_location, ingestion) = s3_bucket("conc-in").await;
+    let (processed_location, processed) = s3_bucket("conc-out").await;
+    let warehouse = TestDb::create("conc_wh").await;
+    let (ingestion_bucket, _) = bucket_of(&ingestion_location);
+    let (processed_bucket, _) = bucket_of(&processed_location);
+
+    // Two handlers of each stage, as two Lambda instances: separate connections to the warehouse.
+    let transform_1 = TransformFunction { ingestion: ingestion.clone(), processed: processed.clone() };
+    let transform_2 = TransformFunction { ingestion: ingestion.clone(), processed: processed.clone() };
+    let load_1 = LoadFunction::new(DbTarget::Url(warehouse.url.clone().into()), processed.clone());
+    let load_2 = LoadFunction::new(DbTarget::Url(warehouse.url.clone().into()), processed.clone());
+
+    let mut run_ids = Vec::new();
+    for round in 0..3u64 {
+        if round > 0 {
+            let options = simulate::SimulateOptions { minutes: 15, seed: round, with_reference_changes: round == 2 };
+            simulate::simulate(&mut source, &options).await.expect("simulate");
+        }
+        let extracted = onyx_core::extract::run(&mut source, ingestion.as_ref(), &ExtractOptions::default())
+            .await
+            .expect("extract");
+        let run_id = extracted.manifest.run_id.clone();
+        let event = s3_event(&ingestion_bucket, &[full_key(&ingestion_location, &onyx_core::keys::manifest(&run_id))]);
+        let (a, b) = tokio::join!(transform_1.handle(event.clone()), transform_2.handle(event));
+        let (a, b) = (a.expect("first concurrent transform"), b.expect("second concurrent transform"));
+        let transformed: usize = [&a, &b].iter().map(|r| r["runs"].as_array().expect("runs").len()).sum();
+        assert!(transformed >= 1, "round {round}: at least one transform did the run: {a} {b}");
+        // 2: both wrote the run's objects (identical bytes through If-None-Match); 1: one saw it done.
+        eprintln!("round {round}: {transformed} of the two concurrent transforms wrote the run");
+
+        let event = s3_event(&processed_bucket, &[full_key(&processed_location, &onyx_core::keys::manifest(&run_id))]);
+        let (a, b) = tokio::join!(load_1.handle(event.clone()), load_2.handle(event));
+        let (a, b) = (a.expect("first concurrent load"), b.expect("second concurrent load"));
+        let loaded: usize = [&a, &b].iter().map(|r| r["runs"].as_array().expect("runs").len()).sum();
+        assert_eq!(loaded, 1, "round {round}: exactly one of the two loads loaded the run: {a} {b}");
+        run_ids.push(run_id);
+    }
+    let concurrent = warehouse_dump(&warehouse.connect().await).await;
+
+    // A single sequential pass over the same ingestion bucket.
+    let (_, processed_seq) = s3_bucket("conc-out-seq").await;
+    let warehouse_seq = TestDb::create("conc_wh_seq").await;
+    let mut client_seq = warehouse_seq.connect().await;
+    onyx_core::transform::transform_pending(ingestion.as_ref(), processed_seq.as_ref(), None).await.expect("transform");
+    onyx_core::load::migrate(&mut client_seq).await.expect("migrate");
+    onyx_core::load::load_pending(&mut client_seq, processed_seq.as_ref(), None, &Default::default())
+        .await
+        .expect("load");
+    let sequential = warehouse_dump(&client_seq).await;
+    assert!(sequential.values().any(|rows| !rows.is_empty()), "the sequential pass loaded rows");
+    assert_eq!(concurrent, sequential, "concurrent handlers give the sequential warehouse");
+    // No put produced other bytes than the sequential pass: same keys, same contents.
+    let keys = processed.list("", None).await.expect("list");
+    assert_eq!(keys, processed_seq.list("", None).await.expect("list"), "same processed objects");
+    for key in &keys {
+        let (a, b) = (processed.get(key).await.expect("get"), processed_seq.get(key).await.expect("get"));
+        assert!(a == b, "{key}: the concurrent transforms wrote other bytes than a sequential one");
+    }
+
+    // All three runs pending at once: two transform_pending and two load_pending race over every run.
+    let (_, processed_all) = s3_bucket("conc-out-all").await;
+    let warehouse_all = TestDb::create("conc_wh_all").await;
+    let (mut client_a, mut client_b) = (warehouse_all.connect().await, warehouse_all.connect().await);
+    onyx_core::load::migrate(&mut client_a).await.expect("migrate");
+    let (a, b) = tokio::join!(
+        onyx_core::transform::transform_pending(ingestion.as_ref(), processed_all.as_ref(), None),
+        onyx_core::transform::transform_pending(ingestion.as_ref(), processed_all.as_ref(), None),
+    );
+    let (a, b) = (a.expect("first transform_pending"), b.expect("second transform_pending"));
+    assert!(a.len() + b.len() >= run_ids.len(), "every run was transformed by one of them");
+    eprintln!("transform_pending race: the two wrote {} and {} runs", a.len(), b.len());
+    let options = onyx_core::load::LoadOptions::default();
+    let (a, b) = tokio::join!(
+        onyx_core::load::load_pending(&mut client_a, processed_all.as_ref(), None, &options),
+        onyx_core::load::load_pending(&mut client_b, processed_all.as_ref(), None, &options),
+    );
+    let (a, b) = (a.expect("first load_pending"), b.expect("second load_pending"));
+    let mut loaded: Vec<String> = a.iter().chain(&b).map(|r| r.run_id.clone()).collect();
+    loaded.sort();
+    assert_eq!(loaded, run_ids, "each run loaded exactly once between the two");
+    assert_eq!(warehouse_dump(&client_a).await, sequential, "racing *_pending give the sequential warehouse");
+}

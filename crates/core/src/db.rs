@@ -10,10 +10,151 @@ use serde::Deserialize;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config};
 
-/// Environment variable naming a PEM bundle of CA certificates (e.g. the RDS global bundle). When
-/// set, the server certificate is verified against it; otherwise TLS encrypts without verifying,
-/// as libpq's `sslmode=require` does.
+/// Environment variable naming a PEM bundle of CA certificates (e.g. the RDS global bundle).
+/// `sslmode=verify-ca` checks the server certificate's chain against it, `verify-full` the chain
+/// and the host name; both fail when it is not set. With `require` or `prefer` and a bundle set,
+/// the certificate is verified too (chain and host name); without one they encrypt only.
 pub const ENV_CA_BUNDLE: &str = "ONYX_DB_CA_BUNDLE";
+
+/// The TLS policy of a connection, as libpq's `sslmode` names it (tokio-postgres knows only
+/// disable/prefer/require, so the verify modes are kept here and enforced by the TLS connector).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plaintext.
+    Disable,
+    /// TLS when the server offers it, plaintext otherwise (local use only).
+    Prefer,
+    /// TLS or no connection (never plaintext); the certificate is verified only when
+    /// [`ENV_CA_BUNDLE`] is set.
+    Require,
+    /// TLS, and the server certificate must chain to a CA in [`ENV_CA_BUNDLE`].
+    VerifyCa,
+    /// As `VerifyCa`, and the certificate must name the host connected to.
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// The `sslmode` value, as written in URLs and secrets.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disable => "disable",
+            TlsMode::Prefer => "prefer",
+            TlsMode::Require => "require",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Parses an `sslmode` value; the error lists the accepted ones.
+    pub fn parse(value: &str) -> Result<TlsMode, String> {
+        Ok(match value {
+            "disable" => TlsMode::Disable,
+            "prefer" => TlsMode::Prefer,
+            "require" => TlsMode::Require,
+            "verify-ca" => TlsMode::VerifyCa,
+            "verify-full" => TlsMode::VerifyFull,
+            other => {
+                return Err(format!(
+                    "sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                ));
+            }
+        })
+    }
+
+    /// The mode when none is given: `verify-full` for Amazon RDS hosts (whose CA is the RDS
+    /// bundle), otherwise `fallback`.
+    fn default_for(config: &Config, fallback: TlsMode) -> TlsMode {
+        let rds = config.get_hosts().iter().any(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => {
+                let name = name.to_ascii_lowercase();
+                name.ends_with(".rds.amazonaws.com") || name.ends_with(".rds.amazonaws.com.cn")
+            }
+            tokio_postgres::config::Host::Unix(_) => false,
+        });
+        if rds { TlsMode::VerifyFull } else { fallback }
+    }
+
+    fn ssl_mode(self) -> SslMode {
+        match self {
+            TlsMode::Disable => SslMode::Disable,
+            TlsMode::Prefer => SslMode::Prefer,
+            TlsMode::Require | TlsMode::VerifyCa | TlsMode::VerifyFull => SslMode::Require,
+        }
+    }
+
+    fn of(config: &Config) -> TlsMode {
+        match config.get_ssl_mode() {
+            SslMode::Disable => TlsMode::Disable,
+            SslMode::Prefer => TlsMode::Prefer,
+            _ => TlsMode::Require,
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A connection config with its TLS policy and CA bundle.
+#[derive(Clone)]
+pub struct DbConfig {
+    /// Host, port, database, user, password; its `ssl_mode` follows `tls`.
+    pub config: Config,
+    pub tls: TlsMode,
+    /// PEM file of trusted CAs ([`ENV_CA_BUNDLE`] when read from the environment).
+    pub ca_bundle: Option<std::path::PathBuf>,
+}
+
+impl fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbConfig")
+            .field("endpoint", &endpoint(&self.config))
+            .field("tls", &self.tls)
+            .field("ca_bundle", &self.ca_bundle)
+            .finish()
+    }
+}
+
+impl DbConfig {
+    fn new(mut config: Config, tls: TlsMode) -> DbConfig {
+        config.ssl_mode(tls.ssl_mode());
+        DbConfig { config, tls, ca_bundle: ca_bundle_from_env() }
+    }
+}
+
+fn ca_bundle_from_env() -> Option<std::path::PathBuf> {
+    std::env::var_os(ENV_CA_BUNDLE).filter(|v| !v.is_empty()).map(std::path::PathBuf::from)
+}
+
+/// The last `sslmode=` of a URL's query (after `?`) or of a key=value string, and the text with
+/// a verify mode replaced by `require` (which tokio-postgres's parser accepts; the verify mode is
+/// enforced by the TLS connector). Never returns or quotes anything but the sslmode value.
+fn split_sslmode(text: &str) -> (String, Option<String>) {
+    let searchable_from = if text.contains("://") { text.find('?').map_or(text.len(), |q| q + 1) } else { 0 };
+    let mut out = String::with_capacity(text.len());
+    let mut mode = None;
+    let mut position = 0;
+    while let Some(found) = text[position.max(searchable_from)..].find("sslmode=") {
+        let at = position.max(searchable_from) + found;
+        let value_start = at + "sslmode=".len();
+        let value_end = text[value_start..].find(['&', ' ', '\t', '\n', '#']).map_or(text.len(), |e| value_start + e);
+        out.push_str(&text[position..value_start]);
+        let value = &text[value_start..value_end];
+        let boundary = at == searchable_from || matches!(text.as_bytes()[at - 1], b'&' | b' ' | b'\t' | b'\n');
+        if boundary {
+            let bare = value.trim_matches('\'');
+            mode = Some(bare.to_string());
+            out.push_str(if matches!(bare, "verify-ca" | "verify-full") { "require" } else { value });
+        } else {
+            out.push_str(value);
+        }
+        position = value_end;
+    }
+    out.push_str(&text[position..]);
+    (out, mode)
+}
 
 /// How long a statement of the pipeline's sessions may wait for a lock (milliseconds; default
 /// 30 s): a BI session holding a lock fails the load quickly instead of hanging it.
@@ -127,11 +268,20 @@ impl DbTarget {
         }
     }
 
-    /// Resolves the credentials (reading the secret if needed) into a connection config.
-    pub async fn config(&self, role: &'static str) -> Result<Config, DbError> {
+    /// Resolves the credentials (reading the secret if needed) into a connection config. A URL's
+    /// `sslmode` is honoured (verify-ca and verify-full included); without one, `verify-full` for
+    /// an RDS host and tokio-postgres's `prefer` otherwise.
+    pub async fn config(&self, role: &'static str) -> Result<DbConfig, DbError> {
         match self {
             DbTarget::Url(url) => {
-                Config::from_str(url.expose_secret()).map_err(|e| DbError::BadUrl { role, reason: e.to_string() })
+                let (text, mode) = split_sslmode(url.expose_secret());
+                let text = SecretString::from(text);
+                let mode =
+                    mode.map(|m| TlsMode::parse(&m)).transpose().map_err(|reason| DbError::BadUrl { role, reason })?;
+                let config = Config::from_str(text.expose_secret())
+                    .map_err(|e| DbError::BadUrl { role, reason: e.to_string() })?;
+                let tls = mode.unwrap_or_else(|| TlsMode::default_for(&config, TlsMode::of(&config)));
+                Ok(DbConfig::new(config, tls))
             }
             DbTarget::Secret(secret_id) => {
                 let text = read_secret(role, secret_id).await?;
@@ -140,11 +290,11 @@ impl DbTarget {
         }
     }
 
-    /// Connects, with TLS per the config's `sslmode` (prefer by default for secrets, which RDS
-    /// needs; the URL's own setting otherwise).
+    /// Connects, with TLS per the `sslmode` (for secrets `require` by default, `verify-full` on
+    /// RDS hosts; the URL's own setting otherwise).
     pub async fn connect(&self, role: &'static str) -> Result<Client, DbError> {
         let config = self.config(role).await?;
-        connect(role, &config).await
+        connect_with(role, &config, SessionTimeouts::from_env()?).await
     }
 }
 
@@ -173,9 +323,10 @@ struct SecretFields {
     sslmode: Option<String>,
 }
 
-/// Parses the secret's JSON into a connection config. Error messages name the problem, never the
+/// Parses the secret's JSON into a connection config. Without `sslmode` the mode is `require`
+/// (`verify-full` for `*.rds.amazonaws.com` hosts). Error messages name the problem, never the
 /// secret's values.
-pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<Config, DbError> {
+pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<DbConfig, DbError> {
     let malformed = |reason: String| DbError::SecretMalformed { role, secret_id: secret_id.to_string(), reason };
     let fields: SecretFields = serde_json::from_str(text).map_err(|e| {
         // serde's message can quote input; keep only its category and position.
@@ -192,14 +343,7 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
         Some(_) => None,
     }
     .ok_or_else(|| malformed("port is not a number between 1 and 65535".into()))?;
-    let ssl_mode = match fields.sslmode.as_deref().unwrap_or("prefer") {
-        "disable" => SslMode::Disable,
-        "prefer" => SslMode::Prefer,
-        "require" | "verify-ca" | "verify-full" => SslMode::Require,
-        other => {
-            return Err(malformed(format!("sslmode {other:?} is not one of disable, prefer, require")));
-        }
-    };
+    let mode = fields.sslmode.as_deref().map(TlsMode::parse).transpose().map_err(malformed)?;
     let mut config = Config::new();
     config
         .host(&fields.host)
@@ -207,9 +351,9 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
         .dbname(&fields.dbname)
         .user(&fields.username)
         .password(fields.password.expose_secret())
-        .ssl_mode(ssl_mode)
         .application_name("onyx");
-    Ok(config)
+    let tls = mode.unwrap_or_else(|| TlsMode::default_for(&config, TlsMode::Require));
+    Ok(DbConfig::new(config, tls))
 }
 
 /// `host:port/dbname` of a config, for messages (no user, no password).
@@ -238,19 +382,37 @@ pub async fn connect_with_timeouts(
     config: &Config,
     timeouts: SessionTimeouts,
 ) -> Result<Client, DbError> {
-    let endpoint = endpoint(config);
-    let connect_error =
-        |e: tokio_postgres::Error| DbError::Connect { role, endpoint: endpoint.clone(), reason: error_text(&e) };
-    let mut config = config.clone();
+    let config = DbConfig { config: config.clone(), tls: TlsMode::of(config), ca_bundle: ca_bundle_from_env() };
+    connect_with(role, &config, timeouts).await
+}
+
+/// Connects with the given config, TLS policy and CA bundle, and the given session timeouts.
+pub async fn connect_with(role: &'static str, db: &DbConfig, timeouts: SessionTimeouts) -> Result<Client, DbError> {
+    let endpoint = endpoint(&db.config);
+    // Which check refused a certificate, for the operator: the mode and the bundle it used.
+    let checked = match (&db.ca_bundle, db.tls) {
+        (_, TlsMode::Disable) | (None, TlsMode::Prefer | TlsMode::Require) => String::new(),
+        (Some(path), mode) => {
+            format!(" (sslmode={mode}; certificate checked against {ENV_CA_BUNDLE}={})", path.display())
+        }
+        (None, mode) => format!(" (sslmode={mode}; {ENV_CA_BUNDLE} is not set)"),
+    };
+    let connect_error = |e: tokio_postgres::Error| DbError::Connect {
+        role,
+        endpoint: endpoint.clone(),
+        reason: format!("{}{checked}", error_text(&e)),
+    };
+    let mut config = db.config.clone();
+    config.ssl_mode(db.tls.ssl_mode());
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    let client = if config.get_ssl_mode() == SslMode::Disable {
+    let client = if db.tls == TlsMode::Disable {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(connect_error)?;
         tokio::spawn(drive(role, connection));
         client
     } else {
-        let tls = tls_connector(role)?;
+        let tls = tls_connector(role, db.tls, db.ca_bundle.as_deref())?;
         let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
         tokio::spawn(drive(role, connection));
         client
@@ -298,31 +460,106 @@ pub fn error_text(error: &tokio_postgres::Error) -> String {
     }
 }
 
-fn tls_connector(role: &'static str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
+fn tls_connector(
+    role: &'static str,
+    mode: TlsMode,
+    ca_bundle: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
+    let tls_error = |reason: String| DbError::Tls { role, reason };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::Tls { role, reason: e.to_string() })?;
-    let config = match std::env::var(ENV_CA_BUNDLE) {
-        Ok(path) if !path.is_empty() => {
+        .map_err(|e| tls_error(e.to_string()))?;
+    let config = match ca_bundle {
+        Some(path) => {
             use rustls::pki_types::pem::PemObject;
+            let path_text = path.display();
             let mut roots = rustls::RootCertStore::empty();
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(&path)
-                .map_err(|e| DbError::Tls { role, reason: format!("cannot read {ENV_CA_BUNDLE}={path}: {e}") })?;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| tls_error(format!("cannot read {ENV_CA_BUNDLE}={path_text} (sslmode={mode}): {e}")))?;
             for cert in certs {
-                let cert =
-                    cert.map_err(|e| DbError::Tls { role, reason: format!("bad certificate in {path}: {e}") })?;
-                roots
-                    .add(cert)
-                    .map_err(|e| DbError::Tls { role, reason: format!("bad certificate in {path}: {e}") })?;
+                let bad = |e: &dyn fmt::Display| {
+                    tls_error(format!("bad certificate in {ENV_CA_BUNDLE}={path_text} (sslmode={mode}): {e}"))
+                };
+                let cert = cert.map_err(|e| bad(&e))?;
+                roots.add(cert).map_err(|e| bad(&e))?;
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            if roots.is_empty() {
+                return Err(tls_error(format!(
+                    "{ENV_CA_BUNDLE}={path_text} holds no PEM certificate (sslmode={mode})"
+                )));
+            }
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| tls_error(format!("{ENV_CA_BUNDLE}={path_text} (sslmode={mode}): {e}")))?;
+            if mode == TlsMode::VerifyCa {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(ChainOnly(verifier)))
+                    .with_no_client_auth()
+            } else {
+                builder.with_webpki_verifier(verifier).with_no_client_auth()
+            }
         }
-        _ => {
+        None if matches!(mode, TlsMode::VerifyCa | TlsMode::VerifyFull) => {
+            return Err(tls_error(format!(
+                "sslmode={mode} verifies the server certificate, but {ENV_CA_BUNDLE} is not set: point it at a PEM \
+                 file of the CA certificates to trust (for RDS, the global bundle; see docs/deploy.md), or use \
+                 sslmode=require to encrypt without verifying"
+            )));
+        }
+        None => {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(EncryptOnly(provider))).with_no_client_auth()
         }
     };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// libpq's `sslmode=verify-ca`: the certificate must chain to a trusted CA (and be in date, for
+/// server authentication); only a host-name mismatch is accepted. rustls checks the chain before
+/// the name, so a name error means the chain was valid.
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. })) => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// libpq's `sslmode=require`: the channel is encrypted and the handshake signature checked, but
@@ -396,8 +633,7 @@ mod tests {
             r#"{"host":"db.example","port":"6543","dbname":"totesys","username":"u","password":"hunter2"}"#,
         )
         .expect("valid secret");
-        assert_eq!(endpoint(&config), "db.example:6543/totesys");
-        assert_eq!(config.get_ssl_mode(), SslMode::Prefer);
+        assert_eq!(endpoint(&config.config), "db.example:6543/totesys");
 
         let err =
             secret_config("source", "s", r#"{"host":"h","dbname":"d","username":"u","password":"hunter2","port":"x"}"#)
@@ -407,5 +643,50 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let err = secret_config("source", "s", r#"{"host":"h","password":"hunter2"}"#).expect_err("missing fields");
         assert!(err.to_string().contains("malformed") && !err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// Issue #13 item 6, the parsing half (mechanism: `secret_config`'s sslmode default and the
+    /// host rule, `DbTarget::Url` pre-parsing of `sslmode` before tokio-postgres's `Config`
+    /// parser, which rejects verify-ca/verify-full). A secret without sslmode is `require`, or
+    /// `verify-full` on an RDS host; verify modes in a secret or URL are kept as verify modes,
+    /// never mapped to "encrypt only"; an unknown mode is an error naming the setting, not the
+    /// password.
+    #[tokio::test]
+    async fn sslmode_defaults_to_require_and_verify_modes_are_kept() {
+        let secret = |host: &str, sslmode: Option<&str>| {
+            let mode = sslmode.map(|m| format!(r#","sslmode":"{m}""#)).unwrap_or_default();
+            let text = format!(r#"{{"host":"{host}","dbname":"d","username":"u","password":"hunter2"{mode}}}"#);
+            secret_config("source", "s", &text)
+        };
+        assert_eq!(secret("db.example", None).expect("secret").tls, TlsMode::Require);
+        assert_eq!(
+            secret("onyx.abcdefgh1234.eu-west-2.rds.amazonaws.com", None).expect("secret").tls,
+            TlsMode::VerifyFull
+        );
+        assert_eq!(secret("db.example", Some("verify-ca")).expect("secret").tls, TlsMode::VerifyCa);
+        assert_eq!(secret("db.example", Some("verify-full")).expect("secret").tls, TlsMode::VerifyFull);
+        assert_eq!(secret("db.example", Some("disable")).expect("secret").tls, TlsMode::Disable);
+        let err = secret("db.example", Some("allow")).expect_err("unknown mode").to_string();
+        assert!(err.contains("sslmode") && err.contains("allow") && !err.contains("hunter2"), "{err}");
+
+        let url = |text: &str| DbTarget::Url(text.to_string().into());
+        for (text, mode) in [
+            ("postgres://u:hunter2@db.example:5432/d", TlsMode::Prefer),
+            ("postgres://u:hunter2@db.example:5432/d?sslmode=require", TlsMode::Require),
+            ("postgres://u:hunter2@db.example:5432/d?sslmode=verify-ca", TlsMode::VerifyCa),
+            ("postgres://u:hunter2@db.example:5432/d?application_name=x&sslmode=verify-full", TlsMode::VerifyFull),
+            ("host=db.example user=u password=hunter2 sslmode=verify-full dbname=d", TlsMode::VerifyFull),
+            ("postgres://u:hunter2@onyx.abc.eu-west-2.rds.amazonaws.com/d", TlsMode::VerifyFull),
+            ("postgres://u:hunter2@onyx.abc.eu-west-2.rds.amazonaws.com/d?sslmode=require", TlsMode::Require),
+            // Only the query (or a key=value key) counts, not a password that contains the text.
+            ("postgres://u:xsslmode=verify-full@db.example/d", TlsMode::Prefer),
+            ("host=db.example user=u password=xsslmode=verify-full dbname=d", TlsMode::Prefer),
+        ] {
+            let config = url(text).config("source").await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(config.tls, mode, "{}", endpoint(&config.config));
+            assert_ne!(config.config.get_ssl_mode(), SslMode::Disable);
+        }
+        let err = url("postgres://u:hunter2@h/d?sslmode=verify-everything").config("source").await.expect_err("bad");
+        assert!(err.to_string().contains("sslmode") && !err.to_string().contains("hunter2"), "{err}");
     }
 }

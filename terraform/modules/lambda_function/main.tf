@@ -190,8 +190,10 @@ resource "aws_lambda_function" "this" {
   memory_size = var.memory_size
   timeout     = var.timeout
 
-  # Runs must be processed one at a time and in order.
-  reserved_concurrent_executions = 1
+  # null: no reservation, the function draws on the account's unreserved pool. The pipeline is
+  # exactly-once under any concurrency (tests/pipeline.rs), so this only caps cost or protects
+  # other functions; AWS keeps at least 100 units unreserved (docs/deploy.md).
+  reserved_concurrent_executions = var.reserved_concurrent_executions
 
   kms_key_arn = var.kms_key_arn
 
@@ -269,7 +271,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 
 resource "aws_cloudwatch_metric_alarm" "throttles" {
   alarm_name          = "${var.function_name}-throttles"
-  alarm_description   = "${var.function_name} was throttled: more runs arrived than its reserved concurrency of 1 admits. Events are retried, but a steady rate means runs pile up."
+  alarm_description   = "${var.function_name} was throttled: more invocations arrived than its reserved concurrency (if set) or the account's unreserved concurrency admits. Events are retried, but a steady rate means runs pile up."
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }

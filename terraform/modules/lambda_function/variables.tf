@@ -105,3 +105,14 @@ variable "error_metric_namespace" {
   type        = string
   default     = "Onyx/Logs"
 }
+
+variable "reserved_concurrent_executions" {
+  description = "Concurrency reserved for the function; null reserves none (the account's unreserved pool). Runs are exactly-once under any concurrency."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrent_executions == null || try(var.reserved_concurrent_executions >= 1, false)
+    error_message = "reserved_concurrent_executions must be null (no reservation) or at least 1 (0 would stop the function)."
+  }
+}

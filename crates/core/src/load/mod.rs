@@ -32,6 +32,9 @@ pub const LEDGER_DDL: &str = "CREATE TABLE onyx_load_ledger (
 
 /// Serialises loaders (a CLI and a Lambda, say) on one warehouse.
 const LOAD_LOCK: i64 = 0x6f6e_7978_6c6f_6164; // "onyxload"
+/// Session advisory lock held while migrating: two load functions starting at once on a fresh
+/// warehouse would otherwise both create refinery's history table and one would fail.
+const MIGRATE_LOCK: i64 = 0x6f6e_7978_6d69_6772; // "onyxmigr"
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -145,21 +148,29 @@ struct SessionLimits {
 
 /// Applies the warehouse migrations that are not applied yet (idempotent).
 pub async fn migrate(client: &mut Client) -> Result<Vec<String>, LoadError> {
-    let report = embedded::migrations::runner()
-        .run_async(client)
-        .await
-        .map_err(|e| LoadError::Migration { reason: e.to_string() })?;
+    let report = with_migrate_lock(client, embedded::migrations::runner()).await?;
     Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
 }
 
 /// Applies migrations up to and including `version` only (to test upgrades).
 pub async fn migrate_to(client: &mut Client, version: i32) -> Result<(), LoadError> {
-    embedded::migrations::runner()
-        .set_target(refinery::Target::Version(version))
-        .run_async(client)
-        .await
-        .map_err(|e| LoadError::Migration { reason: e.to_string() })?;
+    let runner = embedded::migrations::runner().set_target(refinery::Target::Version(version));
+    with_migrate_lock(client, runner).await?;
     Ok(())
+}
+
+/// Runs refinery under [`MIGRATE_LOCK`] (a session lock: refinery commits per migration), and
+/// releases the lock whatever the outcome.
+async fn with_migrate_lock(client: &mut Client, runner: refinery::Runner) -> Result<refinery::Report, LoadError> {
+    let locking = |e: tokio_postgres::Error| LoadError::Migration {
+        reason: format!("advisory lock {MIGRATE_LOCK:#x} (serialises migrations): {}", crate::db::error_text(&e)),
+    };
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATE_LOCK]).await.map_err(locking)?;
+    let result = runner.run_async(client).await.map_err(|e| LoadError::Migration { reason: e.to_string() });
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATE_LOCK]).await.map_err(locking);
+    let report = result?;
+    unlocked?;
+    Ok(report)
 }
 
 /// Test hook: fail after staging this many tables, inside the run's transaction.
