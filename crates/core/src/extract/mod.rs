@@ -648,7 +648,7 @@ mod tests {
         assert_eq!(read_window(Some(&before), &snapshot, "7/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };
         assert!(matches!(read_window(Some(&before), &restored, "7/16384"), ReadWindow::All { reason: Some(_) }));
-        let other = IngestionManifest { source_identity: Some("7/16384".into()), ..before.clone() };
+        let other = IngestionManifest { source_identity: Some("7/16384".into()), ..before };
         assert!(matches!(read_window(Some(&other), &snapshot, "8/16384"), ReadWindow::All { reason: Some(_) }));
         assert!(matches!(read_window(Some(&other), &snapshot, "7/99999"), ReadWindow::All { reason: Some(_) }));
         assert_eq!(read_window(Some(&other), &snapshot, "?/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
