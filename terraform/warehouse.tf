@@ -67,6 +67,31 @@ resource "aws_vpc_security_group_ingress_rule" "warehouse_from_load" {
   referenced_security_group_id = aws_security_group.load[0].id
 }
 
+# The way in for people and tools (the admin step, Power BI, analysts): only what the variables
+# name. Default none; docs/deploy.md describes SSM port forwarding through an instance in
+# warehouse_allowed_security_group_ids.
+resource "aws_vpc_security_group_ingress_rule" "warehouse_from_cidr" {
+  for_each = var.create_warehouse ? toset(var.warehouse_allowed_cidr_blocks) : toset([])
+
+  security_group_id = aws_security_group.warehouse[0].id
+  description       = "PostgreSQL (TLS only) from an allowed network"
+  ip_protocol       = "tcp"
+  from_port         = 5432
+  to_port           = 5432
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "warehouse_from_security_group" {
+  for_each = var.create_warehouse ? toset(var.warehouse_allowed_security_group_ids) : toset([])
+
+  security_group_id            = aws_security_group.warehouse[0].id
+  description                  = "PostgreSQL (TLS only) from an allowed security group"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = each.value
+}
+
 resource "aws_vpc_security_group_egress_rule" "load_to_warehouse" {
   count = local.warehouse_count
 
@@ -222,7 +247,7 @@ resource "aws_db_instance" "warehouse" {
 
   db_subnet_group_name   = aws_db_subnet_group.warehouse[0].name
   vpc_security_group_ids = [aws_security_group.warehouse[0].id]
-  publicly_accessible    = false
+  publicly_accessible    = var.warehouse_publicly_accessible
   multi_az               = var.warehouse_multi_az
   parameter_group_name   = aws_db_parameter_group.warehouse[0].name
   ca_cert_identifier     = "rds-ca-rsa2048-g1"

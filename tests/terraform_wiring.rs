@@ -592,3 +592,64 @@ fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
         assert!(actions.iter().any(|a| a.starts_with("aws_sns_topic.")), "{name} notifies {actions:?}");
     }
 }
+
+/// The warehouse Terraform creates has a way in, and only the one the variables name (issue 13,
+/// item 3). Read with `hcl-rs` from the `.tf` files: every ingress rule on the warehouse's
+/// security group admits either the load function's group or, through `for_each`, exactly the
+/// CIDR blocks / security groups of `warehouse_allowed_cidr_blocks` /
+/// `warehouse_allowed_security_group_ids` (both default empty); there is no literal CIDR; the
+/// public endpoint follows `warehouse_publicly_accessible` (default false); and the parameter
+/// group forces TLS (`rds.force_ssl = 1`) whichever way the warehouse is reached.
+#[test]
+fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
+    let root = Module::load(".");
+    let mut admitted = BTreeSet::new();
+    for (name, body) in root.resources("aws_vpc_security_group_ingress_rule") {
+        if text(required(body, "security_group_id", name)) != "aws_security_group.warehouse[0].id" {
+            continue;
+        }
+        assert_eq!(attr(body, "from_port").map(text).as_deref(), Some("5432"), "{name}");
+        assert_eq!(attr(body, "to_port").map(text).as_deref(), Some("5432"), "{name}");
+        let cidr = attr(body, "cidr_ipv4").map(text);
+        let group = attr(body, "referenced_security_group_id").map(text);
+        let for_each = attr(body, "for_each").map(text).unwrap_or_default();
+        assert!(attr(body, "cidr_ipv6").is_none() && attr(body, "prefix_list_id").is_none(), "{name}");
+        match (cidr.as_deref(), group.as_deref()) {
+            (None, Some("aws_security_group.load[0].id")) => {
+                admitted.insert("load function".to_owned());
+            }
+            (Some("each.value"), None) => {
+                assert!(for_each.contains("var.warehouse_allowed_cidr_blocks"), "{name} for_each {for_each}");
+                admitted.insert("var.warehouse_allowed_cidr_blocks".to_owned());
+            }
+            (None, Some("each.value")) => {
+                assert!(for_each.contains("var.warehouse_allowed_security_group_ids"), "{name} for_each {for_each}");
+                admitted.insert("var.warehouse_allowed_security_group_ids".to_owned());
+            }
+            other => panic!("{name} admits {other:?}: only the load function and the allowed_* variables may"),
+        }
+    }
+    let expected: BTreeSet<String> =
+        ["load function", "var.warehouse_allowed_cidr_blocks", "var.warehouse_allowed_security_group_ids"]
+            .map(str::to_owned)
+            .into();
+    assert_eq!(admitted, expected);
+    for variable in ["warehouse_allowed_cidr_blocks", "warehouse_allowed_security_group_ids"] {
+        let default = root.variable_default(variable).map(text);
+        assert_eq!(default.as_deref(), Some("[]"), "{variable} defaults to no access");
+    }
+    assert_eq!(root.variable_default("warehouse_publicly_accessible").map(text).as_deref(), Some("false"));
+
+    let instance = root.resource("aws_db_instance", "warehouse");
+    assert_eq!(
+        text(required(instance, "publicly_accessible", "warehouse")),
+        "var.warehouse_publicly_accessible"
+    );
+    let parameters = root.resource("aws_db_parameter_group", "warehouse");
+    let force_ssl = parameters
+        .blocks()
+        .filter(|b| b.identifier.as_str() == "parameter")
+        .find(|b| attr(&b.body, "name").and_then(string_literal) == Some("rds.force_ssl"))
+        .expect("the warehouse parameter group sets rds.force_ssl");
+    assert_eq!(attr(&force_ssl.body, "value").and_then(string_literal), Some("1"));
+}
