@@ -641,10 +641,7 @@ fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
     assert_eq!(root.variable_default("warehouse_publicly_accessible").map(text).as_deref(), Some("false"));
 
     let instance = root.resource("aws_db_instance", "warehouse");
-    assert_eq!(
-        text(required(instance, "publicly_accessible", "warehouse")),
-        "var.warehouse_publicly_accessible"
-    );
+    assert_eq!(text(required(instance, "publicly_accessible", "warehouse")), "var.warehouse_publicly_accessible");
     let parameters = root.resource("aws_db_parameter_group", "warehouse");
     let force_ssl = parameters
         .blocks()
