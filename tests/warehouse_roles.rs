@@ -1,0 +1,80 @@
+//! `onyx migrate` creates the warehouse's two login roles (issue 13, item 3): `onyx_reader` can
+//! read every table and view and write nothing; `onyx_loader` can run a real load.
+
+use std::process::Command;
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::support::{TestDb, local_dir, onyx_binary, pg_base_url, run_pipeline, unique};
+
+/// `postgres://user@host:port` (the superuser URL) with another user and password.
+fn url_as(db: &TestDb, user: &str, password: &str) -> String {
+    let base = pg_base_url();
+    let (scheme, rest) = base.split_once("://").expect("URL scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}/{}", db.name)
+}
+
+async fn connect_as(db: &TestDb, user: &str, password: &str) -> Client {
+    let (client, connection) =
+        tokio_postgres::connect(&url_as(db, user, password), NoTls).await.unwrap_or_else(|e| panic!("{user}: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+fn migrate(db: &TestDb, loader: &str, reader: &str) -> String {
+    let output = Command::new(onyx_binary())
+        .args(["migrate"])
+        .env("ONYX_WAREHOUSE_URL", &db.url)
+        .env("ONYX_LOADER_PASSWORD", loader)
+        .env("ONYX_READER_PASSWORD", reader)
+        .env_remove("ONYX_LOADER_PASSWORD_SECRET")
+        .env_remove("ONYX_READER_PASSWORD_SECRET")
+        .env_remove("ONYX_WAREHOUSE_SECRET")
+        .output()
+        .expect("run onyx migrate");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "onyx migrate failed: {text}");
+    text
+}
+
+/// Mechanism: `onyx migrate` (the CLI binary, passwords in `ONYX_LOADER_PASSWORD` /
+/// `ONYX_READER_PASSWORD`) against the real PostgreSQL, then connections *as the roles*:
+/// `onyx_reader` SELECTs `fact_payment_current` (a view) and is refused INSERT with SQLSTATE
+/// 42501; `onyx_loader` runs extract → transform → load (`run_pipeline`, its `migrate` included)
+/// and the rows land. Run twice, so the second run checks idempotence; the passwords appear in
+/// none of the command's output. Without the roles code, the connections as the roles fail.
+#[tokio::test]
+async fn migrate_creates_a_reader_that_only_reads_and_a_loader_that_loads() {
+    let source_db = TestDb::seeded("roles_src").await;
+    let mut source = source_db.connect().await;
+    let warehouse = TestDb::create("roles_wh").await;
+    // Roles are cluster-wide: other runs of this test share them, so every run sets fresh passwords.
+    let loader_password = unique("Lp");
+    let reader_password = unique("Rp");
+    for _ in 0..2 {
+        let out = migrate(&warehouse, &loader_password, &reader_password);
+        assert!(out.contains("role onyx_loader is set up") && out.contains("role onyx_reader is set up"), "{out}");
+        assert!(!out.contains(&loader_password) && !out.contains(&reader_password), "a password was printed: {out}");
+    }
+
+    let mut loader = connect_as(&warehouse, "onyx_loader", &loader_password).await;
+    let (_, ingestion, _) = local_dir("roles-in");
+    let (_, processed, _) = local_dir("roles-out");
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut loader).await;
+    let loaded: i64 = loader.query_one("SELECT count(*) FROM fact_payment", &[]).await.expect("count").get(0);
+    assert!(loaded > 0, "the load as onyx_loader wrote no payments");
+
+    let reader = connect_as(&warehouse, "onyx_reader", &reader_password).await;
+    let read: i64 =
+        reader.query_one("SELECT count(*) FROM fact_payment_current", &[]).await.expect("reader SELECT").get(0);
+    assert!(read > 0, "onyx_reader sees no current payments");
+    let refused =
+        reader.batch_execute("INSERT INTO dim_currency DEFAULT VALUES").await.expect_err("onyx_reader must not INSERT");
+    assert_eq!(refused.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{refused}");
+    let refused = reader
+        .batch_execute("CREATE TABLE onyx_reader_was_here (x int)")
+        .await
+        .expect_err("onyx_reader must not CREATE");
+    assert_eq!(refused.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{refused}");
+}
