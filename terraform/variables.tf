@@ -169,6 +169,12 @@ variable "warehouse_publicly_accessible" {
   default     = false
 }
 
+variable "warehouse_reuse_vpc_endpoints" {
+  description = "Use the VPC's existing S3 gateway endpoint and Secrets Manager interface endpoint (private DNS on) instead of creating them; the load function's security group is then admitted to that endpoint's security groups."
+  type        = bool
+  default     = false
+}
+
 variable "warehouse_instance_class" {
   description = "RDS instance class of the warehouse."
   type        = string

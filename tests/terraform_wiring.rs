@@ -650,3 +650,70 @@ fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
         .expect("the warehouse parameter group sets rds.force_ssl");
     assert_eq!(attr(&force_ssl.body, "value").and_then(string_literal), Some("1"));
 }
+
+/// The conditions of the `lifecycle { precondition { … } }` blocks of a body, as source text with
+/// `local.x` references expanded one level (so a condition kept in a local is read too).
+fn preconditions(root: &Module, body: &Body) -> Vec<String> {
+    let locals = root.locals();
+    block(body, "lifecycle")
+        .into_iter()
+        .flat_map(|lifecycle| lifecycle.blocks().filter(|b| b.identifier.as_str() == "precondition"))
+        .map(|b| {
+            let mut condition = text(required(&b.body, "condition", "precondition"));
+            for (name, expr) in &locals {
+                condition = condition.replace(&format!("local.{name}"), &format!("({})", text(expr)));
+            }
+            condition
+        })
+        .collect()
+}
+
+/// VPC endpoints in an existing VPC (issue 13, item 4), read with `hcl-rs` from the `.tf` files:
+/// the Secrets Manager interface endpoint (created or reused) is guarded by a lifecycle
+/// precondition that the VPC (`data "aws_vpc"`) has `enable_dns_support` and
+/// `enable_dns_hostnames` (private DNS needs both); the S3 gateway endpoint by one that
+/// `warehouse_route_table_ids` is non-empty; and `warehouse_reuse_vpc_endpoints` (default false)
+/// switches the created endpoints off and the `data "aws_vpc_endpoint"` look-ups on.
+#[test]
+fn vpc_endpoints_check_dns_and_route_tables_and_can_be_reused() {
+    let root = Module::load(".");
+    let data = |kind: &str, name: &str| -> &Body {
+        root.blocks("data")
+            .find(|b| label(b, 0) == kind && label(b, 1) == name)
+            .map(|b| &b.body)
+            .unwrap_or_else(|| panic!("data {kind}.{name} is not declared"))
+    };
+    let vpc = data("aws_vpc", "warehouse");
+    assert_eq!(attr(vpc, "id").map(text).as_deref(), Some("var.warehouse_vpc_id"));
+
+    let dns_checked = |what: &str, body: &Body| {
+        let conditions = preconditions(&root, body);
+        assert!(
+            conditions.iter().any(|c| c.contains("data.aws_vpc.warehouse[0].enable_dns_support")
+                && c.contains("data.aws_vpc.warehouse[0].enable_dns_hostnames")),
+            "{what} has no precondition on the VPC's DNS support and hostnames: {conditions:?}"
+        );
+    };
+    dns_checked("aws_vpc_endpoint.secretsmanager", root.resource("aws_vpc_endpoint", "secretsmanager"));
+    dns_checked("data.aws_vpc_endpoint.secretsmanager", data("aws_vpc_endpoint", "secretsmanager"));
+
+    let s3 = root.resource("aws_vpc_endpoint", "s3");
+    assert_eq!(attr(s3, "route_table_ids").map(text).as_deref(), Some("var.warehouse_route_table_ids"));
+    let conditions = preconditions(&root, s3);
+    assert!(
+        conditions.iter().any(|c| c.contains("length(var.warehouse_route_table_ids) > 0")),
+        "the S3 gateway endpoint has no precondition that route tables are given: {conditions:?}"
+    );
+
+    assert_eq!(root.variable_default("warehouse_reuse_vpc_endpoints").map(text).as_deref(), Some("false"));
+    let count = |body: &Body| text(root.resolve(required(body, "count", "endpoint")));
+    for name in ["s3", "secretsmanager"] {
+        let created = count(root.resource("aws_vpc_endpoint", name));
+        assert!(created.contains("!var.warehouse_reuse_vpc_endpoints"), "aws_vpc_endpoint.{name} count {created}");
+        let reused = count(data("aws_vpc_endpoint", name));
+        assert!(
+            reused.contains("var.warehouse_reuse_vpc_endpoints") && !reused.contains('!'),
+            "data.aws_vpc_endpoint.{name} count {reused}"
+        );
+    }
+}
