@@ -175,6 +175,12 @@ variable "warehouse_reuse_vpc_endpoints" {
   default     = false
 }
 
+variable "warehouse_connections_alarm_threshold" {
+  description = "Alarm when the Terraform-created warehouse has more connections than this for 15 minutes (db.t4g.micro allows about 80)."
+  type        = number
+  default     = 60
+}
+
 variable "warehouse_instance_class" {
   description = "RDS instance class of the warehouse."
   type        = string

@@ -717,3 +717,51 @@ fn vpc_endpoints_check_dns_and_route_tables_and_can_be_reused() {
         );
     }
 }
+
+/// Operational alarms (issue 13, item 8), read with `hcl-rs`: the Lambda module alarms on the
+/// function's own `AsyncEventsDropped` and `DestinationDeliveryFailures` (dimension
+/// `FunctionName`), and a created warehouse has `AWS/RDS` alarms on CPU, free storage and
+/// connections, for that instance only (`DBInstanceIdentifier`), created with it
+/// (`var.create_warehouse`), each saying what to do and notifying the alarm topic.
+#[test]
+fn async_delivery_and_warehouse_health_have_alarms() {
+    let module = Module::load(LAMBDA_MODULE.trim_start_matches("./"));
+    for metric in ["AsyncEventsDropped", "DestinationDeliveryFailures"] {
+        let (name, body) = module
+            .resources("aws_cloudwatch_metric_alarm")
+            .find(|(_, body)| attr(body, "metric_name").and_then(|e| module.string(e)).as_deref() == Some(metric))
+            .unwrap_or_else(|| panic!("the Lambda module has no alarm on {metric}"));
+        assert_eq!(module.string(required(body, "namespace", name)).as_deref(), Some("AWS/Lambda"));
+        let dimensions = text(required(body, "dimensions", name));
+        assert!(dimensions.contains("FunctionName = aws_lambda_function.this.function_name"), "{name}: {dimensions}");
+        assert_eq!(array_texts(required(body, "alarm_actions", name)), ["var.alarm_topic_arn"]);
+    }
+
+    let root = Module::load(".");
+    let (_, alarm) = root
+        .resources("aws_cloudwatch_metric_alarm")
+        .find(|(name, _)| *name == "warehouse")
+        .expect("aws_cloudwatch_metric_alarm.warehouse");
+    assert!(text(required(alarm, "for_each", "warehouse")).contains("var.create_warehouse"));
+    assert_eq!(root.string(required(alarm, "namespace", "warehouse")).as_deref(), Some("AWS/RDS"));
+    let dimensions = text(required(alarm, "dimensions", "warehouse"));
+    assert!(
+        dimensions.contains("DBInstanceIdentifier = aws_db_instance.warehouse[0].identifier"),
+        "warehouse alarms watch {dimensions}"
+    );
+    assert!(array_texts(required(alarm, "alarm_actions", "warehouse"))[0].starts_with("aws_sns_topic.alarms"));
+    let Some(Expression::Object(alarms)) = root.locals().get("warehouse_alarms").copied() else {
+        panic!("local.warehouse_alarms is not an object");
+    };
+    let mut metrics = BTreeSet::new();
+    for (key, value) in alarms.iter() {
+        let Expression::Object(fields) = value else { panic!("warehouse_alarms.{}", object_key(key)) };
+        let field = |name: &str| fields.iter().find(|(k, _)| object_key(k) == name).map(|(_, v)| v);
+        metrics.insert(field("metric").and_then(string_literal).expect("metric").to_owned());
+        let description = field("description").map(text).unwrap_or_default();
+        assert!(description.len() > 80, "warehouse_alarms.{} says what to do: {description}", object_key(key));
+    }
+    let expected: BTreeSet<String> =
+        ["CPUUtilization", "FreeStorageSpace", "DatabaseConnections"].map(str::to_owned).into();
+    assert_eq!(metrics, expected);
+}
