@@ -3,6 +3,9 @@
 
 use std::process::Command;
 
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, NoTls};
 
 use crate::support::{TestDb, local_dir, onyx_binary, pg_base_url, run_pipeline, unique};
@@ -38,12 +41,48 @@ fn migrate(db: &TestDb, loader: &str, reader: &str) -> String {
     text
 }
 
+/// Whether `password` matches the role's stored SCRAM-SHA-256 verifier
+/// (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, RFC 5802/7677): StoredKey =
+/// SHA-256(HMAC(Hi(password, salt, iterations), "Client Key")). The test server trusts local
+/// connections, so logging in would not prove the password; the verifier does.
+async fn password_matches(admin: &Client, role: &str, password: &str) -> bool {
+    let stored: String = admin
+        .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+        .await
+        .expect("read pg_authid")
+        .get(0);
+    let (scheme, rest) = stored.split_once('$').expect("verifier scheme");
+    assert_eq!(scheme, "SCRAM-SHA-256", "{role} has no SCRAM verifier");
+    let (params, keys) = rest.split_once('$').expect("verifier keys");
+    let (iterations, salt) = params.split_once(':').expect("iterations:salt");
+    let (stored_key, _) = keys.split_once(':').expect("StoredKey:ServerKey");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let salt = b64.decode(salt).expect("salt");
+    let iterations: u32 = iterations.parse().expect("iterations");
+    let hmac = |key: &[u8], data: &[u8]| {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("any key size");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    };
+    // Hi(): PBKDF2-HMAC-SHA-256 with one block.
+    let mut block = hmac(password.as_bytes(), &[salt.as_slice(), &[0, 0, 0, 1]].concat());
+    let mut salted = block.clone();
+    for _ in 1..iterations {
+        block = hmac(password.as_bytes(), &block);
+        salted.iter_mut().zip(&block).for_each(|(s, b)| *s ^= b);
+    }
+    let client_key = hmac(&salted, b"Client Key");
+    b64.encode(Sha256::digest(&client_key)) == stored_key
+}
+
 /// Mechanism: `onyx migrate` (the CLI binary, passwords in `ONYX_LOADER_PASSWORD` /
 /// `ONYX_READER_PASSWORD`) against the real PostgreSQL, then connections *as the roles*:
 /// `onyx_reader` SELECTs `fact_payment_current` (a view) and is refused INSERT with SQLSTATE
 /// 42501; `onyx_loader` runs extract → transform → load (`run_pipeline`, its `migrate` included)
 /// and the rows land. Run twice, so the second run checks idempotence; the passwords appear in
-/// none of the command's output. Without the roles code, the connections as the roles fail.
+/// none of the command's output, and each role's stored SCRAM verifier matches its password
+/// (checked in the test: the local server trusts its connections). Without the roles code, the
+/// connections as the roles fail.
 #[tokio::test]
 async fn migrate_creates_a_reader_that_only_reads_and_a_loader_that_loads() {
     let source_db = TestDb::seeded("roles_src").await;
@@ -57,6 +96,11 @@ async fn migrate_creates_a_reader_that_only_reads_and_a_loader_that_loads() {
         assert!(out.contains("role onyx_loader is set up") && out.contains("role onyx_reader is set up"), "{out}");
         assert!(!out.contains(&loader_password) && !out.contains(&reader_password), "a password was printed: {out}");
     }
+
+    let admin = warehouse.connect().await;
+    assert!(password_matches(&admin, "onyx_loader", &loader_password).await, "onyx_loader's password was not set");
+    assert!(password_matches(&admin, "onyx_reader", &reader_password).await, "onyx_reader's password was not set");
+    assert!(!password_matches(&admin, "onyx_reader", &loader_password).await, "the verifier check accepts anything");
 
     let mut loader = connect_as(&warehouse, "onyx_loader", &loader_password).await;
     let (_, ingestion, _) = local_dir("roles-in");

@@ -105,6 +105,7 @@ pub async fn ensure_roles(client: &Client, passwords: &RolePasswords) -> Result<
                    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN
                      CREATE ROLE {role} LOGIN;
                    END IF;
+                 EXCEPTION WHEN duplicate_object THEN NULL; -- a concurrent migrate created it
                  END $$"
             ))
             .await
