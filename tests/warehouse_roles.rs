@@ -10,6 +10,9 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::support::{TestDb, local_dir, onyx_binary, pg_base_url, run_pipeline, unique};
 
+/// The roles are cluster-wide: the tests that set their passwords take turns.
+static ROLES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `postgres://user@host:port` (the superuser URL) with another user and password.
 fn url_as(db: &TestDb, user: &str, password: &str) -> String {
     let base = pg_base_url();
@@ -85,6 +88,7 @@ async fn password_matches(admin: &Client, role: &str, password: &str) -> bool {
 /// connections as the roles fail.
 #[tokio::test]
 async fn migrate_creates_a_reader_that_only_reads_and_a_loader_that_loads() {
+    let _turn = ROLES.lock().await;
     let source_db = TestDb::seeded("roles_src").await;
     let mut source = source_db.connect().await;
     let warehouse = TestDb::create("roles_wh").await;
@@ -121,4 +125,61 @@ async fn migrate_creates_a_reader_that_only_reads_and_a_loader_that_loads() {
         .await
         .expect_err("onyx_reader must not CREATE");
     assert_eq!(refused.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{refused}");
+}
+
+async fn put_secret(value: &str) -> String {
+    let aws = aws_config::load_from_env().await;
+    let client = aws_sdk_secretsmanager::Client::new(&aws);
+    let out = client
+        .create_secret()
+        .name(unique("onyx/warehouse-role-"))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret in moto");
+    out.arn().expect("secret arn").to_string()
+}
+
+fn onyx_migrate(db: &TestDb, env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(onyx_binary());
+    command.arg("migrate").env("ONYX_WAREHOUSE_URL", &db.url).env_remove("ONYX_WAREHOUSE_SECRET");
+    for var in
+        ["ONYX_LOADER_PASSWORD", "ONYX_READER_PASSWORD", "ONYX_LOADER_PASSWORD_SECRET", "ONYX_READER_PASSWORD_SECRET"]
+    {
+        command.env_remove(var);
+    }
+    let output = command.envs(env.iter().copied()).output().expect("run onyx migrate");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// Mechanism: the passwords come from Secrets Manager (moto's server, through
+/// `ONYX_LOADER_PASSWORD_SECRET` as JSON `{"password": …}` and `ONYX_READER_PASSWORD_SECRET` as the
+/// bare password), checked against each role's stored SCRAM verifier; a password given both ways
+/// is refused with a message naming the two variables and not the password.
+#[tokio::test]
+async fn migrate_reads_role_passwords_from_secrets_manager_and_refuses_two_sources() {
+    let _turn = ROLES.lock().await;
+    let warehouse = TestDb::create("roles_secret").await;
+    let loader_password = unique("Ls");
+    let reader_password = unique("Rs");
+    let loader_secret = put_secret(&format!("{{\"password\": \"{loader_password}\"}}")).await;
+    let reader_secret = put_secret(&reader_password).await;
+    let (ok, out) = onyx_migrate(
+        &warehouse,
+        &[("ONYX_LOADER_PASSWORD_SECRET", &loader_secret), ("ONYX_READER_PASSWORD_SECRET", &reader_secret)],
+    );
+    assert!(ok, "{out}");
+    assert!(!out.contains(&loader_password) && !out.contains(&reader_password), "a password was printed: {out}");
+    let admin = warehouse.connect().await;
+    assert!(password_matches(&admin, "onyx_loader", &loader_password).await, "loader password from JSON secret");
+    assert!(password_matches(&admin, "onyx_reader", &reader_password).await, "reader password from plain secret");
+
+    let (ok, out) = onyx_migrate(
+        &warehouse,
+        &[("ONYX_READER_PASSWORD", "Xy-not-used"), ("ONYX_READER_PASSWORD_SECRET", &reader_secret)],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("ONYX_READER_PASSWORD and ONYX_READER_PASSWORD_SECRET are both set"), "{out}");
+    assert!(!out.contains("Xy-not-used") && !out.contains(&reader_password), "{out}");
 }
