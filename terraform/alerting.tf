@@ -98,3 +98,53 @@ resource "aws_cloudwatch_metric_alarm" "verify_differences" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
+
+# ------------------------------------------------------------------------------------------
+# The Terraform-created warehouse (create_warehouse = true): CPU, free storage, connections.
+# ------------------------------------------------------------------------------------------
+locals {
+  warehouse_alarms = {
+    cpu = {
+      metric      = "CPUUtilization"
+      statistic   = "Average"
+      threshold   = 80
+      comparison  = "GreaterThanThreshold"
+      periods     = 3
+      description = "The Onyx warehouse's CPU has averaged over 80% for 15 minutes. Loads slow down and may hit their statement_timeout. Look at Performance Insights for the top statements (a heavy Power BI DirectQuery report, a long analyst query); move the report to Import, or raise warehouse_instance_class."
+    }
+    storage = {
+      metric      = "FreeStorageSpace"
+      statistic   = "Minimum"
+      threshold   = max(2, var.warehouse_allocated_storage * 0.1) * 1024 * 1024 * 1024
+      comparison  = "LessThanThreshold"
+      periods     = 1
+      description = "The Onyx warehouse has less than ${max(2, var.warehouse_allocated_storage * 0.1)} GiB free. Storage grows automatically up to ${var.warehouse_allocated_storage * 5} GiB (max_allocated_storage); if it is at that ceiling, raise warehouse_allocated_storage and apply, or the loads will fail when the disk is full."
+    }
+    connections = {
+      metric      = "DatabaseConnections"
+      statistic   = "Maximum"
+      threshold   = var.warehouse_connections_alarm_threshold
+      comparison  = "GreaterThanThreshold"
+      periods     = 3
+      description = "The Onyx warehouse has had more than ${var.warehouse_connections_alarm_threshold} connections for 15 minutes; near max_connections the load is refused. Find the clients in pg_stat_activity (usename, application_name, state = 'idle'); close idle BI or analyst sessions, or raise warehouse_instance_class."
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "warehouse" {
+  for_each = var.create_warehouse ? local.warehouse_alarms : {}
+
+  alarm_name          = "${local.warehouse_identifier}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = "AWS/RDS"
+  metric_name         = each.value.metric
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.warehouse[0].identifier }
+  statistic           = each.value.statistic
+  period              = 300
+  evaluation_periods  = each.value.periods
+  threshold           = each.value.threshold
+  comparison_operator = each.value.comparison
+  treat_missing_data  = "missing"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

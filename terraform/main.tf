@@ -74,6 +74,19 @@ resource "aws_secretsmanager_secret" "warehouse" {
   recovery_window_in_days = var.secret_recovery_window_days
 }
 
+# Passwords of the warehouse roles `onyx migrate` creates (onyx_loader, onyx_reader): created
+# empty like the others and filled out of band (docs/deploy.md, "A way into the warehouse"), so no
+# password is in Terraform state. The secret string is the password itself.
+resource "aws_secretsmanager_secret" "warehouse_role" {
+  #checkov:skip=CKV2_AWS_57:The role passwords are set with put-secret-value and applied by `onyx migrate` (ALTER ROLE); a rotation function would need the warehouse admin's rights. Rotate by putting a new value and re-running `onyx migrate` (docs/deploy.md).
+  for_each = toset(["loader", "reader"])
+
+  name                    = "${var.name_prefix}/warehouse-${each.key}-password"
+  description             = "Password of the warehouse role onyx_${each.key} (the secret string is the password), applied by `onyx migrate`."
+  kms_key_id              = aws_kms_key.onyx.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
 # ------------------------------------------------------------------------------------------
 # Functions
 # ------------------------------------------------------------------------------------------

@@ -60,3 +60,8 @@ output "warehouse_master_secret_arn" {
   description = "RDS-managed secret with the warehouse master credentials (null when create_warehouse is false)."
   value       = var.create_warehouse ? aws_db_instance.warehouse[0].master_user_secret[0].secret_arn : null
 }
+
+output "warehouse_role_password_secret_arns" {
+  description = "Secrets holding the passwords of the warehouse roles onyx_loader and onyx_reader (ONYX_LOADER_PASSWORD_SECRET / ONYX_READER_PASSWORD_SECRET for `onyx migrate`)."
+  value       = { for role, secret in aws_secretsmanager_secret.warehouse_role : "onyx_${role}" => secret.arn }
+}

@@ -146,6 +146,41 @@ variable "warehouse_route_table_ids" {
   default     = []
 }
 
+variable "warehouse_allowed_cidr_blocks" {
+  description = "IPv4 CIDR blocks allowed to reach the Terraform-created warehouse on 5432 (an office, a VPN, a Power BI on-premises data gateway). Default none: reach it through SSM port forwarding (docs/deploy.md)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.warehouse_allowed_cidr_blocks : can(cidrhost(cidr, 0))])
+    error_message = "warehouse_allowed_cidr_blocks must be IPv4 CIDR blocks such as 203.0.113.0/24."
+  }
+}
+
+variable "warehouse_allowed_security_group_ids" {
+  description = "Security groups (in the warehouse's VPC) whose members may reach the Terraform-created warehouse on 5432: a bastion, an SSM-managed instance, a gateway. Default none."
+  type        = list(string)
+  default     = []
+}
+
+variable "warehouse_publicly_accessible" {
+  description = "Give the Terraform-created warehouse a public endpoint (its subnets then need a route to an internet gateway). The parameter group forces TLS (rds.force_ssl = 1) either way; only warehouse_allowed_cidr_blocks get through the security group."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_reuse_vpc_endpoints" {
+  description = "Use the VPC's existing S3 gateway endpoint and Secrets Manager interface endpoint (private DNS on) instead of creating them; the load function's security group is then admitted to that endpoint's security groups."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_connections_alarm_threshold" {
+  description = "Alarm when the Terraform-created warehouse has more connections than this for 15 minutes (db.t4g.micro allows about 80)."
+  type        = number
+  default     = 60
+}
+
 variable "warehouse_instance_class" {
   description = "RDS instance class of the warehouse."
   type        = string

@@ -11,6 +11,57 @@ locals {
   warehouse_count      = var.create_warehouse ? 1 : 0
   warehouse_identifier = "${var.name_prefix}-warehouse"
   warehouse_pg_family  = "postgres${split(".", var.warehouse_engine_version)[0]}"
+
+  # VPC endpoints for the load function: created here, or the VPC's own reused
+  # (warehouse_reuse_vpc_endpoints; a VPC allows one S3 gateway endpoint per route table and one
+  # private-DNS endpoint per service, so a VPC that has them cannot take a second).
+  endpoints_count       = var.create_warehouse && !var.warehouse_reuse_vpc_endpoints ? 1 : 0
+  reused_endpoint_count = var.create_warehouse && var.warehouse_reuse_vpc_endpoints ? 1 : 0
+  s3_prefix_list_id = var.create_warehouse ? (
+    var.warehouse_reuse_vpc_endpoints ? data.aws_vpc_endpoint.s3[0].prefix_list_id : aws_vpc_endpoint.s3[0].prefix_list_id
+  ) : null
+  vpc_dns_ok = var.create_warehouse ? (
+    data.aws_vpc.warehouse[0].enable_dns_support && data.aws_vpc.warehouse[0].enable_dns_hostnames
+  ) : true
+  vpc_dns_message = "The VPC ${coalesce(var.warehouse_vpc_id, "-")} needs enableDnsSupport and enableDnsHostnames: the load function finds Secrets Manager through the interface endpoint's private DNS name (aws ec2 modify-vpc-attribute --vpc-id ... --enable-dns-support / --enable-dns-hostnames)."
+}
+
+data "aws_vpc" "warehouse" {
+  count = local.warehouse_count
+
+  id = var.warehouse_vpc_id
+}
+
+# The VPC's existing endpoints (warehouse_reuse_vpc_endpoints = true). Terraform stops at plan
+# when one is missing.
+data "aws_vpc_endpoint" "s3" {
+  count = local.reused_endpoint_count
+
+  vpc_id       = var.warehouse_vpc_id
+  service_name = "com.amazonaws.${local.region}.s3"
+
+  filter {
+    name   = "vpc-endpoint-type"
+    values = ["Gateway"]
+  }
+}
+
+data "aws_vpc_endpoint" "secretsmanager" {
+  count = local.reused_endpoint_count
+
+  vpc_id       = var.warehouse_vpc_id
+  service_name = "com.amazonaws.${local.region}.secretsmanager"
+
+  lifecycle {
+    precondition {
+      condition     = local.vpc_dns_ok
+      error_message = local.vpc_dns_message
+    }
+    postcondition {
+      condition     = self.private_dns_enabled
+      error_message = "The existing Secrets Manager endpoint has private DNS off: the load function would reach the public endpoint, which a private subnet cannot."
+    }
+  }
 }
 
 resource "aws_db_subnet_group" "warehouse" {
@@ -49,7 +100,7 @@ resource "aws_security_group" "load" {
 }
 
 resource "aws_security_group" "endpoints" {
-  count = local.warehouse_count
+  count = local.endpoints_count
 
   name        = "${var.name_prefix}-vpc-endpoints"
   description = "Onyx interface VPC endpoints: HTTPS from the load function only"
@@ -67,6 +118,31 @@ resource "aws_vpc_security_group_ingress_rule" "warehouse_from_load" {
   referenced_security_group_id = aws_security_group.load[0].id
 }
 
+# The way in for people and tools (the admin step, Power BI, analysts): only what the variables
+# name. Default none; docs/deploy.md describes SSM port forwarding through an instance in
+# warehouse_allowed_security_group_ids.
+resource "aws_vpc_security_group_ingress_rule" "warehouse_from_cidr" {
+  for_each = var.create_warehouse ? toset(var.warehouse_allowed_cidr_blocks) : toset([])
+
+  security_group_id = aws_security_group.warehouse[0].id
+  description       = "PostgreSQL (TLS only) from an allowed network"
+  ip_protocol       = "tcp"
+  from_port         = 5432
+  to_port           = 5432
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "warehouse_from_security_group" {
+  for_each = var.create_warehouse ? toset(var.warehouse_allowed_security_group_ids) : toset([])
+
+  security_group_id            = aws_security_group.warehouse[0].id
+  description                  = "PostgreSQL (TLS only) from an allowed security group"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = each.value
+}
+
 resource "aws_vpc_security_group_egress_rule" "load_to_warehouse" {
   count = local.warehouse_count
 
@@ -79,7 +155,7 @@ resource "aws_vpc_security_group_egress_rule" "load_to_warehouse" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "load_to_endpoints" {
-  count = local.warehouse_count
+  count = local.endpoints_count
 
   security_group_id            = aws_security_group.load[0].id
   description                  = "HTTPS to the Secrets Manager endpoint"
@@ -97,11 +173,34 @@ resource "aws_vpc_security_group_egress_rule" "load_to_s3" {
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  prefix_list_id    = aws_vpc_endpoint.s3[0].prefix_list_id
+  prefix_list_id    = local.s3_prefix_list_id
+}
+
+# Reused interface endpoint: HTTPS to its security groups, and those admit the load function.
+resource "aws_vpc_security_group_egress_rule" "load_to_existing_endpoint" {
+  for_each = local.reused_endpoint_count == 1 ? toset(data.aws_vpc_endpoint.secretsmanager[0].security_group_ids) : toset([])
+
+  security_group_id            = aws_security_group.load[0].id
+  description                  = "HTTPS to the existing Secrets Manager endpoint"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "existing_endpoint_from_load" {
+  for_each = local.reused_endpoint_count == 1 ? toset(data.aws_vpc_endpoint.secretsmanager[0].security_group_ids) : toset([])
+
+  security_group_id            = each.value
+  description                  = "HTTPS from the Onyx load function"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = aws_security_group.load[0].id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_load" {
-  count = local.warehouse_count
+  count = local.endpoints_count
 
   security_group_id            = aws_security_group.endpoints[0].id
   description                  = "HTTPS from the load function"
@@ -112,16 +211,23 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_load" {
 }
 
 resource "aws_vpc_endpoint" "s3" {
-  count = local.warehouse_count
+  count = local.endpoints_count
 
   vpc_id            = var.warehouse_vpc_id
   service_name      = "com.amazonaws.${local.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = var.warehouse_route_table_ids
+
+  lifecycle {
+    precondition {
+      condition     = length(var.warehouse_route_table_ids) > 0
+      error_message = "warehouse_route_table_ids is empty: the S3 gateway endpoint would be in no route table and the load function could not reach the processed bucket. List the route tables of warehouse_subnet_ids, or set warehouse_reuse_vpc_endpoints = true to use the VPC's own endpoint."
+    }
+  }
 }
 
 resource "aws_vpc_endpoint" "secretsmanager" {
-  count = local.warehouse_count
+  count = local.endpoints_count
 
   vpc_id              = var.warehouse_vpc_id
   service_name        = "com.amazonaws.${local.region}.secretsmanager"
@@ -129,6 +235,13 @@ resource "aws_vpc_endpoint" "secretsmanager" {
   subnet_ids          = var.warehouse_subnet_ids
   security_group_ids  = [aws_security_group.endpoints[0].id]
   private_dns_enabled = true
+
+  lifecycle {
+    precondition {
+      condition     = local.vpc_dns_ok
+      error_message = local.vpc_dns_message
+    }
+  }
 }
 
 # ------------------------------------------------------------------------------------------
@@ -222,7 +335,7 @@ resource "aws_db_instance" "warehouse" {
 
   db_subnet_group_name   = aws_db_subnet_group.warehouse[0].name
   vpc_security_group_ids = [aws_security_group.warehouse[0].id]
-  publicly_accessible    = false
+  publicly_accessible    = var.warehouse_publicly_accessible
   multi_az               = var.warehouse_multi_az
   parameter_group_name   = aws_db_parameter_group.warehouse[0].name
   ca_cert_identifier     = "rds-ca-rsa2048-g1"

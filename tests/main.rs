@@ -14,3 +14,4 @@ mod support;
 mod terraform_wiring;
 mod transform;
 mod verify;
+mod warehouse_roles;

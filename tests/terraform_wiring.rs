@@ -592,3 +592,176 @@ fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
         assert!(actions.iter().any(|a| a.starts_with("aws_sns_topic.")), "{name} notifies {actions:?}");
     }
 }
+
+/// The warehouse Terraform creates has a way in, and only the one the variables name (issue 13,
+/// item 3). Read with `hcl-rs` from the `.tf` files: every ingress rule on the warehouse's
+/// security group admits either the load function's group or, through `for_each`, exactly the
+/// CIDR blocks / security groups of `warehouse_allowed_cidr_blocks` /
+/// `warehouse_allowed_security_group_ids` (both default empty); there is no literal CIDR; the
+/// public endpoint follows `warehouse_publicly_accessible` (default false); and the parameter
+/// group forces TLS (`rds.force_ssl = 1`) whichever way the warehouse is reached.
+#[test]
+fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
+    let root = Module::load(".");
+    let mut admitted = BTreeSet::new();
+    for (name, body) in root.resources("aws_vpc_security_group_ingress_rule") {
+        if text(required(body, "security_group_id", name)) != "aws_security_group.warehouse[0].id" {
+            continue;
+        }
+        assert_eq!(attr(body, "from_port").map(text).as_deref(), Some("5432"), "{name}");
+        assert_eq!(attr(body, "to_port").map(text).as_deref(), Some("5432"), "{name}");
+        let cidr = attr(body, "cidr_ipv4").map(text);
+        let group = attr(body, "referenced_security_group_id").map(text);
+        let for_each = attr(body, "for_each").map(text).unwrap_or_default();
+        assert!(attr(body, "cidr_ipv6").is_none() && attr(body, "prefix_list_id").is_none(), "{name}");
+        match (cidr.as_deref(), group.as_deref()) {
+            (None, Some("aws_security_group.load[0].id")) => {
+                admitted.insert("load function".to_owned());
+            }
+            (Some("each.value"), None) => {
+                assert!(for_each.contains("var.warehouse_allowed_cidr_blocks"), "{name} for_each {for_each}");
+                admitted.insert("var.warehouse_allowed_cidr_blocks".to_owned());
+            }
+            (None, Some("each.value")) => {
+                assert!(for_each.contains("var.warehouse_allowed_security_group_ids"), "{name} for_each {for_each}");
+                admitted.insert("var.warehouse_allowed_security_group_ids".to_owned());
+            }
+            other => panic!("{name} admits {other:?}: only the load function and the allowed_* variables may"),
+        }
+    }
+    let expected: BTreeSet<String> =
+        ["load function", "var.warehouse_allowed_cidr_blocks", "var.warehouse_allowed_security_group_ids"]
+            .map(str::to_owned)
+            .into();
+    assert_eq!(admitted, expected);
+    for variable in ["warehouse_allowed_cidr_blocks", "warehouse_allowed_security_group_ids"] {
+        let default = root.variable_default(variable).map(text);
+        assert_eq!(default.as_deref(), Some("[]"), "{variable} defaults to no access");
+    }
+    assert_eq!(root.variable_default("warehouse_publicly_accessible").map(text).as_deref(), Some("false"));
+
+    let instance = root.resource("aws_db_instance", "warehouse");
+    assert_eq!(text(required(instance, "publicly_accessible", "warehouse")), "var.warehouse_publicly_accessible");
+    let parameters = root.resource("aws_db_parameter_group", "warehouse");
+    let force_ssl = parameters
+        .blocks()
+        .filter(|b| b.identifier.as_str() == "parameter")
+        .find(|b| attr(&b.body, "name").and_then(string_literal) == Some("rds.force_ssl"))
+        .expect("the warehouse parameter group sets rds.force_ssl");
+    assert_eq!(attr(&force_ssl.body, "value").and_then(string_literal), Some("1"));
+}
+
+/// The conditions of the `lifecycle { precondition { … } }` blocks of a body, as source text with
+/// `local.x` references expanded one level (so a condition kept in a local is read too).
+fn preconditions(root: &Module, body: &Body) -> Vec<String> {
+    let locals = root.locals();
+    block(body, "lifecycle")
+        .into_iter()
+        .flat_map(|lifecycle| lifecycle.blocks().filter(|b| b.identifier.as_str() == "precondition"))
+        .map(|b| {
+            let mut condition = text(required(&b.body, "condition", "precondition"));
+            for (name, expr) in &locals {
+                condition = condition.replace(&format!("local.{name}"), &format!("({})", text(expr)));
+            }
+            condition
+        })
+        .collect()
+}
+
+/// VPC endpoints in an existing VPC (issue 13, item 4), read with `hcl-rs` from the `.tf` files:
+/// the Secrets Manager interface endpoint (created or reused) is guarded by a lifecycle
+/// precondition that the VPC (`data "aws_vpc"`) has `enable_dns_support` and
+/// `enable_dns_hostnames` (private DNS needs both); the S3 gateway endpoint by one that
+/// `warehouse_route_table_ids` is non-empty; and `warehouse_reuse_vpc_endpoints` (default false)
+/// switches the created endpoints off and the `data "aws_vpc_endpoint"` look-ups on.
+#[test]
+fn vpc_endpoints_check_dns_and_route_tables_and_can_be_reused() {
+    let root = Module::load(".");
+    let data = |kind: &str, name: &str| -> &Body {
+        root.blocks("data")
+            .find(|b| label(b, 0) == kind && label(b, 1) == name)
+            .map(|b| &b.body)
+            .unwrap_or_else(|| panic!("data {kind}.{name} is not declared"))
+    };
+    let vpc = data("aws_vpc", "warehouse");
+    assert_eq!(attr(vpc, "id").map(text).as_deref(), Some("var.warehouse_vpc_id"));
+
+    let dns_checked = |what: &str, body: &Body| {
+        let conditions = preconditions(&root, body);
+        assert!(
+            conditions.iter().any(|c| c.contains("data.aws_vpc.warehouse[0].enable_dns_support")
+                && c.contains("data.aws_vpc.warehouse[0].enable_dns_hostnames")),
+            "{what} has no precondition on the VPC's DNS support and hostnames: {conditions:?}"
+        );
+    };
+    dns_checked("aws_vpc_endpoint.secretsmanager", root.resource("aws_vpc_endpoint", "secretsmanager"));
+    dns_checked("data.aws_vpc_endpoint.secretsmanager", data("aws_vpc_endpoint", "secretsmanager"));
+
+    let s3 = root.resource("aws_vpc_endpoint", "s3");
+    assert_eq!(attr(s3, "route_table_ids").map(text).as_deref(), Some("var.warehouse_route_table_ids"));
+    let conditions = preconditions(&root, s3);
+    assert!(
+        conditions.iter().any(|c| c.contains("length(var.warehouse_route_table_ids) > 0")),
+        "the S3 gateway endpoint has no precondition that route tables are given: {conditions:?}"
+    );
+
+    assert_eq!(root.variable_default("warehouse_reuse_vpc_endpoints").map(text).as_deref(), Some("false"));
+    let count = |body: &Body| text(root.resolve(required(body, "count", "endpoint")));
+    for name in ["s3", "secretsmanager"] {
+        let created = count(root.resource("aws_vpc_endpoint", name));
+        assert!(created.contains("!var.warehouse_reuse_vpc_endpoints"), "aws_vpc_endpoint.{name} count {created}");
+        let reused = count(data("aws_vpc_endpoint", name));
+        assert!(
+            reused.contains("var.warehouse_reuse_vpc_endpoints") && !reused.contains('!'),
+            "data.aws_vpc_endpoint.{name} count {reused}"
+        );
+    }
+}
+
+/// Operational alarms (issue 13, item 8), read with `hcl-rs`: the Lambda module alarms on the
+/// function's own `AsyncEventsDropped` and `DestinationDeliveryFailures` (dimension
+/// `FunctionName`), and a created warehouse has `AWS/RDS` alarms on CPU, free storage and
+/// connections, for that instance only (`DBInstanceIdentifier`), created with it
+/// (`var.create_warehouse`), each saying what to do and notifying the alarm topic.
+#[test]
+fn async_delivery_and_warehouse_health_have_alarms() {
+    let module = Module::load(LAMBDA_MODULE.trim_start_matches("./"));
+    for metric in ["AsyncEventsDropped", "DestinationDeliveryFailures"] {
+        let (name, body) = module
+            .resources("aws_cloudwatch_metric_alarm")
+            .find(|(_, body)| attr(body, "metric_name").and_then(|e| module.string(e)).as_deref() == Some(metric))
+            .unwrap_or_else(|| panic!("the Lambda module has no alarm on {metric}"));
+        assert_eq!(module.string(required(body, "namespace", name)).as_deref(), Some("AWS/Lambda"));
+        let dimensions = text(required(body, "dimensions", name));
+        assert!(dimensions.contains("FunctionName = aws_lambda_function.this.function_name"), "{name}: {dimensions}");
+        assert_eq!(array_texts(required(body, "alarm_actions", name)), ["var.alarm_topic_arn"]);
+    }
+
+    let root = Module::load(".");
+    let (_, alarm) = root
+        .resources("aws_cloudwatch_metric_alarm")
+        .find(|(name, _)| *name == "warehouse")
+        .expect("aws_cloudwatch_metric_alarm.warehouse");
+    assert!(text(required(alarm, "for_each", "warehouse")).contains("var.create_warehouse"));
+    assert_eq!(root.string(required(alarm, "namespace", "warehouse")).as_deref(), Some("AWS/RDS"));
+    let dimensions = text(required(alarm, "dimensions", "warehouse"));
+    assert!(
+        dimensions.contains("DBInstanceIdentifier = aws_db_instance.warehouse[0].identifier"),
+        "warehouse alarms watch {dimensions}"
+    );
+    assert!(array_texts(required(alarm, "alarm_actions", "warehouse"))[0].starts_with("aws_sns_topic.alarms"));
+    let Some(Expression::Object(alarms)) = root.locals().get("warehouse_alarms").copied() else {
+        panic!("local.warehouse_alarms is not an object");
+    };
+    let mut metrics = BTreeSet::new();
+    for (key, value) in alarms.iter() {
+        let Expression::Object(fields) = value else { panic!("warehouse_alarms.{}", object_key(key)) };
+        let field = |name: &str| fields.iter().find(|(k, _)| object_key(k) == name).map(|(_, v)| v);
+        metrics.insert(field("metric").and_then(string_literal).expect("metric").to_owned());
+        let description = field("description").map(text).unwrap_or_default();
+        assert!(description.len() > 80, "warehouse_alarms.{} says what to do: {description}", object_key(key));
+    }
+    let expected: BTreeSet<String> =
+        ["CPUUtilization", "FreeStorageSpace", "DatabaseConnections"].map(str::to_owned).into();
+    assert_eq!(metrics, expected);
+}

@@ -95,7 +95,8 @@ enum Command {
         #[arg(long)]
         run: Option<String>,
     },
-    /// Create or upgrade the warehouse schema (idempotent).
+    /// Create or upgrade the warehouse schema (idempotent), and the roles onyx_loader and
+    /// onyx_reader when ONYX_LOADER_PASSWORD[_SECRET] / ONYX_READER_PASSWORD[_SECRET] are set.
     Migrate {
         #[command(flatten)]
         warehouse: Warehouse,
@@ -351,6 +352,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             for migration in applied {
                 println!("applied {migration}");
+            }
+            // onyx_loader / onyx_reader, for the roles whose passwords are given (never printed).
+            let passwords = load::roles::RolePasswords::from_env().await?;
+            for role in load::roles::ensure_roles(&client, &passwords).await? {
+                println!("role {role} is set up (login, password and privileges)");
             }
         }
         Command::Simulate { source, minutes, seed, with_reference_changes } => {

@@ -298,7 +298,7 @@ impl DbTarget {
     }
 }
 
-async fn read_secret(role: &'static str, secret_id: &str) -> Result<String, DbError> {
+pub(crate) async fn read_secret(role: &'static str, secret_id: &str) -> Result<String, DbError> {
     let aws = aws_config::load_from_env().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     let unreadable = |reason: String| DbError::SecretUnreadable { role, secret_id: secret_id.to_string(), reason };

@@ -300,3 +300,39 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_actions       = [var.alarm_topic_arn]
   ok_actions          = [var.alarm_topic_arn]
 }
+
+# Asynchronous events that never ran to success (retries exhausted, too old, or throttled away);
+# they also go to the dead-letter queue, unless delivering there failed too (next alarm).
+resource "aws_cloudwatch_metric_alarm" "async_events_dropped" {
+  alarm_name          = "${var.function_name}-async-events-dropped"
+  alarm_description   = "${var.function_name} dropped asynchronous events without running them to success (retries exhausted, events older than the maximum age, or throttled away). They should be in ${aws_sqs_queue.dlq.name}: inspect, fix the cause, redrive. If that queue is empty, see the ${var.function_name}-destination-delivery-failures alarm: the events are lost and the run must be re-triggered (docs/deploy.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "AsyncEventsDropped"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}
+
+# Lambda could not put a failed event into the dead-letter queue (a queue or KMS key policy,
+# a deleted queue): that event is gone.
+resource "aws_cloudwatch_metric_alarm" "destination_delivery_failures" {
+  alarm_name          = "${var.function_name}-destination-delivery-failures"
+  alarm_description   = "${var.function_name} could not deliver failed events to its dead-letter queue ${aws_sqs_queue.dlq.name}, so they are lost. Check the function role's sqs:SendMessage and kms:GenerateDataKey on the queue and its key, then re-trigger the lost runs (the extract's next scheduled run catches up; for transform/load re-send the run manifest's S3 event, docs/deploy.md)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "DestinationDeliveryFailures"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+}

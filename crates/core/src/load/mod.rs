@@ -7,6 +7,7 @@
 //! order: a run already in the ledger is a no-op, and missing predecessors are loaded first.
 
 mod copy;
+pub mod roles;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
