@@ -71,14 +71,30 @@ pub fn quarantine(run_id: &str) -> String {
     partitioned(QUARANTINE_PREFIX, run_id, ".jsonl")
 }
 
+/// The time part of run ids and request ids: `YYYYMMDDTHHMMSSmmm`.
+const ID_TIME_FORMAT: &str = "%Y%m%dT%H%M%S%3f";
+
 /// The time a run id carries (UTC for runs made since format 2 of the ingestion manifest).
 pub fn run_time(run_id: &str) -> Option<chrono::NaiveDateTime> {
-    chrono::NaiveDateTime::parse_from_str(run_id.get(..18)?, "%Y%m%dT%H%M%S%3f").ok()
+    chrono::NaiveDateTime::parse_from_str(run_id.get(..18)?, ID_TIME_FORMAT).ok()
+}
+
+/// A new id that sorts after `previous` (a run id or request id): `now` to the millisecond, or
+/// one millisecond after `previous` when the clock is behind it, then a random suffix so that an
+/// id is never reused.
+pub fn next_id(now: chrono::DateTime<chrono::Utc>, previous: Option<&str>) -> String {
+    let mut at = now.naive_utc();
+    if let Some(previous_at) = previous.and_then(run_time)
+        && at <= previous_at
+    {
+        at = previous_at + chrono::Duration::milliseconds(1);
+    }
+    format!("{}-{:04x}", at.format(ID_TIME_FORMAT), rand::random::<u16>())
 }
 
 /// A verification report in the processed bucket: `_verify/YYYY/MM/DD/<time>-<run id>.json`.
 pub fn verify_report(at: chrono::DateTime<chrono::Utc>, run_id: &str) -> String {
-    format!("{VERIFY_PREFIX}{}/{}-{run_id}.json", at.format("%Y/%m/%d"), at.format("%Y%m%dT%H%M%S%3f"))
+    format!("{VERIFY_PREFIX}{}/{}-{run_id}.json", at.format("%Y/%m/%d"), at.format(ID_TIME_FORMAT))
 }
 
 /// An operator's requeue request.

@@ -283,10 +283,9 @@ fn in_flight_sql(alias: &str, window: Option<&(i32, Vec<i32>)>) -> String {
         None => "false".into(),
         Some((span, seen)) => {
             let seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
-            format!(
-                "(CASE WHEN age({alias}.xmin) BETWEEN 0 AND {span} THEN NOT (age({alias}.xmin) = ANY('{{{}}}'::int4[])) ELSE false END)",
-                seen.join(",")
-            )
+            let xmin = format!("{alias}.xmin");
+            let seen = format!("'{{{}}}'::int4[]", seen.join(","));
+            format!("({})", extract::unseen_by_snapshot_sql(&xmin, &span.to_string(), &seen))
         }
     }
 }

@@ -14,7 +14,7 @@
 pub mod claim;
 pub mod manifest;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -218,19 +218,22 @@ async fn extract_run(
 
     // What the previous run saw is only meaningful against its own snapshot: a full read (a
     // different or restored database, say) skips nothing.
-    let skip = match (&window, previous) {
-        (ReadWindow::Since { .. }, Some(previous)) => previous.seen_transactions.iter().copied().collect(),
-        _ => HashSet::new(),
+    let skip: &[u64] = match (&window, previous) {
+        (ReadWindow::Since { .. }, Some(previous)) => &previous.seen_transactions,
+        _ => &[],
     };
-    let mut transactions = Transactions { skip, seen: BTreeSet::new() };
+    // Skipped in the database by their `age()`; those this snapshot still has to look at again
+    // (at or after its xmin) stay seen for the next run.
+    let skip_ages: Vec<i32> = skip.iter().map(|x| next_xid.saturating_sub(*x) as i32).collect();
+    let mut seen: BTreeSet<u64> = skip.iter().copied().filter(|x| *x >= snapshot.xmin).collect();
     let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
     for table in SOURCE_TABLES {
         let columns = catalog.get(table.name).cloned().unwrap_or_default();
         let extract = if columns.is_empty() {
             TableExtract { table: table.name.to_string(), rows: 0, objects: Vec::new(), columns: Vec::new() }
         } else {
-            let read = TableRead { window: &window, snapshot: &snapshot, next_xid };
-            extract_table(&tx, store, table, run_id, columns, &read, &mut transactions, options).await?
+            let read = TableRead { window: &window, snapshot: &snapshot, next_xid, skip_ages: &skip_ages };
+            extract_table(&tx, store, table, run_id, columns, &read, &mut seen, options).await?
         };
         tables.push(extract);
     }
@@ -264,7 +267,7 @@ async fn extract_run(
         tables,
         unmodelled_tables,
         schema_changes,
-        seen_transactions: transactions.seen.into_iter().collect(),
+        seen_transactions: seen.into_iter().collect(),
     };
     let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
@@ -282,17 +285,10 @@ async fn extract_run(
     Ok(ExtractSummary { manifest, manifest_key, duration: started.elapsed() })
 }
 
-/// Run ids sort in run order: the extractor's UTC clock to the millisecond, never earlier than
-/// the previous run's (a clock that went back must not reorder runs), then a random suffix so
-/// that an id is never reused.
+/// Run ids sort in run order: the extractor's UTC clock, never earlier than the previous run's
+/// (a clock that went back must not reorder runs); see [`keys::next_id`].
 pub fn next_run_id(now: DateTime<Utc>, previous: Option<&str>) -> String {
-    let mut at = now.naive_utc();
-    if let Some(previous_at) = previous.and_then(keys::run_time)
-        && at <= previous_at
-    {
-        at = previous_at + chrono::Duration::milliseconds(1);
-    }
-    format!("{}-{:04x}", at.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>())
+    keys::next_id(now, previous)
 }
 
 /// Which row versions a run reads.
@@ -373,11 +369,22 @@ pub async fn age_reference(tx: &Transaction<'_>, snapshot: &SourceSnapshot) -> R
     Ok(snapshot.xmax + u64::from(next_low.wrapping_sub(snapshot.xmax as u32)))
 }
 
+/// The SQL test "the transaction `xmin` wrote this row after the snapshot, and is not one of
+/// `seen`": `age(xmin)` is `next − xmin` (see `age_reference`), so the window is
+/// `0 ≤ age ≤ span` (older rows, and rows frozen before 9.4, fall outside), and `seen` holds the
+/// ages of transactions to leave out. CASE fixes the order of evaluation. Used by the extract
+/// (what is new) and by `verify` (what is in flight).
+pub fn unseen_by_snapshot_sql(xmin: &str, span: &str, seen: &str) -> String {
+    format!("CASE WHEN age({xmin}) BETWEEN 0 AND {span} THEN NOT (age({xmin}) = ANY({seen})) ELSE false END")
+}
+
 /// What a table read needs to know about the run.
 struct TableRead<'a> {
     window: &'a ReadWindow,
     snapshot: &'a SourceSnapshot,
     next_xid: u64,
+    /// `age()` of the transactions the previous run already wrote.
+    skip_ages: &'a [i32],
 }
 
 /// Every table and column of the source's schema, from the catalog, in column order.
@@ -457,24 +464,14 @@ fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) ->
     } else {
         format!("({})::text", objects.iter().map(|o| format!("{o}::jsonb")).collect::<Vec<_>>().join(" || "))
     };
-    // `age(xmin)` is `next − xmin` (see `next_xid`): the window is `0 ≤ age ≤ $1` (older rows,
-    // and rows frozen before 9.4, fall outside). `$2`: the ages of the transactions already
-    // written, skipped in the database so their rows are not even built. CASE fixes the order.
     let filter = if windowed {
-        " WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4 THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"
+        format!(" WHERE {}", unseen_by_snapshot_sql("xmin", "$1::int4", "$2::int4[]"))
     } else {
-        ""
+        String::new()
     };
     // No ORDER BY: a run holds one version per row, so order carries no meaning, and ordering by
     // key would make the planner walk the whole primary-key index instead of one sequential scan.
     format!("SELECT {object}, xmin::text::int8 FROM {}{filter}", quote_ident(table.name))
-}
-
-/// The transactions whose rows the previous run saw (`skip`), and those this run sees at or
-/// after its snapshot's `xmin` (`seen`, for the next run).
-struct Transactions {
-    skip: HashSet<u64>,
-    seen: BTreeSet<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -485,7 +482,7 @@ async fn extract_table(
     run_id: &str,
     columns: Vec<CatalogColumn>,
     read: &TableRead<'_>,
-    transactions: &mut Transactions,
+    seen: &mut BTreeSet<u64>,
     options: &ExtractOptions,
 ) -> Result<TableExtract, ExtractError> {
     let query_error =
@@ -497,15 +494,12 @@ async fn extract_table(
             // Both below 2^31: the window is checked in `read_window`, and `next` is at most a
             // few transactions past the snapshot's xmax.
             let span = read.next_xid.saturating_sub(*from) as i32;
-            let skip: Vec<i32> = transactions.skip.iter().map(|x| read.next_xid.saturating_sub(*x) as i32).collect();
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&span, &skip];
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&span, &read.skip_ages];
             tx.query_raw(sql.as_str(), params).await
         }
         ReadWindow::All { .. } => tx.query_raw(sql.as_str(), std::iter::empty::<i64>()).await,
     }
     .map_err(query_error)?;
-    // Transactions already written that this snapshot still has to look at again next time.
-    transactions.seen.extend(transactions.skip.iter().filter(|x| **x >= snapshot.xmin));
     pin_mut!(rows);
 
     let mut buffer: Vec<u8> = Vec::new();
@@ -518,10 +512,7 @@ async fn extract_table(
         if xid >= snapshot.xmin {
             // A transaction this snapshot saw, but at or after its xmin: the next run reads it
             // again, so remember that its rows are written.
-            transactions.seen.insert(xid);
-        }
-        if transactions.skip.contains(&xid) {
-            continue;
+            seen.insert(xid);
         }
         buffer.extend_from_slice(json.as_bytes());
         buffer.push(b'\n');

@@ -9,7 +9,7 @@
 //! processed manifest. No object is ever changed or deleted: a request is consumed once because
 //! the state remembers the last one done.
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Level, Quarantined, Requeued};
@@ -60,13 +60,7 @@ pub async fn request(
         Some(latest) => read_json::<ReferenceState>(processed, &latest.state_object).await?.requeue_after,
         None => None,
     };
-    let mut at = now.naive_utc();
-    if let Some(last) = consumed.as_deref().and_then(|k| k.strip_prefix(keys::REQUEUE_PREFIX)).and_then(run_time)
-        && at <= last
-    {
-        at = last + chrono::Duration::milliseconds(1);
-    }
-    let request_id = format!("{}-{:04x}", at.format("%Y%m%dT%H%M%S%3f"), rand::random::<u16>());
+    let request_id = keys::next_id(now, consumed.as_deref().and_then(|k| k.strip_prefix(keys::REQUEUE_PREFIX)));
     let request = RequeueRequest {
         format: FORMAT,
         request_id: request_id.clone(),
@@ -188,7 +182,7 @@ pub struct Listed {
 /// What is held (newest state) and what recent runs quarantined, oldest first.
 pub async fn list(processed: &dyn ObjectStore, recent: usize) -> Result<Vec<Listed>, TransformError> {
     let now = Utc::now().naive_utc();
-    let age = |run: &str| run_time(run).map(|t| (now - t).num_seconds());
+    let age = |run: &str| keys::run_time(run).map(|t| (now - t).num_seconds());
     let manifests = recent_manifests(processed, recent).await?;
     let consumed: Vec<String> = manifests.iter().flat_map(|m| m.requeue_requests.iter().cloned()).collect();
     let requeued = requested_runs(processed, &consumed).await?;
@@ -237,10 +231,6 @@ pub async fn list(processed: &dyn ObjectStore, recent: usize) -> Result<Vec<List
     }
     listed.sort_by(|a, b| a.run_id.cmp(&b.run_id));
     Ok(listed)
-}
-
-fn run_time(run_id: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(run_id.get(..18)?, "%Y%m%dT%H%M%S%3f").ok()
 }
 
 /// `3d 4h`, `2h 5m`, `7m`, `12s`.
