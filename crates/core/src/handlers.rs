@@ -502,6 +502,7 @@ pub fn load_summary_json(run: &LoadedRun) -> Value {
         "run_id": run.run_id,
         "rows": run.rows,
         "total_rows": run.rows.values().sum::<u64>(),
+        "bulk_tables": run.bulk_tables,
         "duration_ms": run.duration.as_millis() as u64,
     })
 }
