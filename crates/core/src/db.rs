@@ -214,6 +214,11 @@ pub enum DbError {
     #[error("the {role} database secret {secret_id} could not be read from Secrets Manager: {reason}")]
     SecretUnreadable { role: &'static str, secret_id: String, reason: String },
     #[error(
+        "the {role} database secret {secret_id} has no value ({reason}): put the connection JSON into it with \
+         `make secrets` (docs/deploy.md, section 6)"
+    )]
+    SecretNotSet { role: &'static str, secret_id: String, reason: String },
+    #[error(
         "the {role} database secret {secret_id} is malformed: {reason} (expected JSON {{\"host\", \"port\", \"dbname\", \"username\", \"password\"}})"
     )]
     SecretMalformed { role: &'static str, secret_id: String, reason: String },
@@ -231,6 +236,20 @@ impl DbError {
     /// Connection trouble may pass; bad settings will not.
     pub fn is_retryable(&self) -> bool {
         matches!(self, DbError::Connect { .. } | DbError::SecretUnreadable { .. } | DbError::SessionSetup { .. })
+    }
+
+    /// The configuration itself is unusable — a setting or secret missing, empty or malformed, a
+    /// verify mode without a CA bundle — so only an operator can fix it, never a retry.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            DbError::Missing { .. }
+            | DbError::BadUrl { .. }
+            | DbError::SecretNotSet { .. }
+            | DbError::SecretMalformed { .. }
+            | DbError::Tls { .. }
+            | DbError::BadSetting { .. } => true,
+            DbError::Connect { .. } | DbError::SecretUnreadable { .. } | DbError::SessionSetup { .. } => false,
+        }
     }
 }
 
@@ -302,12 +321,17 @@ pub(crate) async fn read_secret(role: &'static str, secret_id: &str) -> Result<S
     let aws = aws_config::load_from_env().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     let unreadable = |reason: String| DbError::SecretUnreadable { role, secret_id: secret_id.to_string(), reason };
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+        // Terraform creates the secrets without a value: until someone puts one, Secrets Manager
+        // answers ResourceNotFoundException ("… can't find the specified secret value for
+        // staging label: AWSCURRENT"), as it does for a secret id that names nothing.
+        if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) {
+            let reason = e.as_service_error().and_then(|s| s.meta().message()).unwrap_or("ResourceNotFoundException");
+            DbError::SecretNotSet { role, secret_id: secret_id.to_string(), reason: reason.to_string() }
+        } else {
+            unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())
+        }
+    })?;
     output.secret_string().map(str::to_string).ok_or_else(|| unreadable("the secret has no string value".into()))
 }
 
