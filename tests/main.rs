@@ -9,6 +9,7 @@ mod load;
 mod pipeline;
 mod quarantine;
 mod run_control;
+mod smoke;
 mod source_behaviour;
 mod support;
 mod terraform_wiring;

@@ -160,6 +160,23 @@ pub fn summary_json(summary: &ExtractSummary) -> Value {
     })
 }
 
+/// The run an extract invocation's answer names (what `aws lambda invoke` writes, read back by
+/// `onyx wait --extract-answer`), or why there is none: the function failed (`errorType`,
+/// `errorMessage`), did not run for its configuration (`not_run`), or stood aside (`skipped`).
+pub fn run_of_extract_answer(answer: &Value) -> Result<String, String> {
+    let text = |field: &str| answer.get(field).and_then(Value::as_str);
+    if let Some(message) = text("errorMessage") {
+        return Err(format!("the extract function failed ({}): {message}", text("errorType").unwrap_or("no type")));
+    }
+    if let Some(reason) = text("not_run") {
+        return Err(format!("the extract function did not run: {reason}"));
+    }
+    if let Some(reason) = text("skipped") {
+        return Err(format!("the extract function stood aside, so there is no new run to follow: {reason}"));
+    }
+    text("run_id").map(str::to_string).ok_or_else(|| format!("the extract function's answer names no run: {answer}"))
+}
+
 /// The S3 object keys of an S3 event, URL-decoded (`+` is a space, `%xx` a byte), with their
 /// buckets. Records that cannot be decoded are returned as errors, not dropped silently.
 pub fn s3_event_keys(event: &S3Event) -> Vec<Result<(String, String), String>> {
