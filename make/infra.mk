@@ -15,6 +15,11 @@ INFRA_BACKEND_FILE ?= backend.hcl
 INFRA_LAMBDA_BINS  ?= onyx-extract onyx-transform onyx-load
 INFRA_LAMBDA_DIR   ?= target/lambda
 INFRA_ZIP_LIMIT_BYTES ?= 10485760
+# The RDS global CA bundle packed into every zip (checked against .ci/rds-ca-bundle.sha256);
+# INFRA_CA_BUNDLE_FILE uses a local copy instead of fetching it.
+INFRA_CA_BUNDLE_URL  ?= https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+INFRA_CA_BUNDLE_NAME := global-bundle.pem
+INFRA_CA_BUNDLE_FILE ?=
 # The Zig release cargo-lambda links with: the `ziglang==` pin in $(INFRA_REQUIREMENTS), the one place
 # it is set (CI installs the same file through `make setup-infra`).
 INFRA_ZIG_VERSION  := $(shell sed -n 's/^ziglang==//p' $(INFRA_REQUIREMENTS) 2>/dev/null)
@@ -42,23 +47,21 @@ setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, l
 	"$(INFRA_VENV_BIN)/python" -m pip install --quiet --upgrade pip
 	"$(INFRA_VENV_BIN)/python" -m pip install --quiet -r "$(INFRA_REQUIREMENTS)"
 
-package: ## Release arm64 zips of the three functions (slow: a full release build)
+package: ## Release arm64 zips of the three functions with the RDS CA bundle, byte-identical per binary (slow: a full release build)
 	@test -x "$(INFRA_VENV_BIN)/cargo-lambda" || { echo "cargo-lambda missing: run 'make setup-infra'" >&2; exit 1; }
 	@zig=$$("$(INFRA_VENV_BIN)/python" -m ziglang version 2>/dev/null); \
 		test -n "$(INFRA_ZIG_VERSION)" || { echo "no ziglang== pin in $(INFRA_REQUIREMENTS)" >&2; exit 1; }; \
 		test "$$zig" = "$(INFRA_ZIG_VERSION)" || { echo "zig in $(INFRA_VENV) is '$$zig', $(INFRA_REQUIREMENTS) pins $(INFRA_ZIG_VERSION): run 'make setup-infra'" >&2; exit 1; }; \
 		echo "rust $$(rustc --version | cut -d' ' -f2) (rust-toolchain.toml), zig $$zig, cargo-lambda $$("$(INFRA_VENV_BIN)/cargo-lambda" lambda --version 2>/dev/null | awk '{print $$2}')"
-	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --profile lambda --arm64 --output-format zip \
+	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --profile lambda --arm64 --output-format binary \
 		$(foreach bin,$(INFRA_LAMBDA_BINS),--bin $(bin))
-	@set -e; for bin in $(INFRA_LAMBDA_BINS); do \
-		zip="$(INFRA_LAMBDA_DIR)/$$bin/bootstrap.zip"; \
-		test -f "$$zip" || { echo "missing $$zip" >&2; exit 1; }; \
-		size=$$(wc -c < "$$zip" | tr -d ' '); \
-		printf '%-16s %9d bytes (%s KiB)  %s\n' "$$bin" "$$size" "$$((size / 1024))" "$$zip"; \
-		if [ "$$size" -gt $(INFRA_ZIP_LIMIT_BYTES) ]; then \
-			echo "warning: $$zip is over the $(INFRA_ZIP_LIMIT_BYTES)-byte budget" >&2; \
-		fi; \
-	done
+	@if [ -z "$(INFRA_CA_BUNDLE_FILE)" ]; then \
+		echo "fetching $(INFRA_CA_BUNDLE_URL)"; \
+		curl -fsSL --proto '=https' --tlsv1.2 -o "$(INFRA_LAMBDA_DIR)/$(INFRA_CA_BUNDLE_NAME)" "$(INFRA_CA_BUNDLE_URL)"; \
+	fi
+	$(INFRA_PYTHON) .ci/package_zips.py --bundle "$(or $(INFRA_CA_BUNDLE_FILE),$(INFRA_LAMBDA_DIR)/$(INFRA_CA_BUNDLE_NAME))" \
+		--pin-file .ci/rds-ca-bundle.sha256 --lambda-dir "$(INFRA_LAMBDA_DIR)" --limit $(INFRA_ZIP_LIMIT_BYTES) \
+		$(INFRA_LAMBDA_BINS)
 
 bootstrap: ## Create the Terraform state bucket (local state) and write $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)
 	$(INFRA_TERRAFORM) -chdir=$(INFRA_BOOTSTRAP_DIR) init -input=false

@@ -765,3 +765,34 @@ fn async_delivery_and_warehouse_health_have_alarms() {
         ["CPUUtilization", "FreeStorageSpace", "DatabaseConnections"].map(str::to_owned).into();
     assert_eq!(metrics, expected);
 }
+
+/// Issue #13 items 6 and 9 (mechanism: the root's function modules and the Lambda module's code
+/// hashes). Every function's environment sets `ONYX_DB_CA_BUNDLE` to the bundle `make package`
+/// puts next to `bootstrap` (`/var/task/global-bundle.pem`), and the module reads the zip's hashes
+/// only when the zip exists, so `terraform destroy` and `plan` work from a fresh clone.
+#[test]
+fn every_function_gets_the_packaged_ca_bundle_and_plans_without_zips() {
+    let root = Module::load(".");
+    let common = root.locals().get("function_environment").map(|e| text(e)).expect("local.function_environment");
+    assert!(common.contains("ONYX_DB_CA_BUNDLE") && common.contains("\"/var/task/global-bundle.pem\""), "{common}");
+    for (name, body) in function_modules(&root) {
+        let environment = text(required(body, "environment", name));
+        assert!(
+            environment.replace(' ', "").starts_with("merge(local.function_environment,"),
+            "module.{name}'s environment must start from local.function_environment: {environment}"
+        );
+    }
+
+    let module = Module::load("modules/lambda_function");
+    let guarded = |kind: &str, name: &str, key: &str| {
+        let value = text(required(module.resource(kind, name), key, name));
+        assert!(
+            value.replace(' ', "").starts_with("local.zip_present?"),
+            "{kind}.{name}.{key} reads the zip unguarded: {value}"
+        );
+    };
+    guarded("aws_s3_object", "code", "source_hash");
+    guarded("aws_lambda_function", "this", "source_code_hash");
+    let present = module.locals().get("zip_present").map(|e| text(e)).expect("local.zip_present");
+    assert_eq!(present.replace(' ', ""), "fileexists(var.zip_path)");
+}
