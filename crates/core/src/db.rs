@@ -345,6 +345,21 @@ struct SecretFields {
     password: SecretString,
     #[serde(default)]
     sslmode: Option<String>,
+    #[serde(default)]
+    channel_binding: Option<String>,
+}
+
+/// A secret's `channel_binding` (as libpq's): `prefer` (the default) binds SCRAM to the TLS
+/// channel whenever the server offers SCRAM-SHA-256-PLUS; `require` refuses to authenticate any
+/// other way (no MD5, cleartext or trust), so a man in the middle cannot downgrade the exchange.
+fn channel_binding(value: &str) -> Result<tokio_postgres::config::ChannelBinding, String> {
+    use tokio_postgres::config::ChannelBinding;
+    match value {
+        "disable" => Ok(ChannelBinding::Disable),
+        "prefer" => Ok(ChannelBinding::Prefer),
+        "require" => Ok(ChannelBinding::Require),
+        other => Err(format!("channel_binding {other:?} is not one of disable, prefer, require")),
+    }
 }
 
 /// Parses the secret's JSON into a connection config. Without `sslmode` the mode is `require`
@@ -368,6 +383,7 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
     }
     .ok_or_else(|| malformed("port is not a number between 1 and 65535".into()))?;
     let mode = fields.sslmode.as_deref().map(TlsMode::parse).transpose().map_err(malformed)?;
+    let binding = fields.channel_binding.as_deref().map(channel_binding).transpose().map_err(malformed)?;
     let mut config = Config::new();
     config
         .host(&fields.host)
@@ -376,6 +392,9 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
         .user(&fields.username)
         .password(fields.password.expose_secret())
         .application_name("onyx");
+    if let Some(binding) = binding {
+        config.channel_binding(binding);
+    }
     let tls = mode.unwrap_or_else(|| TlsMode::default_for(&config, TlsMode::Require));
     Ok(DbConfig::new(config, tls))
 }
