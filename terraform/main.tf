@@ -21,6 +21,14 @@ locals {
   manifest_prefix = "_runs/"
   manifest_suffix = ".json"
 
+  # `make package` (.ci/package_zips.py) puts the RDS global CA bundle next to `bootstrap`, and
+  # Lambda unpacks the zip into /var/task: every function verifies database certificates against it
+  # (sslmode verify-full, the default for RDS hosts). tests/terraform_wiring.rs checks the wiring.
+  function_environment = {
+    ONYX_DB_CA_BUNDLE = "/var/task/global-bundle.pem"
+    RUST_LOG          = var.rust_log
+  }
+
   schedule_minutes = tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0])
 }
 
@@ -106,13 +114,12 @@ module "extract" {
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
 
-  environment = {
+  environment = merge(local.function_environment, {
     ONYX_SOURCE_SECRET   = aws_secretsmanager_secret.source.arn
     ONYX_INGESTION       = "s3://${module.ingestion_bucket.id}"
     ONYX_SOURCE_TIMEZONE = var.source_timezone
     ONYX_MAX_RUN_ROWS    = var.max_run_rows
-    RUST_LOG             = var.rust_log
-  }
+  })
 }
 
 module "transform" {
@@ -131,11 +138,10 @@ module "transform" {
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
 
-  environment = {
+  environment = merge(local.function_environment, {
     ONYX_INGESTION = "s3://${module.ingestion_bucket.id}"
     ONYX_PROCESSED = "s3://${module.processed_bucket.id}"
-    RUST_LOG       = var.rust_log
-  }
+  })
 }
 
 module "load" {
@@ -162,11 +168,10 @@ module "load" {
 
   # The daily verification (`{"onyx": "verify"}`) also reads the source, through the source
   # secret (read-only use: one read-only transaction), and the ingestion run manifests.
-  environment = {
+  environment = merge(local.function_environment, {
     ONYX_PROCESSED        = "s3://${module.processed_bucket.id}"
     ONYX_WAREHOUSE_SECRET = aws_secretsmanager_secret.warehouse.arn
     ONYX_SOURCE_SECRET    = aws_secretsmanager_secret.source.arn
     ONYX_INGESTION        = "s3://${module.ingestion_bucket.id}"
-    RUST_LOG              = var.rust_log
-  }
+  })
 }

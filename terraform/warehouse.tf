@@ -250,7 +250,9 @@ resource "aws_vpc_endpoint" "secretsmanager" {
 resource "aws_db_parameter_group" "warehouse" {
   count = local.warehouse_count
 
-  name        = local.warehouse_identifier
+  # A prefix, not a fixed name: create_before_destroy makes the replacement before deleting the
+  # old group, and two groups cannot share a name.
+  name_prefix = "${local.warehouse_identifier}-"
   family      = local.warehouse_pg_family
   description = "Onyx warehouse: TLS only, DDL and slow statements logged"
 
@@ -340,11 +342,13 @@ resource "aws_db_instance" "warehouse" {
   parameter_group_name   = aws_db_parameter_group.warehouse[0].name
   ca_cert_identifier     = "rds-ca-rsa2048-g1"
 
-  backup_retention_period   = var.warehouse_backup_retention_days
-  copy_tags_to_snapshot     = true
-  deletion_protection       = var.warehouse_deletion_protection
-  skip_final_snapshot       = false
-  final_snapshot_identifier = "${local.warehouse_identifier}-final"
+  backup_retention_period = var.warehouse_backup_retention_days
+  copy_tags_to_snapshot   = true
+  deletion_protection     = var.warehouse_deletion_protection
+  skip_final_snapshot     = false
+  # Unique per instance: a warehouse destroyed, re-created and destroyed again would otherwise
+  # collide with the first final snapshot. Fixed when the instance is created (ignore_changes).
+  final_snapshot_identifier = "${local.warehouse_identifier}-final-${formatdate("YYYYMMDDhhmmss", timestamp())}"
 
   auto_minor_version_upgrade = true
   apply_immediately          = false
@@ -355,6 +359,10 @@ resource "aws_db_instance" "warehouse" {
   performance_insights_kms_key_id       = aws_kms_key.onyx.arn
   performance_insights_retention_period = 7
   enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+
+  lifecycle {
+    ignore_changes = [final_snapshot_identifier]
+  }
 
   depends_on = [aws_cloudwatch_log_group.warehouse, aws_iam_role_policy_attachment.rds_monitoring]
 }

@@ -148,3 +148,32 @@ async fn a_secret_without_sslmode_connects_with_tls() {
     let client = db::connect_with("source", &config, Default::default()).await.expect("require");
     assert!(is_tls(&client).await, "require is TLS");
 }
+
+/// Issue #13 item 6, channel binding (mechanism: the secret's `channel_binding` → tokio-postgres's
+/// `ChannelBinding::Require`). With `require`, a server that does not authenticate by SCRAM bound
+/// to the TLS channel is refused — the local test server trusts loopback logins, so it is the
+/// server that offers no channel binding — while `prefer` (the default) connects to it.
+#[tokio::test]
+async fn channel_binding_require_refuses_a_server_that_does_not_bind() {
+    let db = TestDb::create("chanbind").await;
+    let base = Config::from_str(&db.url).expect("url");
+    let secret = |binding: Option<&str>| {
+        let binding = binding.map(|b| format!(r#","channel_binding":"{b}""#)).unwrap_or_default();
+        format!(
+            r#"{{"host":"127.0.0.1","port":{},"dbname":"{}","username":"{}","password":"unused","sslmode":"require"{binding}}}"#,
+            base.get_ports().first().copied().unwrap_or(5432),
+            db.name,
+            base.get_user().unwrap_or("root"),
+        )
+    };
+    let timeouts = db::SessionTimeouts::default();
+    let connect = |text: String| async move {
+        let config = db::secret_config("source", "s", &text)?;
+        db::connect_with("source", &config, timeouts).await
+    };
+    connect(secret(None)).await.expect("prefer (the default) connects");
+    let error = connect(secret(Some("require"))).await.expect_err("no channel binding offered");
+    assert!(error.to_string().contains("channel binding"), "{error}");
+    let error = db::secret_config("source", "s", &secret(Some("sometimes"))).expect_err("unknown value");
+    assert!(error.to_string().contains("channel_binding"), "{error}");
+}

@@ -97,12 +97,32 @@ async fn lambda_reads_its_secret_writes_to_s3_and_logs_no_password() {
     assert!(text.contains("\"level\":\"WARN\"") && !text.contains("\"level\":\"ERROR\""), "{text}");
 }
 
+/// A secret Terraform created without a value.
+async fn empty_secret() -> String {
+    let aws = aws_config::load_from_env().await;
+    let client = aws_sdk_secretsmanager::Client::new(&aws);
+    let out = client.create_secret().name(unique("onyx/source-")).send().await.expect("create secret in moto");
+    out.arn().expect("secret arn").to_string()
+}
+
+/// Issue #13 item 8 (mechanism: `DbError::is_configuration` and the handlers' `not_configured`).
+/// A configuration no retry can fix — above all a fresh deploy's secret that has no value yet —
+/// ends the invocation *without* a function error (Lambda retries failed async invocations twice
+/// and then dead-letters them, on every scheduled run), with one ERROR line saying what to set.
+/// A database that cannot be reached is still a retryable function error. Nothing is written,
+/// nothing leaks.
 #[tokio::test]
 async fn bad_secrets_fail_clearly_without_writing_or_leaking() {
     crate::support::aws_endpoint();
     let db = TestDb::seeded("badsecret").await;
     let (_, store) = s3_bucket("badsecret").await;
+    let no_value = empty_secret().await;
     let cases = [
+        (
+            "secret without a value",
+            no_value.clone(),
+            "has no value (Secrets Manager can't find the specified secret value",
+        ),
         (
             "malformed JSON",
             put_secret(&format!("{{\"host\": \"127.0.0.1\", \"password\": \"{}\"", password())).await,
@@ -114,33 +134,63 @@ async fn bad_secrets_fail_clearly_without_writing_or_leaking() {
             "a field is missing",
         ),
         (
+            "unknown secret",
+            "arn:aws:secretsmanager:eu-west-2:123456789012:secret:nope".to_string(),
+            "can't find the specified secret.",
+        ),
+        (
             "unreachable database",
             put_secret(&secret_json(&db, 1)).await,
             "cannot connect to the source database at 127.0.0.1:1",
         ),
-        (
-            "unknown secret",
-            "arn:aws:secretsmanager:eu-west-2:123456789012:secret:nope".to_string(),
-            "could not be read",
-        ),
     ];
     for (case, secret, expected) in cases {
         let function = ExtractFunction {
-            source: DbTarget::Secret(secret),
+            source: DbTarget::Secret(secret.clone()),
             ingestion: store.clone(),
             options: ExtractOptions::default(),
         };
         let logs = CapturedLogs::default();
         let guard = logs.install();
-        let error = function.handle(scheduled_event()).await.expect_err(case);
+        let outcome = function.handle(scheduled_event()).await;
         drop(guard);
-        assert!(error.message.contains(expected), "{case}: {error}");
-        assert!(!error.message.contains(&password()), "{case}: password in the error: {error}");
+        let message = match (case, outcome) {
+            ("unreachable database", Err(error)) => {
+                assert!(error.retryable, "{case}: a connection failure may pass: {error}");
+                error.message
+            }
+            (_, Ok(answer)) => {
+                let not_run = answer["not_run"].as_str().unwrap_or_else(|| panic!("{case}: {answer}")).to_string();
+                assert!(not_run.contains(&secret), "{case}: the secret is named: {not_run}");
+                assert_eq!(answer.as_object().map(|o| o.len()), Some(2), "{case}: no run summary: {answer}");
+                not_run
+            }
+            (_, other) => panic!("{case}: {other:?}"),
+        };
+        assert!(message.contains(expected), "{case}: {message}");
+        assert!(!message.contains(&password()), "{case}: password in the error: {message}");
         let text = logs.text();
-        assert!(text.contains("\"level\":\"ERROR\""), "{case}: an ERROR line raises the alarm: {text}");
+        let errors = text.lines().filter(|l| l.contains("\"level\":\"ERROR\"")).count();
+        assert_eq!(errors, 1, "{case}: one ERROR line raises the alarm: {text}");
         assert!(!text.contains(&password()), "{case}: password in the logs: {text}");
     }
     assert!(store.list("", None).await.expect("list").is_empty(), "nothing was written");
+
+    // The daily verification (load function, `{"onyx": "verify"}`) on a fresh deploy: the same.
+    let (_, processed) = s3_bucket("badsecret-out").await;
+    let mut load = onyx_core::handlers::LoadFunction::new(DbTarget::Secret(empty_secret().await), processed.clone());
+    load.verify =
+        Some(onyx_core::handlers::VerifySetup { source: DbTarget::Secret(no_value.clone()), ingestion: store.clone() });
+    let answer = load.verify().await.expect("not configured is not a function error");
+    assert!(
+        answer["not_run"].as_str().is_some_and(|m| m.contains(&no_value) && m.contains("make secrets")),
+        "{answer}"
+    );
+    // And a processed run's event while the warehouse secret has no value: no function error.
+    let event = crate::support::s3_event("processed", &[keys::manifest("20261128T070000000-abcd")]);
+    let answer = load.handle(event).await.expect("not configured is not a function error");
+    assert!(answer["not_run"].as_str().is_some_and(|m| m.contains("warehouse database secret")), "{answer}");
+    assert!(processed.list("", None).await.expect("list").is_empty(), "nothing was written");
 }
 
 #[tokio::test]

@@ -158,3 +158,29 @@ async fn the_three_binaries_run_the_pipeline_under_the_lambda_runtime_api() {
     assert!(error["errorMessage"].as_str().expect("message").contains("127.0.0.1:1/totesys"), "{error}");
     assert!(!failed.body.contains("hunter2"));
 }
+
+/// Issue #13 item 8, as AWS sees it: Lambda retries an asynchronous invocation only when the
+/// function posts an error. On a fresh deploy the source secret has no value yet; the extract
+/// binary must answer on `…/response` (no retry, nothing dead-lettered) with what to set.
+#[tokio::test]
+async fn a_fresh_deploy_without_secret_values_posts_no_function_error() {
+    crate::support::aws_endpoint();
+    let aws = aws_config::load_from_env().await;
+    let secret = aws_sdk_secretsmanager::Client::new(&aws)
+        .create_secret()
+        .name(crate::support::unique("onyx/source-db-"))
+        .send()
+        .await
+        .expect("create an empty secret in moto")
+        .arn()
+        .expect("arn")
+        .to_string();
+    let (_, _, ingestion) = local_dir("bins-fresh");
+    let env = [("ONYX_SOURCE_SECRET", secret.clone()), ("ONYX_INGESTION", ingestion.display().to_string())];
+    let posted = invoke("onyx-extract", include_str!("fixtures/scheduled-event.json").to_string(), &env);
+    assert!(posted.path.ends_with("/invocation/req-1/response"), "{}: {}", posted.path, posted.body);
+    let answer: serde_json::Value = serde_json::from_str(&posted.body).expect("JSON answer");
+    let not_run = answer["not_run"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    assert!(not_run.contains(&secret) && not_run.contains("has no value"), "{not_run}");
+    assert!(!ingestion.exists(), "nothing was written");
+}

@@ -765,3 +765,92 @@ fn async_delivery_and_warehouse_health_have_alarms() {
         ["CPUUtilization", "FreeStorageSpace", "DatabaseConnections"].map(str::to_owned).into();
     assert_eq!(metrics, expected);
 }
+
+/// Issue #13 items 6 and 9 (mechanism: the root's function modules and the Lambda module's code
+/// hashes). Every function's environment sets `ONYX_DB_CA_BUNDLE` to the bundle `make package`
+/// puts next to `bootstrap` (`/var/task/global-bundle.pem`), and the module reads the zip's hashes
+/// only when the zip exists, so `terraform destroy` and `plan` work from a fresh clone.
+#[test]
+fn every_function_gets_the_packaged_ca_bundle_and_plans_without_zips() {
+    let root = Module::load(".");
+    let common = root.locals().get("function_environment").map(|e| text(e)).expect("local.function_environment");
+    assert!(common.contains("ONYX_DB_CA_BUNDLE") && common.contains("\"/var/task/global-bundle.pem\""), "{common}");
+    for (name, body) in function_modules(&root) {
+        let environment = text(required(body, "environment", name));
+        assert!(
+            environment.replace(' ', "").starts_with("merge(local.function_environment,"),
+            "module.{name}'s environment must start from local.function_environment: {environment}"
+        );
+    }
+
+    let module = Module::load("modules/lambda_function");
+    let guarded = |kind: &str, name: &str, key: &str| {
+        let value = text(required(module.resource(kind, name), key, name));
+        assert!(
+            value.replace(' ', "").starts_with("local.zip_present?"),
+            "{kind}.{name}.{key} reads the zip unguarded: {value}"
+        );
+    };
+    guarded("aws_s3_object", "code", "source_hash");
+    guarded("aws_lambda_function", "this", "source_code_hash");
+    let present = module.locals().get("zip_present").map(|e| text(e)).expect("local.zip_present");
+    assert_eq!(present.replace(' ', ""), "fileexists(var.zip_path)");
+}
+
+/// Issue #13 items 7 and 9 (mechanism: the committed environment file, the Makefile and the two
+/// workflows, read as text; the warehouse's re-create traps). The region has one source,
+/// `terraform/env/<env>.tfvars`: make passes the file and reads the region from it, the deploy
+/// workflow asks make for it and sets no region of its own. Deploying is a job of CI that needs
+/// every other CI job of the same push. A re-created warehouse meets no leftover name: the
+/// parameter group takes a prefix, the final snapshot a creation time.
+#[test]
+fn one_region_source_gated_deploys_and_no_recreate_traps() {
+    let repo = terraform_dir().join("..");
+    let read = |path: &str| fs::read_to_string(repo.join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let env = hcl::parse(&read("terraform/env/prod.tfvars")).expect("env/prod.tfvars parses");
+    let region = attr(&env, "region").and_then(string_literal).expect("env/prod.tfvars sets region");
+    assert!(region.contains('-'), "{region}");
+    let make = read("make/infra.mk");
+    for target in ["plan", "apply", "destroy"] {
+        let line = make.lines().find(|l| l.contains(&format!("$(INFRA_TF) {target} "))).expect(target);
+        assert!(line.contains("-var-file=$(INFRA_VAR_FILE)"), "make's {target} must pass the environment file: {line}");
+    }
+    assert!(make.contains("INFRA_REGION       := $(call INFRA_TFVAR,region)"), "make reads the region from the file");
+
+    let deploy = read(".github/workflows/deploy.yml");
+    assert!(!deploy.contains("TF_VAR_region") && !deploy.contains("vars.AWS_REGION"), "a second region source");
+    assert!(
+        deploy.contains("make -s infra-region") && deploy.contains("aws-region: ${{ steps.region.outputs.region }}")
+    );
+    let triggers = deploy.split("\non:").nth(1).and_then(|t| t.split("\npermissions:").next()).expect("on:");
+    assert_eq!(
+        triggers.trim(),
+        "workflow_call:",
+        "deploy.yml must only be called (after CI), not triggered: {triggers}"
+    );
+    let ci = read(".github/workflows/ci.yml");
+    let job = ci.split("\n  deploy:\n").nth(1).expect("ci.yml has a deploy job");
+    let jobs: Vec<&str> = ci
+        .split("\njobs:\n")
+        .nth(1)
+        .expect("ci.yml jobs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|n| !n.starts_with(' '))
+        .collect();
+    assert!(jobs.contains(&"test") && jobs.contains(&"deploy"), "{jobs:?}");
+    let needs = job.lines().find_map(|l| l.trim().strip_prefix("needs: ")).expect("deploy needs");
+    for other in jobs.iter().filter(|j| **j != "deploy") {
+        assert!(needs.contains(other), "the deploy job must need CI job {other}: {needs}");
+    }
+    assert!(job.contains("uses: ./.github/workflows/deploy.yml ") && job.contains("refs/heads/main"), "{job}");
+
+    let root = Module::load(".");
+    let group = root.resource("aws_db_parameter_group", "warehouse");
+    assert!(attr(group, "name").is_none() && attr(group, "name_prefix").is_some(), "parameter group: name_prefix");
+    let instance = root.resource("aws_db_instance", "warehouse");
+    let snapshot = text(required(instance, "final_snapshot_identifier", "warehouse"));
+    assert!(snapshot.contains("timestamp()"), "a unique final snapshot name: {snapshot}");
+    let lifecycle = block(instance, "lifecycle").expect("lifecycle");
+    assert!(text(required(lifecycle, "ignore_changes", "lifecycle")).contains("final_snapshot_identifier"));
+}

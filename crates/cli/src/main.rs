@@ -195,6 +195,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Wait until a run is loaded (`make smoke` runs this after invoking the extract function):
+    /// polls the run's manifests and the warehouse ledger, prints the run once loaded (exit 0),
+    /// or fails naming the stage that did not finish — at once when a failure retrying will not
+    /// fix is recorded, otherwise after --timeout.
+    Wait {
+        /// The run id, e.g. 20261128T070146578-4f77
+        #[arg(required_unless_present = "extract_answer", conflicts_with = "extract_answer")]
+        run: Option<String>,
+        /// The extract function's answer (the file `aws lambda invoke` wrote): its run, or why
+        /// there is none
+        #[arg(long, value_name = "FILE")]
+        extract_answer: Option<std::path::PathBuf>,
+        /// Give up after this many seconds
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+        /// Seconds between two looks
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        warehouse: Warehouse,
+    },
     /// Set a run aside so that the runs after it flow: the transform and the load pass over it
     /// (recorded with who, when and why in the processed bucket and the load ledger).
     Park {
@@ -483,6 +508,51 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if !report.is_clean() {
                 // 2: differences (1 is an error).
                 return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Wait { run, extract_answer, timeout, interval, ingestion, processed, warehouse } => {
+            let run = match (run, extract_answer) {
+                (Some(run), _) => run,
+                (None, Some(path)) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read the extract answer {}: {e}", path.display()))?;
+                    let answer: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("the extract answer {} is not JSON: {e}", path.display()))?;
+                    handlers::run_of_extract_answer(&answer).map_err(|reason| anyhow::anyhow!("extract: {reason}"))?
+                }
+                (None, None) => anyhow::bail!("name a run, or give --extract-answer"),
+            };
+            let ingestion = open_ingestion(ingestion).await?;
+            let processed = open_processed(processed).await?;
+            // Read only: no migration, so the read-only onyx_reader role will do.
+            let warehouse = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
+            let started = std::time::Instant::now();
+            loop {
+                let progress = ops::run_progress(ingestion.as_ref(), processed.as_ref(), &warehouse, &run).await?;
+                let (Some(stage), Some(missing)) = (progress.unfinished, &progress.missing) else {
+                    let status: Vec<_> = progress.status.into_iter().collect();
+                    print!("{}", summary::runs_table(&status));
+                    println!("run {run} is loaded");
+                    return Ok(ExitCode::SUCCESS);
+                };
+                if let Some(failure) = &progress.blocked_by {
+                    anyhow::bail!(
+                        "{stage} did not finish for run {run}: {stage} of run {} failed at {} for a reason retrying \
+                         will not fix: {} (`onyx status`; fix it or `onyx park {} --reason …`)",
+                        failure.run_id,
+                        failure.at.to_rfc3339(),
+                        failure.error,
+                        failure.run_id
+                    );
+                }
+                if started.elapsed() >= std::time::Duration::from_secs(timeout) {
+                    anyhow::bail!(
+                        "{stage} did not finish for run {run} within {timeout} s: {missing} (the {stage} function's \
+                         logs say why; `onyx status`)"
+                    );
+                }
+                tracing::info!(run, stage, "waiting for the {stage} of run {run}");
+                tokio::time::sleep(std::time::Duration::from_secs(interval.max(1))).await;
             }
         }
         Command::Park { run, reason, processed } => {

@@ -214,6 +214,11 @@ pub enum DbError {
     #[error("the {role} database secret {secret_id} could not be read from Secrets Manager: {reason}")]
     SecretUnreadable { role: &'static str, secret_id: String, reason: String },
     #[error(
+        "the {role} database secret {secret_id} has no value ({reason}): put the connection JSON into it with \
+         `make secrets` (docs/deploy.md, section 6)"
+    )]
+    SecretNotSet { role: &'static str, secret_id: String, reason: String },
+    #[error(
         "the {role} database secret {secret_id} is malformed: {reason} (expected JSON {{\"host\", \"port\", \"dbname\", \"username\", \"password\"}})"
     )]
     SecretMalformed { role: &'static str, secret_id: String, reason: String },
@@ -231,6 +236,20 @@ impl DbError {
     /// Connection trouble may pass; bad settings will not.
     pub fn is_retryable(&self) -> bool {
         matches!(self, DbError::Connect { .. } | DbError::SecretUnreadable { .. } | DbError::SessionSetup { .. })
+    }
+
+    /// The configuration itself is unusable — a setting or secret missing, empty or malformed, a
+    /// verify mode without a CA bundle — so only an operator can fix it, never a retry.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            DbError::Missing { .. }
+            | DbError::BadUrl { .. }
+            | DbError::SecretNotSet { .. }
+            | DbError::SecretMalformed { .. }
+            | DbError::Tls { .. }
+            | DbError::BadSetting { .. } => true,
+            DbError::Connect { .. } | DbError::SecretUnreadable { .. } | DbError::SessionSetup { .. } => false,
+        }
     }
 }
 
@@ -302,12 +321,17 @@ pub(crate) async fn read_secret(role: &'static str, secret_id: &str) -> Result<S
     let aws = aws_config::load_from_env().await;
     let client = aws_sdk_secretsmanager::Client::new(&aws);
     let unreadable = |reason: String| DbError::SecretUnreadable { role, secret_id: secret_id.to_string(), reason };
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string()))?;
+    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| {
+        // Terraform creates the secrets without a value: until someone puts one, Secrets Manager
+        // answers ResourceNotFoundException ("… can't find the specified secret value for
+        // staging label: AWSCURRENT"), as it does for a secret id that names nothing.
+        if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) {
+            let reason = e.as_service_error().and_then(|s| s.meta().message()).unwrap_or("ResourceNotFoundException");
+            DbError::SecretNotSet { role, secret_id: secret_id.to_string(), reason: reason.to_string() }
+        } else {
+            unreadable(aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())
+        }
+    })?;
     output.secret_string().map(str::to_string).ok_or_else(|| unreadable("the secret has no string value".into()))
 }
 
@@ -321,6 +345,21 @@ struct SecretFields {
     password: SecretString,
     #[serde(default)]
     sslmode: Option<String>,
+    #[serde(default)]
+    channel_binding: Option<String>,
+}
+
+/// A secret's `channel_binding` (as libpq's): `prefer` (the default) binds SCRAM to the TLS
+/// channel whenever the server offers SCRAM-SHA-256-PLUS; `require` refuses to authenticate any
+/// other way (no MD5, cleartext or trust), so a man in the middle cannot downgrade the exchange.
+fn channel_binding(value: &str) -> Result<tokio_postgres::config::ChannelBinding, String> {
+    use tokio_postgres::config::ChannelBinding;
+    match value {
+        "disable" => Ok(ChannelBinding::Disable),
+        "prefer" => Ok(ChannelBinding::Prefer),
+        "require" => Ok(ChannelBinding::Require),
+        other => Err(format!("channel_binding {other:?} is not one of disable, prefer, require")),
+    }
 }
 
 /// Parses the secret's JSON into a connection config. Without `sslmode` the mode is `require`
@@ -344,6 +383,7 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
     }
     .ok_or_else(|| malformed("port is not a number between 1 and 65535".into()))?;
     let mode = fields.sslmode.as_deref().map(TlsMode::parse).transpose().map_err(malformed)?;
+    let binding = fields.channel_binding.as_deref().map(channel_binding).transpose().map_err(malformed)?;
     let mut config = Config::new();
     config
         .host(&fields.host)
@@ -352,6 +392,9 @@ pub fn secret_config(role: &'static str, secret_id: &str, text: &str) -> Result<
         .user(&fields.username)
         .password(fields.password.expose_secret())
         .application_name("onyx");
+    if let Some(binding) = binding {
+        config.channel_binding(binding);
+    }
     let tls = mode.unwrap_or_else(|| TlsMode::default_for(&config, TlsMode::Require));
     Ok(DbConfig::new(config, tls))
 }

@@ -9,7 +9,7 @@ use aws_lambda_events::event::s3::S3Event;
 use serde_json::{Value, json};
 
 use crate::config;
-use crate::db::DbTarget;
+use crate::db::{DbError, DbTarget};
 use crate::extract::{self, ExtractOptions, ExtractSummary};
 use crate::keys;
 use crate::load::{self, LoadOptions, LoadedRun};
@@ -104,10 +104,11 @@ impl ExtractFunction {
     async fn handle_one(&self) -> Result<Result<ExtractSummary, Value>, StageError> {
         let summary = match self.run_once().await {
             Ok(Ok(summary)) => summary,
-            Ok(Err(skipped)) => {
+            Ok(Err(Idle::Skipped(skipped))) => {
                 tracing::warn!(stage = "extract", reason = %skipped, "extract skipped: another run holds its place");
                 return Ok(Err(json!({"stage": "extract", "skipped": skipped})));
             }
+            Ok(Err(Idle::NotConfigured(not_run))) => return Ok(Err(not_run)),
             Err(error) => {
                 tracing::error!(stage = "extract", retryable = error.retryable, error = %error.message, "extract run failed");
                 return Err(error);
@@ -134,13 +135,17 @@ impl ExtractFunction {
         Ok(Ok(summary))
     }
 
-    /// One run; `Ok(Err(reason))` when another extract holds the place (a clean exit).
-    async fn run_once(&self) -> Result<Result<ExtractSummary, String>, StageError> {
-        let mut client =
-            self.source.connect("source").await.map_err(|e| StageError::new("extract", &e, e.is_retryable()))?;
+    /// One run; `Ok(Err(_))` when the run did not happen and that is not a function error:
+    /// another extract holds the place, or the source is not configured yet.
+    async fn run_once(&self) -> Result<Result<ExtractSummary, Idle>, StageError> {
+        let mut client = match self.source.connect("source").await {
+            Ok(client) => client,
+            Err(e) if e.is_configuration() => return Ok(Err(Idle::NotConfigured(not_configured("extract", &e)))),
+            Err(e) => return Err(StageError::new("extract", &e, e.is_retryable())),
+        };
         match extract::run(&mut client, self.ingestion.as_ref(), &self.options).await {
             Ok(summary) => Ok(Ok(summary)),
-            Err(e) if e.is_claim_held() => Ok(Err(e.to_string())),
+            Err(e) if e.is_claim_held() => Ok(Err(Idle::Skipped(e.to_string()))),
             Err(e) => Err(StageError::new("extract", &e, e.is_retryable())),
         }
     }
@@ -149,6 +154,29 @@ impl ExtractFunction {
 /// How long one extract invocation keeps starting runs while a pass is pending: half the
 /// function's default timeout (600 s in Terraform), so the last run started ends well before it.
 const EXTRACT_CONTINUE_FOR: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Why an extract invocation ended without a run, successfully.
+enum Idle {
+    /// Another extract holds the place after the newest run.
+    Skipped(String),
+    /// The source's configuration is unusable; the value is the invocation's answer.
+    NotConfigured(Value),
+}
+
+/// An invocation whose database configuration is unusable ([`DbError::is_configuration`]: on a
+/// fresh deploy the secrets still have no value; or a malformed secret, a verify mode without a
+/// CA bundle). No retry can fix that, and a function error would be retried twice and then
+/// dead-lettered on every scheduled run, so the invocation logs one ERROR saying what to set
+/// (which raises the function's error alarm) and ends without a function error; the next
+/// scheduled run uses whatever is configured by then.
+fn not_configured(stage: &'static str, error: &DbError) -> Value {
+    tracing::error!(
+        stage,
+        error = %error,
+        "{stage} not run: its configuration is unusable; once it is fixed the next scheduled run proceeds (no retry, nothing dead-lettered)"
+    );
+    json!({"stage": stage, "not_run": error.to_string()})
+}
 
 fn rows_per_table(summary: &ExtractSummary) -> Vec<(String, u64)> {
     summary.manifest.tables.iter().map(|t| (t.table.clone(), t.rows)).collect()
@@ -168,6 +196,23 @@ pub fn summary_json(summary: &ExtractSummary) -> Value {
         "pending": summary.manifest.pending,
         "duration_ms": summary.duration.as_millis() as u64,
     })
+}
+
+/// The run an extract invocation's answer names (what `aws lambda invoke` writes, read back by
+/// `onyx wait --extract-answer`), or why there is none: the function failed (`errorType`,
+/// `errorMessage`), did not run for its configuration (`not_run`), or stood aside (`skipped`).
+pub fn run_of_extract_answer(answer: &Value) -> Result<String, String> {
+    let text = |field: &str| answer.get(field).and_then(Value::as_str);
+    if let Some(message) = text("errorMessage") {
+        return Err(format!("the extract function failed ({}): {message}", text("errorType").unwrap_or("no type")));
+    }
+    if let Some(reason) = text("not_run") {
+        return Err(format!("the extract function did not run: {reason}"));
+    }
+    if let Some(reason) = text("skipped") {
+        return Err(format!("the extract function stood aside, so there is no new run to follow: {reason}"));
+    }
+    text("run_id").map(str::to_string).ok_or_else(|| format!("the extract function's answer names no run: {answer}"))
 }
 
 /// The S3 object keys of an S3 event, URL-decoded (`+` is a space, `%xx` a byte), with their
@@ -377,8 +422,15 @@ impl LoadFunction {
             };
             return Err(fail(&missing, false));
         };
-        let mut source = setup.source.connect("source").await.map_err(|e| fail(&e, e.is_retryable()))?;
-        let warehouse = self.warehouse.connect("warehouse").await.map_err(|e| fail(&e, e.is_retryable()))?;
+        let connected = async {
+            let source = setup.source.connect("source").await?;
+            Ok::<_, DbError>((source, self.warehouse.connect("warehouse").await?))
+        };
+        let (mut source, warehouse) = match connected.await {
+            Ok(clients) => clients,
+            Err(e) if e.is_configuration() => return Ok(not_configured("verify", &e)),
+            Err(e) => return Err(fail(&e, e.is_retryable())),
+        };
         let report = crate::verify::verify(
             &mut source,
             &warehouse,
@@ -429,11 +481,16 @@ impl LoadFunction {
         if runs.is_empty() {
             return Ok(json!({"stage": "load", "runs": []}));
         }
-        let mut client = self.warehouse.connect("warehouse").await.map_err(|e| {
-            let error = StageError::new("load", &e, e.is_retryable());
-            tracing::error!(stage = "load", error = %error.message, "load failed");
-            error
-        })?;
+        // Not configured: the run stays pending and the next run's event loads it first.
+        let mut client = match self.warehouse.connect("warehouse").await {
+            Ok(client) => client,
+            Err(e) if e.is_configuration() => return Ok(not_configured("load", &e)),
+            Err(e) => {
+                let error = StageError::new("load", &e, e.is_retryable());
+                tracing::error!(stage = "load", error = %error.message, "load failed");
+                return Err(error);
+            }
+        };
         if self.migrated.get().is_none() {
             let applied = load::migrate(&mut client).await.map_err(|e| fail(&e))?;
             tracing::info!(stage = "load", applied = ?applied, "warehouse migrations checked");

@@ -131,3 +131,101 @@ pub async fn backfill(
     progress("done", all.len(), all.len());
     Ok((transformed, loaded))
 }
+
+/// Where one run stands, as `onyx wait` (and `make smoke`) polls it.
+#[derive(Debug, Clone)]
+pub struct RunProgress {
+    pub run_id: String,
+    /// The run as `onyx runs` shows it, once its ingestion manifest exists.
+    pub status: Option<RunStatus>,
+    /// The first stage the run has not finished (`None`: loaded, or parked and passed over).
+    pub unfinished: Option<&'static str>,
+    /// What that stage is waiting on, for messages: the object or record it has not written.
+    pub missing: Option<String>,
+    /// A failure retrying will not fix, recorded for that stage on this run or an earlier one
+    /// (runs wait behind a blocked run): the run will not finish by waiting.
+    pub blocked_by: Option<crate::runs::FailureRecord>,
+}
+
+/// Reads one run's progress: its ingestion manifest (extract), processed manifest (transform)
+/// and ledger row (load), and any blocking failure recorded for the stage it has not finished.
+/// The warehouse is only read (no migration), so a read-only role will do.
+pub async fn run_progress(
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+    warehouse: &Client,
+    run_id: &str,
+) -> Result<RunProgress, OpsError> {
+    let key = keys::manifest(run_id);
+    let extracted: Option<IngestionManifest> = optional_manifest(ingestion, &key).await?;
+    let transformed: Option<ProcessedManifest> = optional_manifest(processed, &key).await?;
+    let loaded = ledger_entry(warehouse, run_id).await?;
+    let (unfinished, missing) = match (&extracted, &transformed, &loaded) {
+        (None, _, _) => (Some("extract"), Some(format!("no run manifest {key} in the ingestion bucket"))),
+        (Some(_), None, _) => (Some("transform"), Some(format!("no run manifest {key} in the processed bucket"))),
+        (Some(_), Some(_), None) => {
+            (Some("load"), Some(format!("run {run_id} is not in the warehouse's onyx_load_ledger")))
+        }
+        _ => (None, None),
+    };
+    let mut blocked_by = None;
+    if let Some(stage @ ("transform" | "load")) = unfinished {
+        for failure in crate::runs::failures(processed).await? {
+            if failure.stage != stage || failure.run_id.as_str() > run_id {
+                continue;
+            }
+            // A failure of an earlier run blocks only while that run has not passed the stage.
+            let passed = failure.run_id != run_id
+                && match stage {
+                    "transform" => optional_manifest::<ProcessedManifest>(processed, &keys::manifest(&failure.run_id))
+                        .await?
+                        .is_some(),
+                    _ => ledger_entry(warehouse, &failure.run_id).await?.is_some(),
+                };
+            if !passed {
+                blocked_by = Some(failure);
+            }
+        }
+    }
+    let status = extracted.map(|m| RunStatus {
+        transformed: transformed.as_ref().map(|p| (p.total_rows(), p.quarantined_rows)),
+        loaded_at: loaded,
+        extracted_rows: m.total_rows(),
+        schema_changes: m.schema_changes.iter().map(ToString::to_string).collect(),
+        snapshot_time: m.snapshot_time,
+        run_id: m.run_id,
+    });
+    Ok(RunProgress { run_id: run_id.to_string(), status, unfinished, missing, blocked_by })
+}
+
+async fn optional_manifest<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Option<T>, OpsError> {
+    match store.get(key).await {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| OpsError::BadManifest { key: key.to_string(), reason: e.to_string() }),
+        Err(crate::storage::StorageError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When the run was loaded (or parked), from the ledger; `None` before the first load created it.
+async fn ledger_entry(warehouse: &Client, run_id: &str) -> Result<Option<String>, OpsError> {
+    let database = |e: tokio_postgres::Error| OpsError::Database { what: "the load ledger", reason: error_text(&e) };
+    let exists: bool =
+        warehouse.query_one("SELECT to_regclass('onyx_load_ledger') IS NOT NULL", &[]).await.map_err(database)?.get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row = warehouse
+        .query_opt(
+            "SELECT to_char(loaded_at, 'YYYY-MM-DD HH24:MI:SS TZ') || CASE WHEN status = 'loaded' THEN '' \
+             ELSE ' (' || status || ')' END FROM onyx_load_ledger WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await
+        .map_err(database)?;
+    Ok(row.map(|r| r.get(0)))
+}

@@ -6,6 +6,11 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
+  # A fresh clone has no zips: `terraform destroy` (and a plan, which then shows the code as
+  # changing) must still work, so the hashes are read only when the zip exists; an apply without
+  # it fails uploading the code object, naming the missing file (run `make package`).
+  zip_present = fileexists(var.zip_path)
+
   log_group_name    = "/aws/lambda/${var.function_name}"
   error_metric_name = "${var.function_name}-ErrorLogLines"
   # Lines written by the function are JSON objects with a top-level "level" field.
@@ -21,7 +26,7 @@ resource "aws_s3_object" "code" {
   bucket                 = var.code_bucket
   key                    = "${var.function_name}/bootstrap.zip"
   source                 = var.zip_path
-  source_hash            = filemd5(var.zip_path)
+  source_hash            = local.zip_present ? filemd5(var.zip_path) : null
   content_type           = "application/zip"
   server_side_encryption = "aws:kms"
   kms_key_id             = var.kms_key_arn
@@ -185,7 +190,7 @@ resource "aws_lambda_function" "this" {
   s3_bucket         = aws_s3_object.code.bucket
   s3_key            = aws_s3_object.code.key
   s3_object_version = aws_s3_object.code.version_id
-  source_code_hash  = filebase64sha256(var.zip_path)
+  source_code_hash  = local.zip_present ? filebase64sha256(var.zip_path) : null
 
   memory_size = var.memory_size
   timeout     = var.timeout
