@@ -6,6 +6,7 @@ mod extract;
 mod extract_lambda;
 mod lambda_binaries;
 mod load;
+mod operate;
 mod pipeline;
 mod quarantine;
 mod run_control;
