@@ -43,9 +43,7 @@ impl TestStack {
         let prefix = unique("onyx-op-").to_lowercase();
         let topic = format!("arn:aws:sns:eu-west-2:123456789012:{prefix}-alarms");
         let stack = TestStack { outputs: std::env::temp_dir().join(format!("{prefix}.json")), prefix, topic };
-        let per_stage = |name: &dyn Fn(&str) -> String| {
-            json!({"sensitive": false, "value": STAGES.iter().map(|s| (s.to_string(), json!(name(s)))).collect::<serde_json::Map<_, _>>()})
-        };
+        let per_stage = |name: &dyn Fn(&str) -> String| json!({"sensitive": false, "value": STAGES.iter().map(|s| (s.to_string(), json!(name(s)))).collect::<serde_json::Map<_, _>>()});
         let outputs = json!({
             OUTPUT_FUNCTION_NAMES: per_stage(&|s| stack.function(s)),
             OUTPUT_LOG_GROUPS: per_stage(&|s| stack.log_group(s)),
@@ -194,10 +192,8 @@ fn function_lines(emit: impl FnOnce()) -> Vec<String> {
     }
     let sink = Sink::default();
     let writer = sink.clone();
-    let subscriber = onyx_core::telemetry::lambda_subscriber(
-        tracing_subscriber::EnvFilter::new("info"),
-        move || writer.clone(),
-    );
+    let subscriber =
+        onyx_core::telemetry::lambda_subscriber(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
     tracing::subscriber::with_default(subscriber, emit);
     let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
     text.lines().map(str::to_string).collect()
@@ -281,7 +277,13 @@ async fn logs_merge_the_three_functions_in_time_order_one_line_per_event() {
         tracing::info!(stage = "transform", run_id = other, "run already transformed; nothing to do");
     });
     let load = function_lines(|| {
-        tracing::error!(stage = "load", run_id = run, retryable = false, error = "duplicate key (23505)", "load failed");
+        tracing::error!(
+            stage = "load",
+            run_id = run,
+            retryable = false,
+            error = "duplicate key (23505)",
+            "load failed"
+        );
     });
     let base = now_ms() - 10 * 60_000;
     stack.log("transform", base + 2_000, &transform[0]).await;
@@ -295,14 +297,20 @@ async fn logs_merge_the_three_functions_in_time_order_one_line_per_event() {
     stack.log("extract", now_ms() - 3 * 3_600_000, &extract[0]).await;
 
     let time = |ms: i64| {
-        onyx_core::chrono::DateTime::from_timestamp_millis(ms).expect("time").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+        onyx_core::chrono::DateTime::from_timestamp_millis(ms)
+            .expect("time")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
     };
     let (code, out, err) = stack.onyx(&["logs", "--since", "2h"], &[]);
     assert_eq!(code, 0, "{err}");
     let expected = [
         format!("{}  extract    INFO   {run}  extract run done  rows=12", time(base + 1_000)),
         format!("{}  transform  WARN   {run}  run is parked: passed over  reason=operator", time(base + 2_000)),
-        format!("{}  load       -      -                        START RequestId: 8f0c Version: $LATEST", time(base + 2_500)),
+        format!(
+            "{}  load       -      -                        START RequestId: 8f0c Version: $LATEST",
+            time(base + 2_500)
+        ),
         format!(
             "{}  load       ERROR  {run}  load failed  error=\"duplicate key (23505)\"  retryable=false",
             time(base + 3_000)
@@ -497,7 +505,7 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
         &[("Stage", "load")],
         json!({}),
     );
-    stack.log("load", now_ms() - 120_000, &freshness.to_string()).await;
+    stack.log("load", now_ms() - 600_000, &freshness.to_string()).await;
 
     let (code, out, err) = stack.onyx(&["status"], &[]);
     assert_eq!(code, 2, "degraded exits 2: {out}{err}");
@@ -514,7 +522,10 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
     assert!(lines[from + 3].starts_with(&format!("  OK                {}-warehouse-stale", stack.prefix)), "{out}");
     assert_eq!(lines[from + 4], "dead-letter queues");
     assert_eq!(lines[from + 5], format!("  extract   {:<32} empty", stack.queue("extract")));
-    assert!(lines[from + 6].starts_with(&format!("  transform {:<32} 2 message(s), oldest ", stack.queue("transform"))), "{out}");
+    assert!(
+        lines[from + 6].starts_with(&format!("  transform {:<32} 2 message(s), oldest ", stack.queue("transform"))),
+        "{out}"
+    );
     assert_eq!(lines[from + 8], "last error per function (last 24 h)");
     assert_eq!(lines[from + 9], "  extract   none");
     assert_eq!(lines[from + 10], "  transform none");
@@ -522,7 +533,10 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
         lines[from + 11],
         format!("  {time}  load       ERROR  20261129T040000000-ab12  load failed  error=deadlock")
     );
-    assert_eq!(lines[from + 12], "warehouse freshness: newest loaded run is 32 min old (the load's last report, 120 s ago)");
+    assert_eq!(
+        lines[from + 12],
+        "warehouse freshness: newest loaded run is 40 min old (the load's last report, 10 min ago)"
+    );
     assert_eq!(
         lines[from + 13],
         format!(
@@ -570,7 +584,10 @@ async fn dlq_lists_and_redrives_each_event_deleting_only_what_lambda_accepted() 
         2,
         "{listed}"
     );
-    assert!(listed.contains(&format!("    event: {first}")) && listed.contains(&format!("    event: {second}")), "{listed}");
+    assert!(
+        listed.contains(&format!("    event: {first}")) && listed.contains(&format!("    event: {second}")),
+        "{listed}"
+    );
     assert!(listed.contains("    error: not a Lambda invocation record (no requestPayload)\n    body:  not a record"));
     let (_, all, _) = stack.onyx(&["dlq"], &[]);
     assert!(all.starts_with(&format!("extract ({}): 0 dead-lettered event(s)\n", stack.queue("extract"))), "{all}");
@@ -615,7 +632,10 @@ async fn dlq_lists_and_redrives_each_event_deleting_only_what_lambda_accepted() 
     assert_eq!(code, 1);
     assert!(
         err.starts_with(&format!("error: invoking {transform} for message "))
-            && err.contains(&format!("(the message stays in {}): TooManyRequestsException: Rate exceeded", stack.queue("transform"))),
+            && err.contains(&format!(
+                "(the message stays in {}): TooManyRequestsException: Rate exceeded",
+                stack.queue("transform")
+            )),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");

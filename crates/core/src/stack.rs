@@ -39,7 +39,9 @@ pub const OUTPUTS_READ: [(&str, bool); 6] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    #[error("{ENV_STACK} / --stack is not set: give the Terraform directory, or a file holding `terraform output -json`")]
+    #[error(
+        "{ENV_STACK} / --stack is not set: give the Terraform directory, or a file holding `terraform output -json`"
+    )]
     NotConfigured,
     #[error("reading the stack outputs {path}: {reason}")]
     Unreadable { path: String, reason: String },
@@ -102,10 +104,7 @@ impl Stack {
             detail,
         };
         let text = |output: &'static str| -> Result<String, StackError> {
-            outputs[output]["value"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| missing(output, " (a string)".into()))
+            outputs[output]["value"].as_str().map(str::to_string).ok_or_else(|| missing(output, " (a string)".into()))
         };
         let per_stage = |output: &'static str| -> Result<BTreeMap<&'static str, String>, StackError> {
             STAGES

@@ -46,7 +46,8 @@ impl DeadLetter {
         };
         if !condition.is_empty() {
             let after = attempts.map(|n| format!(" after {n} attempt(s)")).unwrap_or_default();
-            error = if error.is_empty() { format!("{condition}{after}") } else { format!("{error} ({condition}{after})") };
+            error =
+                if error.is_empty() { format!("{condition}{after}") } else { format!("{error} ({condition}{after})") };
         }
         if payload.is_none() {
             error = "not a Lambda invocation record (no requestPayload)".into();
@@ -82,7 +83,10 @@ pub async fn queue_url(clients: &Clients, stage: &StageResources) -> anyhow::Res
             explain(e, &format!("finding dead-letter queue {}", stage.dead_letter_queue))
         }
     })?;
-    found.queue_url().map(str::to_string).ok_or_else(|| anyhow::anyhow!("SQS returned no URL for {}", stage.dead_letter_queue))
+    found
+        .queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("SQS returned no URL for {}", stage.dead_letter_queue))
 }
 
 /// The approximate number of messages waiting (not in flight) in a queue.
@@ -148,7 +152,9 @@ async fn release(clients: &Clients, stage: &StageResources, url: &str, letters: 
             .visibility_timeout(0)
             .send()
             .await
-            .map_err(|e| explain(e, &format!("releasing message {} of {}", letter.message_id, stage.dead_letter_queue)))?;
+            .map_err(|e| {
+                explain(e, &format!("releasing message {} of {}", letter.message_id, stage.dead_letter_queue))
+            })?;
     }
     Ok(())
 }
@@ -168,7 +174,8 @@ pub async fn list(clients: &Clients, stages: &[&StageResources]) -> anyhow::Resu
     for stage in stages {
         let url = queue_url(clients, stage).await?;
         let letters = peek(clients, stage, &url).await?;
-        let _ = writeln!(out, "{} ({}): {} dead-lettered event(s)", stage.stage, stage.dead_letter_queue, letters.len());
+        let _ =
+            writeln!(out, "{} ({}): {} dead-lettered event(s)", stage.stage, stage.dead_letter_queue, letters.len());
         for letter in &letters {
             let age = letter.sent_at.map(|t| format!("{} ago", human_age((now - t).num_seconds()))).unwrap_or_default();
             let _ = writeln!(out, "  message {}  {}", letter.message_id, age);
@@ -204,8 +211,13 @@ pub async fn redrive(clients: &Clients, stages: &[&StageResources], dry_run: boo
             let letters = peek(clients, stage, &url).await?;
             for letter in &letters {
                 match &letter.payload {
-                    Some(payload) => println!("would invoke {} with {payload} (message {})", stage.function, letter.message_id),
-                    None => println!("would keep message {} of {}: {}", letter.message_id, stage.dead_letter_queue, letter.error),
+                    Some(payload) => {
+                        println!("would invoke {} with {payload} (message {})", stage.function, letter.message_id)
+                    }
+                    None => println!(
+                        "would keep message {} of {}: {}",
+                        letter.message_id, stage.dead_letter_queue, letter.error
+                    ),
                 }
             }
             println!("{}: {} message(s); dry run, nothing invoked or deleted", stage.dead_letter_queue, letters.len());
@@ -251,7 +263,10 @@ pub async fn redrive(clients: &Clients, stages: &[&StageResources], dry_run: boo
                                 ),
                             )
                         })?;
-                    println!("invoked {} with message {}; deleted it from {}", stage.function, letter.message_id, stage.dead_letter_queue);
+                    println!(
+                        "invoked {} with message {}; deleted it from {}",
+                        stage.function, letter.message_id, stage.dead_letter_queue
+                    );
                     done.invoked += 1;
                 }
                 Ok(response) => {

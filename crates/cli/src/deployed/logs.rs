@@ -128,13 +128,8 @@ impl Event {
             return format!("{time}  {:<9}  {:<5}  {:<23}  {}", self.stage, "-", "-", self.message.trim_end());
         };
         let text = |key: &str| fields.get(key).and_then(Value::as_str).unwrap_or("-").to_string();
-        let mut line = format!(
-            "{time}  {:<9}  {:<5}  {:<23}  {}",
-            self.stage,
-            text("level"),
-            text("run_id"),
-            text("message")
-        );
+        let mut line =
+            format!("{time}  {:<9}  {:<5}  {:<23}  {}", self.stage, text("level"), text("run_id"), text("message"));
         for (key, value) in fields.iter().filter(|(key, _)| !SHOWN_AS_COLUMNS.contains(&key.as_str())) {
             match value {
                 Value::String(s) if !s.contains(char::is_whitespace) && !s.is_empty() => {
@@ -266,7 +261,8 @@ mod tests {
 
     #[test]
     fn level_and_run_become_one_json_filter_pattern() {
-        let filter = LogFilter { min_level: Some("WARN"), run_id: Some("20261128T070146578-4f77".into()), metric: None };
+        let filter =
+            LogFilter { min_level: Some("WARN"), run_id: Some("20261128T070146578-4f77".into()), metric: None };
         assert_eq!(
             filter.pattern().as_deref(),
             Some(r#"{ ($.level = "WARN" || $.level = "ERROR") && $.run_id = "20261128T070146578-4f77" }"#)
@@ -299,7 +295,7 @@ mod tests {
         };
         assert_eq!(
             event.render(),
-            "2026-11-18T07:06:40.123Z  load       ERROR  r1                       load failed  error=\"duplicate key\"  retryable=false"
+            "2026-11-18T11:06:40.123Z  load       ERROR  r1                       load failed  error=\"duplicate key\"  retryable=false"
         );
     }
 }

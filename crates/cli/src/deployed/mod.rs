@@ -63,13 +63,18 @@ where
         "permission denied: the AWS identity in use is not allowed this action (see docs/runbook.md#permissions)"
     } else if code.starts_with("ExpiredToken") || code == "RequestExpired" || code == "TokenRefreshRequired" {
         "the AWS credentials have expired: refresh them (`aws sso login`, or a new session token) and run again"
-    } else if code == "UnrecognizedClientException" || code == "InvalidClientTokenId" || code == "InvalidSignatureException"
+    } else if code == "UnrecognizedClientException"
+        || code == "InvalidClientTokenId"
+        || code == "InvalidSignatureException"
     {
         "the AWS credentials are not valid for this account/region: check AWS_PROFILE and AWS_REGION"
     } else {
         ""
     };
-    let code = if code.is_empty() { "unknown error".to_string() } else { code };
+    if code.is_empty() {
+        // Not an AWS error document (a proxy's page, an emulator's gap): say what came back.
+        return anyhow::anyhow!("{doing}: {}", aws_sdk_cloudwatchlogs::error::DisplayErrorContext(&error));
+    }
     if hint.is_empty() {
         anyhow::anyhow!("{doing}: {code}: {message}")
     } else {
