@@ -203,11 +203,14 @@ fn now_ms() -> i64 {
     onyx_core::chrono::Utc::now().timestamp_millis()
 }
 
+/// One request a stand-in received: request line, headers (lower-case names), body.
+type Recorded = (String, Vec<(String, String)>, String);
+
 /// A local HTTP server standing in for an AWS API: answers each request with `answer`'s
 /// (status, JSON body) and records the requests (request line, headers, body).
 struct StandIn {
     url: String,
-    requests: Arc<Mutex<Vec<(String, Vec<(String, String)>, String)>>>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
 impl StandIn {
@@ -255,7 +258,7 @@ impl StandIn {
         StandIn { url, requests }
     }
 
-    fn requests(&self) -> Vec<(String, Vec<(String, String)>, String)> {
+    fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().expect("requests").clone()
     }
 }
