@@ -40,7 +40,7 @@ echo "== 6. verification: the warehouse against ToteSys, as of the newest loaded
 "$onyx" verify
 echo
 echo "Done. Look at:"
-printf '  %-44s %s\n' \
+printf '  %-56s %s\n' \
   "$out/report/index.html" "the report: open it in a browser" \
   "psql $base/$warehouse_db" "the warehouse: try SELECT * FROM sales_by_month" \
   "$ONYX_INGESTION/_runs/" "extract run manifests (rows: JSON Lines per table)" \
