@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: fresh `totesys` and `warehouse` databases, the real sample seeded, the pipeline run
+# The demo: fresh `onyx_demo_totesys` and `onyx_demo_warehouse` databases (names nobody's own
+# database has, since the demo drops and recreates them), the real sample seeded, the pipeline run
 # with local directories as buckets, then a report. Safe to re-run: it starts from scratch.
 # Run through .ci/services.sh (make demo does), which exports ONYX_TEST_PG_URL.
 set -euo pipefail
@@ -7,15 +8,17 @@ out=${1:-out/demo}
 onyx=${ONYX_BIN:-target/debug/onyx}
 base=${ONYX_TEST_PG_URL:?run me through .ci/services.sh}
 
-for db in totesys warehouse; do
+source_db=onyx_demo_totesys
+warehouse_db=onyx_demo_warehouse
+for db in "$source_db" "$warehouse_db"; do
   psql "$base/postgres" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 done
 rm -rf "$out"
 mkdir -p "$out"
-export ONYX_SOURCE_URL="$base/totesys" ONYX_WAREHOUSE_URL="$base/warehouse"
+export ONYX_SOURCE_URL="$base/$source_db" ONYX_WAREHOUSE_URL="$base/$warehouse_db"
 export ONYX_INGESTION="$out/ingestion" ONYX_PROCESSED="$out/processed"
 
-echo "== 1. seeding ToteSys (database totesys) with the real sample"
+echo "== 1. seeding ToteSys (database $source_db) with the real sample"
 "$onyx" seed
 echo
 echo "== 2. first run: every row, extract → transform → load"
@@ -37,8 +40,8 @@ echo "== 6. verification: the warehouse against ToteSys, as of the newest loaded
 "$onyx" verify
 echo
 echo "Done. Look at:"
-printf '  %-44s %s\n' \
+printf '  %-56s %s\n' \
   "$out/report/index.html" "the report: open it in a browser" \
-  "psql $base/warehouse" "the warehouse: try SELECT * FROM sales_by_month" \
+  "psql $base/$warehouse_db" "the warehouse: try SELECT * FROM sales_by_month" \
   "$ONYX_INGESTION/_runs/" "extract run manifests (rows: JSON Lines per table)" \
   "$ONYX_PROCESSED/<table>/YYYY/MM/DD/" "star-schema Parquet per run"

@@ -17,7 +17,7 @@ resource "aws_sns_topic_subscription" "alarm_email" {
 # (the function never ran, or never reached the end of a run) counts as breaching.
 resource "aws_cloudwatch_metric_alarm" "extract_freshness" {
   alarm_name          = "${var.name_prefix}-extract-stale"
-  alarm_description   = "No successful Onyx extraction run for two schedule periods (${var.schedule_expression}): the warehouse is falling behind ToteSys."
+  alarm_description   = "No successful Onyx extraction for two schedule periods (${var.schedule_expression}): the warehouse is falling behind ToteSys. First: `onyx logs --stage extract --level warn --since 2h`. Runbook: docs/runbook.md#extract-stale"
   namespace           = "Onyx"
   metric_name         = "RunSucceeded"
   dimensions          = { Stage = "extract" }
@@ -36,7 +36,7 @@ resource "aws_cloudwatch_metric_alarm" "extract_freshness" {
 # but a modelled column that disappeared quarantines its table's rows. `onyx status` lists them.
 resource "aws_cloudwatch_metric_alarm" "schema_changes" {
   alarm_name          = "${var.name_prefix}-source-schema-changed"
-  alarm_description   = "The ToteSys schema changed (a column added, dropped or retyped, or a table added or dropped). Run `onyx status` to see which; see the Schema drift part of docs/architecture.md."
+  alarm_description   = "The ToteSys schema changed (a column or table added, dropped or retyped); a modelled column that changed quarantines its rows. First: `onyx status` (names the change). Runbook: docs/runbook.md#source-schema-changed"
   namespace           = "Onyx"
   metric_name         = "SchemaChanges"
   dimensions          = { Stage = "extract" }
@@ -53,7 +53,7 @@ resource "aws_cloudwatch_metric_alarm" "schema_changes" {
 # rejects, an unreadable manifest, a permission): later runs wait behind it, in order.
 resource "aws_cloudwatch_metric_alarm" "blocked_runs" {
   alarm_name          = "${var.name_prefix}-run-blocked"
-  alarm_description   = "An Onyx transform or load run failed for a reason retrying will not fix, and later runs wait behind it. `onyx status` names the run and the error; fix the cause, or set the run aside with `onyx park RUN --reason ...`."
+  alarm_description   = "An Onyx transform or load run failed for a reason retrying will not fix; later runs wait behind it. First: `onyx status` (names the run and the error), then fix or `onyx park RUN --reason ...`. Runbook: docs/runbook.md#run-blocked"
   namespace           = "Onyx"
   metric_name         = "BlockedRuns"
   statistic           = "Maximum"
@@ -69,7 +69,7 @@ resource "aws_cloudwatch_metric_alarm" "blocked_runs" {
 # Growing (a blocked load) or missing (no load at all: a stalled transform) both alarm.
 resource "aws_cloudwatch_metric_alarm" "warehouse_freshness" {
   alarm_name          = "${var.name_prefix}-warehouse-stale"
-  alarm_description   = "The newest run loaded into the Onyx warehouse is older than ${var.warehouse_freshness_alarm_minutes} minutes, or the load has not run: the transform or the load is stalled. Run `onyx status` (blocked runs, pending runs) and `onyx runs`."
+  alarm_description   = "The newest run loaded into the Onyx warehouse is older than ${var.warehouse_freshness_alarm_minutes} minutes, or the load has not run: the transform or the load is stalled. First: `onyx status`. Runbook: docs/runbook.md#warehouse-stale"
   namespace           = "Onyx"
   metric_name         = "WarehouseFreshnessSeconds"
   dimensions          = { Stage = "load" }
@@ -86,7 +86,7 @@ resource "aws_cloudwatch_metric_alarm" "warehouse_freshness" {
 # Verification: the scheduled `onyx verify` found the warehouse different from the source.
 resource "aws_cloudwatch_metric_alarm" "verify_differences" {
   alarm_name          = "${var.name_prefix}-verify-differences"
-  alarm_description   = "The scheduled verification found rows where the Onyx warehouse differs from ToteSys (missing, extra or different). The report is in the processed bucket under _verify/; run `onyx verify` to see table, id and column."
+  alarm_description   = "The scheduled verification found Onyx warehouse rows that differ from ToteSys (missing, extra or different; report under _verify/ in the processed bucket). First: `onyx verify`. Runbook: docs/runbook.md#verify-differences"
   namespace           = "Onyx"
   metric_name         = "VerifyDifferences"
   statistic           = "Maximum"
@@ -110,7 +110,7 @@ locals {
       threshold   = 80
       comparison  = "GreaterThanThreshold"
       periods     = 3
-      description = "The Onyx warehouse's CPU has averaged over 80% for 15 minutes. Loads slow down and may hit their statement_timeout. Look at Performance Insights for the top statements (a heavy Power BI DirectQuery report, a long analyst query); move the report to Import, or raise warehouse_instance_class."
+      description = "The Onyx warehouse CPU has averaged over 80% for 15 minutes; loads slow down and may hit their statement_timeout. First: `onyx logs --stage load --level warn`, then pg_stat_activity / Performance Insights. Runbook: docs/runbook.md#warehouse-cpu"
     }
     storage = {
       metric      = "FreeStorageSpace"
@@ -118,7 +118,7 @@ locals {
       threshold   = max(2, var.warehouse_allocated_storage * 0.1) * 1024 * 1024 * 1024
       comparison  = "LessThanThreshold"
       periods     = 1
-      description = "The Onyx warehouse has less than ${max(2, var.warehouse_allocated_storage * 0.1)} GiB free. Storage grows automatically up to ${var.warehouse_allocated_storage * 5} GiB (max_allocated_storage); if it is at that ceiling, raise warehouse_allocated_storage and apply, or the loads will fail when the disk is full."
+      description = "The Onyx warehouse has less than ${max(2, var.warehouse_allocated_storage * 0.1)} GiB free (it grows up to ${var.warehouse_allocated_storage * 5} GiB); at that ceiling loads fail. First: `onyx status` (rows per table). Runbook: docs/runbook.md#warehouse-storage"
     }
     connections = {
       metric      = "DatabaseConnections"
@@ -126,7 +126,7 @@ locals {
       threshold   = var.warehouse_connections_alarm_threshold
       comparison  = "GreaterThanThreshold"
       periods     = 3
-      description = "The Onyx warehouse has had more than ${var.warehouse_connections_alarm_threshold} connections for 15 minutes; near max_connections the load is refused. Find the clients in pg_stat_activity (usename, application_name, state = 'idle'); close idle BI or analyst sessions, or raise warehouse_instance_class."
+      description = "The Onyx warehouse has had more than ${var.warehouse_connections_alarm_threshold} connections for 15 minutes; near max_connections the load is refused. First: `onyx logs --stage load --level error`, then pg_stat_activity. Runbook: docs/runbook.md#warehouse-connections"
     }
   }
 }

@@ -22,6 +22,15 @@ output "function_names" {
   }
 }
 
+output "log_groups" {
+  description = "CloudWatch log group per stage (`onyx logs --stack`)."
+  value = {
+    extract   = module.extract.log_group_name
+    transform = module.transform.log_group_name
+    load      = module.load.log_group_name
+  }
+}
+
 output "dead_letter_queues" {
   description = "Dead-letter queue per stage."
   value = {

@@ -7,6 +7,7 @@ mod extract;
 mod extract_lambda;
 mod lambda_binaries;
 mod load;
+mod operate;
 mod packaging;
 mod pipeline;
 mod quarantine;

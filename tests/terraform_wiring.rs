@@ -853,4 +853,85 @@ fn one_region_source_gated_deploys_and_no_recreate_traps() {
     assert!(snapshot.contains("timestamp()"), "a unique final snapshot name: {snapshot}");
     let lifecycle = block(instance, "lifecycle").expect("lifecycle");
     assert!(text(required(lifecycle, "ignore_changes", "lifecycle")).contains("final_snapshot_identifier"));
+/// The anchors GitHub gives the headings of a Markdown file (lower case, spaces to `-`, other
+/// punctuation dropped).
+fn markdown_anchors(markdown: &str) -> BTreeSet<String> {
+    markdown
+        .lines()
+        .filter_map(|line| line.strip_prefix('#'))
+        .map(|heading| {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// What on-call reads first is the alarm e-mail, whose body is the alarm's description: every
+/// alarm (the root module's, each function's, the warehouse's) names the first `onyx` command to
+/// run and links a section of docs/runbook.md that exists.
+#[test]
+fn every_alarm_description_names_an_onyx_command_and_an_existing_runbook_section() {
+    let runbook_path = terraform_dir().join("../docs/runbook.md");
+    let runbook = fs::read_to_string(&runbook_path).unwrap_or_else(|e| panic!("{}: {e}", runbook_path.display()));
+    let anchors = markdown_anchors(&runbook);
+    let mut descriptions: Vec<(String, String)> = Vec::new();
+    let root = Module::load(".");
+    let module = Module::load(LAMBDA_MODULE.trim_start_matches("./"));
+    for (where_, module) in [("terraform/", &root), ("terraform/modules/lambda_function/", &module)] {
+        for (name, body) in module.resources("aws_cloudwatch_metric_alarm") {
+            let description = text(required(body, "alarm_description", name));
+            if description == "each.value.description" {
+                continue; // the warehouse alarms: local.warehouse_alarms, below
+            }
+            descriptions.push((format!("{where_}aws_cloudwatch_metric_alarm.{name}"), description));
+        }
+    }
+    let Some(Expression::Object(warehouse_alarms)) = root.locals().get("warehouse_alarms").copied() else {
+        panic!("local.warehouse_alarms is not an object");
+    };
+    for (key, value) in warehouse_alarms.iter() {
+        let Expression::Object(fields) = value else { panic!("warehouse_alarms.{}", object_key(key)) };
+        let description = fields.iter().find(|(k, _)| object_key(k) == "description").map(|(_, v)| text(v));
+        descriptions.push((format!("local.warehouse_alarms.{}", object_key(key)), description.unwrap_or_default()));
+    }
+    assert!(descriptions.len() >= 14, "every alarm found: {descriptions:?}");
+    for (alarm, description) in &descriptions {
+        assert!(description.contains("First: `onyx "), "{alarm} names the first onyx command: {description}");
+        let link = description
+            .split("docs/runbook.md#")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{alarm} links no docs/runbook.md section: {description}"));
+        let anchor: String = link.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+        assert!(anchors.contains(&anchor), "{alarm} links docs/runbook.md#{anchor}, which has no such heading");
+    }
+}
+
+/// The stack outputs `onyx logs`, `onyx status --stack` and `onyx dlq` read
+/// (`onyx_core::stack::OUTPUTS_READ`) are declared in terraform/outputs.tf, the per-stage ones
+/// with a key for every stage.
+#[test]
+fn the_outputs_the_cli_reads_are_declared_by_terraform() {
+    let root = Module::load(".");
+    for (output, per_stage) in onyx_core::stack::OUTPUTS_READ {
+        let body = root
+            .blocks("output")
+            .find(|b| label(b, 0) == output)
+            .map(|b| &b.body)
+            .unwrap_or_else(|| panic!("terraform/outputs.tf has no output {output:?}, which the CLI reads"));
+        let value = required(body, "value", output);
+        if per_stage {
+            let Expression::Object(map) = value else { panic!("output {output} is not a per-stage map") };
+            let keys: Vec<String> = map.iter().map(|(k, _)| object_key(k)).collect();
+            assert_eq!(keys, onyx_core::stack::STAGES, "output {output} has a key per stage");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `onyx`: run the Onyx pipeline on one machine — seed a source, extract, transform, load, or
 //! all three at once. Locations are local directories or `s3://bucket/prefix`.
 
+mod deployed;
 mod report;
 mod summary;
 
@@ -65,6 +66,14 @@ impl Lag {
             ..Default::default()
         })
     }
+}
+
+#[derive(Args, Clone)]
+struct StackArg {
+    /// The deployed stack: its Terraform directory (runs `terraform output -json` there) or a
+    /// file holding that command's output [env: ONYX_STACK]
+    #[arg(long)]
+    stack: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -146,8 +155,13 @@ enum Command {
         #[command(flatten)]
         warehouse: Warehouse,
     },
-    /// Watermarks, the last run of each stage, lag behind the source, quarantined rows.
+    /// Watermarks, the last run of each stage, lag behind the source, quarantined rows. With
+    /// --stack (or ONYX_STACK) also the deployed stack: every alarm's state, each dead-letter
+    /// queue's depth and oldest event, each function's last ERROR line, the warehouse freshness,
+    /// and a verdict (exit status 2 when degraded); the buckets default to the stack's.
     Status {
+        #[command(flatten)]
+        stack: StackArg,
         #[command(flatten)]
         source: Source,
         #[command(flatten)]
@@ -238,6 +252,46 @@ enum Command {
         #[command(flatten)]
         processed: Processed,
     },
+    /// The deployed functions' CloudWatch Logs as one time-ordered stream, one line per event:
+    /// time, stage, level, run id, message, fields. Filters run in CloudWatch (a JSON filter
+    /// pattern), so only matching events are downloaded.
+    Logs {
+        #[command(flatten)]
+        stack: StackArg,
+        /// How far back to start: 30m, 2h, 1d, 1h30m
+        #[arg(long, default_value = "1h", value_parser = deployed::parse_duration)]
+        since: std::time::Duration,
+        /// Only this stage's function (extract, transform, load)
+        #[arg(long)]
+        stage: Option<String>,
+        /// Only events at this level or more severe: trace, debug, info, warn, error
+        #[arg(long, value_parser = deployed::logs::parse_level)]
+        level: Option<&'static str>,
+        /// Only the lines of one run (across the three stages)
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// At most this many events per function (the newest)
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+        /// Keep printing new events as they arrive (every --poll), until interrupted
+        #[arg(long, short)]
+        follow: bool,
+        /// With --follow: how often to ask for new events
+        #[arg(long, default_value = "2s", value_parser = deployed::parse_duration, hide = true)]
+        poll: std::time::Duration,
+    },
+    /// The events each deployed function gave up on after its retries (its dead-letter queue):
+    /// the original event and the error. `redrive` runs them again.
+    #[command(args_conflicts_with_subcommands = true)]
+    Dlq {
+        #[command(subcommand)]
+        action: Option<DlqAction>,
+        #[command(flatten)]
+        stack: StackArg,
+        /// Only this function's queue (a stage name or the function name)
+        #[arg(long)]
+        function: Option<String>,
+    },
     /// Extract → transform → load once, and print what each stage did.
     Run {
         #[command(flatten)]
@@ -250,6 +304,24 @@ enum Command {
         warehouse: Warehouse,
         #[command(flatten)]
         lag: Lag,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Invoke each dead-lettered event's function again, asynchronously, with the original event,
+    /// and delete the message once Lambda accepted the invocation (a refused one stays). Safe to
+    /// run twice, and safe for an event whose run has meanwhile gone through: the pipeline is
+    /// idempotent (a run already extracted, transformed or loaded is a no-op).
+    Redrive {
+        #[command(flatten)]
+        stack: StackArg,
+        /// Only this function's queue (a stage name or the function name)
+        #[arg(long)]
+        function: Option<String>,
+        /// Print what would be invoked; invoke and delete nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -314,6 +386,19 @@ async fn connect_warehouse(warehouse: Warehouse) -> anyhow::Result<onyx_core::to
     let mut client = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
     load::migrate(&mut client).await?;
     Ok(client)
+}
+
+/// The deployed stack, when --stack or ONYX_STACK names one.
+fn optional_stack(stack: StackArg) -> anyhow::Result<Option<onyx_core::stack::Stack>> {
+    match onyx_core::stack::Stack::locate(stack.stack) {
+        Ok(stack) => Ok(Some(stack)),
+        Err(onyx_core::stack::StackError::NotConfigured) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn env_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
@@ -427,7 +512,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let runs = ops::runs(ingestion.as_ref(), processed.as_ref(), client.as_ref()).await?;
             print!("{}", summary::runs_table(&runs));
         }
-        Command::Status { source, ingestion, processed, warehouse } => {
+        Command::Status { stack, source, ingestion, processed, warehouse } => {
+            let stack = optional_stack(stack)?;
+            // A deployed stack's buckets, unless given.
+            let ingestion = match (&stack, &ingestion.ingestion, env_set(config::ENV_INGESTION)) {
+                (Some(stack), None, false) => Ingestion { ingestion: Some(format!("s3://{}", stack.ingestion_bucket)) },
+                _ => ingestion,
+            };
+            let processed = match (&stack, &processed.processed, env_set(config::ENV_PROCESSED)) {
+                (Some(stack), None, false) => Processed { processed: Some(format!("s3://{}", stack.processed_bucket)) },
+                _ => processed,
+            };
             let ingestion = open_ingestion(ingestion).await?;
             let processed = open_processed(processed).await?;
             let warehouse = optional_warehouse(warehouse).await?;
@@ -439,6 +534,42 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 "{}",
                 summary::status(ingestion.as_ref(), processed.as_ref(), source.as_ref(), warehouse.as_ref()).await?
             );
+            if let Some(stack) = stack {
+                let freshness = match &warehouse {
+                    Some(client) => load::warehouse_freshness(client, onyx_core::chrono::Utc::now()).await?,
+                    None => None,
+                };
+                let clients = deployed::Clients::from_env().await;
+                let health = deployed::status::status(&clients, &stack, freshness).await?;
+                print!("{}", health.text);
+                println!("{}", health.verdict());
+                if !health.problems.is_empty() {
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        Command::Logs { stack, since, stage, level, run, limit, follow, poll } => {
+            let stack = onyx_core::stack::Stack::locate(stack.stack)?;
+            let stages = stack.select(stage.as_deref()).map_err(anyhow::Error::msg)?;
+            let clients = deployed::Clients::from_env().await;
+            let start = onyx_core::chrono::Utc::now().timestamp_millis() - since.as_millis() as i64;
+            let filter = deployed::logs::LogFilter { min_level: level, run_id: run, metric: None };
+            deployed::logs::print(&clients, &stages, start, &filter, limit, follow.then_some(poll)).await?;
+        }
+        Command::Dlq { action: None, stack, function } => {
+            let stack = onyx_core::stack::Stack::locate(stack.stack)?;
+            let stages = stack.select(function.as_deref()).map_err(anyhow::Error::msg)?;
+            let clients = deployed::Clients::from_env().await;
+            print!("{}", deployed::dlq::list(&clients, &stages).await?);
+        }
+        Command::Dlq { action: Some(DlqAction::Redrive { stack, function, dry_run }), .. } => {
+            let stack = onyx_core::stack::Stack::locate(stack.stack)?;
+            let stages = stack.select(function.as_deref()).map_err(anyhow::Error::msg)?;
+            let clients = deployed::Clients::from_env().await;
+            let done = deployed::dlq::redrive(&clients, &stages, dry_run).await?;
+            if !dry_run {
+                println!("redrive: {} event(s) invoked again and deleted, {} kept", done.invoked, done.kept);
+            }
         }
         Command::Quarantine { action: None, processed, recent } => {
             let processed = open_processed(processed).await?;

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod runs;
 pub mod seed;
 pub mod simulate;
+pub mod stack;
 pub mod storage;
 pub mod tables;
 pub mod telemetry;

@@ -14,12 +14,33 @@ pub const METRIC_NAMESPACE: &str = "Onyx";
 /// `RUST_LOG` overrides the default level (info).
 pub fn init(json_lines: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let _ = if json_lines {
-        builder.json().flatten_event(true).with_current_span(false).without_time().try_init()
+    if json_lines {
+        let _ = tracing::subscriber::set_global_default(lambda_subscriber(filter, std::io::stdout));
     } else {
-        builder.with_writer(std::io::stderr).try_init()
-    };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// The Lambda log format: one JSON object per event with `level`, `message` and the event's
+/// fields at the top level (`stage`, `run_id`, `error`, …) and no time (CloudWatch stamps each
+/// event). The ERROR metric filter and `onyx logs` read exactly this shape.
+pub fn lambda_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .without_time()
+        .with_writer(writer)
+        .finish()
 }
 
 /// What one stage run did, for metrics.

@@ -245,7 +245,7 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 # ---------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_metric_alarm" "error_log_lines" {
   alarm_name          = "${var.function_name}-error-log-lines"
-  alarm_description   = "${var.function_name} logged at least one ERROR line (e.g. a quarantined row or a failed run). Search the log group ${local.log_group_name} for \"level\":\"ERROR\"."
+  alarm_description   = "${var.function_name} logged an ERROR line (a quarantined row, a failed run, a malformed event). First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: docs/runbook.md#error-log-lines"
   namespace           = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].namespace
   metric_name         = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].name
   statistic           = "Sum"
@@ -260,7 +260,7 @@ resource "aws_cloudwatch_metric_alarm" "error_log_lines" {
 
 resource "aws_cloudwatch_metric_alarm" "errors" {
   alarm_name          = "${var.function_name}-invocation-errors"
-  alarm_description   = "${var.function_name} invocations failed (returned an error, timed out or crashed)."
+  alarm_description   = "${var.function_name} invocations failed (returned an error, timed out or crashed); what fails every retry lands in ${aws_sqs_queue.dlq.name}. First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: docs/runbook.md#invocation-errors"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -276,7 +276,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 
 resource "aws_cloudwatch_metric_alarm" "throttles" {
   alarm_name          = "${var.function_name}-throttles"
-  alarm_description   = "${var.function_name} was throttled: more invocations arrived than its reserved concurrency (if set) or the account's unreserved concurrency admits. Events are retried, but a steady rate means runs pile up."
+  alarm_description   = "${var.function_name} was throttled: more invocations arrived than its concurrency admits; events are retried, but a steady rate means runs pile up. First: `onyx logs --stage ${var.function_name} --since 1h`. Runbook: docs/runbook.md#throttles"
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -292,7 +292,7 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_name          = "${var.function_name}-dlq-not-empty"
-  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. Inspect, fix, then redrive."
+  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`; fix, then `onyx dlq redrive --function ${var.function_name}`. Runbook: docs/runbook.md#dlq-not-empty"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }
@@ -310,7 +310,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
 # they also go to the dead-letter queue, unless delivering there failed too (next alarm).
 resource "aws_cloudwatch_metric_alarm" "async_events_dropped" {
   alarm_name          = "${var.function_name}-async-events-dropped"
-  alarm_description   = "${var.function_name} dropped asynchronous events without running them to success (retries exhausted, events older than the maximum age, or throttled away). They should be in ${aws_sqs_queue.dlq.name}: inspect, fix the cause, redrive. If that queue is empty, see the ${var.function_name}-destination-delivery-failures alarm: the events are lost and the run must be re-triggered (docs/deploy.md)."
+  alarm_description   = "${var.function_name} dropped asynchronous events without success (retries exhausted, too old, or throttled away); they should be in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`. Runbook: docs/runbook.md#async-events-dropped"
   namespace           = "AWS/Lambda"
   metric_name         = "AsyncEventsDropped"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -328,7 +328,7 @@ resource "aws_cloudwatch_metric_alarm" "async_events_dropped" {
 # a deleted queue): that event is gone.
 resource "aws_cloudwatch_metric_alarm" "destination_delivery_failures" {
   alarm_name          = "${var.function_name}-destination-delivery-failures"
-  alarm_description   = "${var.function_name} could not deliver failed events to its dead-letter queue ${aws_sqs_queue.dlq.name}, so they are lost. Check the function role's sqs:SendMessage and kms:GenerateDataKey on the queue and its key, then re-trigger the lost runs (the extract's next scheduled run catches up; for transform/load re-send the run manifest's S3 event, docs/deploy.md)."
+  alarm_description   = "${var.function_name} could not deliver failed events to ${aws_sqs_queue.dlq.name}, so they are lost. First: `onyx logs --stage ${var.function_name} --level error`; check the role's sqs:SendMessage and kms:GenerateDataKey. Runbook: docs/runbook.md#destination-delivery-failures"
   namespace           = "AWS/Lambda"
   metric_name         = "DestinationDeliveryFailures"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }

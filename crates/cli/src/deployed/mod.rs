@@ -1,0 +1,162 @@
+//! Operating a deployed stack from one terminal: `onyx logs`, `onyx status --stack`, `onyx dlq`.
+//! The stack's resource names come from its Terraform outputs (`onyx_core::stack`); the AWS
+//! clients use the standard configuration chain (`AWS_PROFILE`, `AWS_REGION`, …; an emulator via
+//! `AWS_ENDPOINT_URL`, or per service, e.g. `AWS_ENDPOINT_URL_LAMBDA`).
+
+pub mod dlq;
+pub mod logs;
+pub mod status;
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
+
+/// The AWS clients the operator's commands use, built once from the environment.
+pub struct Clients {
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Clients {
+        let config = aws_config::load_from_env().await;
+        Clients {
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+        }
+    }
+}
+
+/// One line that says what the operator can do about a failed AWS call: `doing` names the call
+/// and the resource ("reading log group /aws/lambda/onyx-load").
+pub fn explain<E, R>(error: SdkError<E, R>, doing: &str) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = match &error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            (e.code().unwrap_or("").to_string(), e.message().unwrap_or("").to_string())
+        }
+        SdkError::DispatchFailure(failure) => {
+            let detail = std::error::Error::source(&error).map(|s| format!("{s:?}")).unwrap_or_default();
+            let what = if failure.is_timeout() { "timed out" } else { "could not be sent" };
+            return anyhow::anyhow!(
+                "{doing}: the request to AWS {what} (network, or AWS_ENDPOINT_URL / AWS_REGION wrong?): {detail}"
+            );
+        }
+        SdkError::ConstructionFailure(_) => {
+            let detail = std::error::Error::source(&error).map(|s| s.to_string()).unwrap_or_default();
+            return anyhow::anyhow!(
+                "{doing}: no usable AWS credentials or region ({detail}): set AWS_PROFILE (and AWS_REGION), or log in with `aws sso login`"
+            );
+        }
+        other => return anyhow::anyhow!("{doing}: {}", aws_error_text(other)),
+    };
+    let message = message.trim();
+    let hint = if code.starts_with("AccessDenied") || code == "UnauthorizedOperation" || code == "AuthorizationError" {
+        "permission denied: the AWS identity in use is not allowed this action (see docs/runbook.md#permissions)"
+    } else if code.starts_with("ExpiredToken") || code == "RequestExpired" || code == "TokenRefreshRequired" {
+        "the AWS credentials have expired: refresh them (`aws sso login`, or a new session token) and run again"
+    } else if code == "UnrecognizedClientException"
+        || code == "InvalidClientTokenId"
+        || code == "InvalidSignatureException"
+    {
+        "the AWS credentials are not valid for this account/region: check AWS_PROFILE and AWS_REGION"
+    } else {
+        ""
+    };
+    if code.is_empty() {
+        // Not an AWS error document (a proxy's page, an emulator's gap): say what came back.
+        return anyhow::anyhow!("{doing}: {}", aws_sdk_cloudwatchlogs::error::DisplayErrorContext(&error));
+    }
+    if hint.is_empty() {
+        anyhow::anyhow!("{doing}: {code}: {message}")
+    } else {
+        anyhow::anyhow!("{doing}: {hint} ({code}: {message})")
+    }
+}
+
+/// The error code of a service error, when the call failed with one.
+pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}
+
+fn aws_error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// `2h`, `30m`, `90s`, `1d`, `1h30m`: a look-back window.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("{text:?} is not a duration: use e.g. 30m, 2h, 1d or 1h30m");
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        number.clear();
+        total += value
+            * match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return Err(invalid()),
+            };
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// `3 h 12 min`, `45 s`: an age for people.
+pub fn human_age(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        s => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("2w").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn ages_read_like_people_say_them() {
+        assert_eq!(human_age(45), "45 s");
+        assert_eq!(human_age(11_520), "3 h 12 min");
+        assert_eq!(human_age(200_000), "2 d 7 h");
+    }
+}
