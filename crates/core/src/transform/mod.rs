@@ -376,7 +376,7 @@ async fn transform_one(
             builder.after_reference_tables(state);
         }
     }
-    let output = builder.finish();
+    let output = builder.finish(state);
     parts.write(output.tables).await?;
     quarantine.extend(output.quarantine);
     state.after_run = Some(run_id.to_string());
