@@ -953,9 +953,9 @@ mod tests {
     /// 1900) stretch nothing.
     #[test]
     fn dim_date_is_a_contiguous_calendar_extended_by_later_runs() {
-        let payment = |id: i64, created: &str, paid_on: &str, amount: &str| {
+        let payment = |id: i64, created: &str, paid_on: &str, payment_type: i64| {
             line(json!({"payment_id": id, "created_at": created, "last_updated": created, "transaction_id": 1,
-                "counterparty_id": 1, "payment_amount": amount, "currency_id": 1, "payment_type_id": 1,
+                "counterparty_id": 1, "payment_amount": "1.00", "currency_id": 1, "payment_type_id": payment_type,
                 "paid": false, "payment_date": paid_on, "company_ac_number": 1, "counterparty_ac_number": 2}))
         };
         let mut state = ReferenceState::default();
@@ -984,13 +984,13 @@ mod tests {
             BTreeMap::from([(
                 "payment",
                 vec![
-                    payment(1, "2022-11-03T10:00:00", "2022-11-10", "1.00"),
-                    // Quarantined for its amount: its 1900 date must not reach dim_date.
-                    payment(2, "1900-01-01T00:00:00", "1900-01-02", "-1.00x"),
+                    payment(1, "2022-11-03T10:00:00", "2022-11-10", 1),
+                    // Held for an unknown payment type: its 1900 dates must not reach dim_date.
+                    payment(2, "1900-01-01T00:00:00", "1900-01-02", 99),
                 ],
             )]),
         );
-        assert_eq!(first.quarantine.len(), 1, "{:?}", first.quarantine);
+        assert!(first.quarantine.len() == 1 && first.quarantine[0].held, "{:?}", first.quarantine);
         assert_eq!(days_of(&first), span("2022-11-03", "2022-11-10"), "every day, none twice, no 1900");
         assert_eq!(state.calendar, Some((day("2022-11-03"), day("2022-11-10"))));
         for row in &first.tables["dim_date"] {
@@ -1002,13 +1002,13 @@ mod tests {
 
         let inside = transform(
             &mut state,
-            BTreeMap::from([("payment", vec![payment(3, "2022-11-05T10:00:00", "2022-11-06", "1.00")])]),
+            BTreeMap::from([("payment", vec![payment(3, "2022-11-05T10:00:00", "2022-11-06", 1)])]),
         );
         assert!(days_of(&inside).is_empty(), "days already in the calendar are not emitted again");
 
         let wider = transform(
             &mut state,
-            BTreeMap::from([("payment", vec![payment(4, "2022-10-30T10:00:00", "2022-11-14", "1.00")])]),
+            BTreeMap::from([("payment", vec![payment(4, "2022-10-30T10:00:00", "2022-11-14", 1)])]),
         );
         let mut expected = span("2022-10-30", "2022-11-02");
         expected.extend(span("2022-11-11", "2022-11-14"));
