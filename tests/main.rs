@@ -4,6 +4,7 @@
 mod db_tls;
 mod extract;
 mod extract_lambda;
+mod lake;
 mod lambda_binaries;
 mod load;
 mod pipeline;

@@ -994,10 +994,13 @@ mod tests {
         assert_eq!(days_of(&first), span("2022-11-03", "2022-11-10"), "every day, none twice, no 1900");
         assert_eq!(state.calendar, Some((day("2022-11-03"), day("2022-11-10"))));
         for row in &first.tables["dim_date"] {
-            assert_eq!(row, &date_cells(match row[0] {
-                Cell::Date(d) => d,
-                _ => unreachable!(),
-            }));
+            assert_eq!(
+                row,
+                &date_cells(match row[0] {
+                    Cell::Date(d) => d,
+                    _ => unreachable!(),
+                })
+            );
         }
 
         let inside = transform(
