@@ -283,3 +283,38 @@ fn the_committed_lake_schema_is_generated_from_the_warehouse_descriptions() {
         path.display()
     );
 }
+
+/// A processed bucket written before the calendar was kept in the transform's state (state
+/// format 2, no `calendar`): the next run reads the extent of the `dim_date` rows already written
+/// and closes the gap between them and its own dates (here: the sample ends in November 2024, the
+/// new order's dates are today's and later).
+#[tokio::test]
+async fn the_first_run_after_an_upgrade_closes_the_calendar() {
+    let source_db = TestDb::seeded("lake_up_src").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("lake-up-in");
+    let (_, processed, processed_dir) = local_dir("lake-up-out");
+    let (_, mut warehouse) = warehouse_db("lake_up_wh").await;
+    let first_run = run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+
+    // The state as a build from before issue #16 wrote it.
+    let state_path = processed_dir.join(onyx_core::keys::state(&first_run));
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).expect("state object")).expect("state JSON");
+    let object = state.as_object_mut().expect("state is an object");
+    assert!(object.remove("calendar").is_some(), "this build keeps the calendar in the state");
+    object.insert("format".into(), serde_json::json!(2));
+    std::fs::write(&state_path, serde_json::to_vec_pretty(&state).expect("json")).expect("rewrite the state");
+
+    // One new order, all of whose dates are after the sample's last day (2024-11-22).
+    source
+        .batch_execute(
+            "INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
+                 agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+             VALUES (1, 1, 1, 3, 4.50, 1, '2026-12-24', '2026-12-31', 1)",
+        )
+        .await
+        .expect("a new order");
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    assert_power_bi_model(&warehouse, "after the first run on an old state").await;
+}

@@ -825,8 +825,11 @@ pub fn extend_calendar(
     }
 }
 
-fn finish(b: Builder, state: &mut ReferenceState) -> RunOutput {
+fn finish(mut b: Builder, state: &mut ReferenceState) -> RunOutput {
     let mut tables: BTreeMap<&'static str, Vec<Vec<Cell>>> = BTreeMap::new();
+    if let Some((first, last)) = state.calendar_to_fill.take() {
+        b.dates.extend([first, last]);
+    }
     let (new_days, calendar) = extend_calendar(state.calendar, &b.dates);
     state.calendar = calendar;
     if !new_days.is_empty() {

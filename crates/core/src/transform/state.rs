@@ -41,6 +41,11 @@ pub struct ReferenceState {
     /// is in it (Power BI's date table needs no gaps), so a run emits only the days that extend it.
     #[serde(default)]
     pub calendar: Option<(NaiveDate, NaiveDate)>,
+    /// Days a state written before `calendar` existed (format < 3) leaves to fill: the extent of
+    /// the `dim_date` rows already in the processed bucket, which the next run emits whole so
+    /// that the gaps older runs left close. Not stored.
+    #[serde(skip)]
+    pub calendar_to_fill: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// A fact held for an unknown reference (see the module documentation).
