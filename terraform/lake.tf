@@ -47,16 +47,16 @@ resource "aws_glue_catalog_table" "lake" {
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
-    EXTERNAL                                                   = "TRUE"
-    classification                                             = "parquet"
-    "parquet.compression"                                      = "ZSTD"
-    "projection.enabled"                                       = "true"
-    "projection.${local.lake.partition_column}.type"           = "date"
-    "projection.${local.lake.partition_column}.format"         = local.lake.partition_format
-    "projection.${local.lake.partition_column}.range"          = "${local.lake.partition_first_day},NOW"
-    "projection.${local.lake.partition_column}.interval"       = "1"
-    "projection.${local.lake.partition_column}.interval.unit"  = "DAYS"
-    "storage.location.template"                                = "s3://${module.processed_bucket.id}/${each.value.prefix}${local.lake_partition_placeholder}/"
+    EXTERNAL                                                  = "TRUE"
+    classification                                            = "parquet"
+    "parquet.compression"                                     = "ZSTD"
+    "projection.enabled"                                      = "true"
+    "projection.${local.lake.partition_column}.type"          = "date"
+    "projection.${local.lake.partition_column}.format"        = local.lake.partition_format
+    "projection.${local.lake.partition_column}.range"         = "${local.lake.partition_first_day},NOW"
+    "projection.${local.lake.partition_column}.interval"      = "1"
+    "projection.${local.lake.partition_column}.interval.unit" = "DAYS"
+    "storage.location.template"                               = "s3://${module.processed_bucket.id}/${each.value.prefix}${local.lake_partition_placeholder}/"
   }
 
   partition_keys {
