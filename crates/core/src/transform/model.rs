@@ -802,27 +802,16 @@ fn date_cells(date: NaiveDate) -> Vec<Cell> {
 /// "mark as date table" needs every day between the first and the last), so a run emits the days
 /// between the old extent and its own earliest and latest date, and nothing inside the old extent
 /// (those rows loaded with earlier runs). Returns the days and the new extent.
-pub fn extend_calendar(
+fn extend_calendar(
     calendar: Option<(NaiveDate, NaiveDate)>,
     dates: &BTreeSet<NaiveDate>,
 ) -> (Vec<NaiveDate>, Option<(NaiveDate, NaiveDate)>) {
     let (Some(&first), Some(&last)) = (dates.first(), dates.last()) else { return (Vec::new(), calendar) };
     let days = |from: NaiveDate, to: NaiveDate| from.iter_days().take_while(move |d| *d <= to);
-    match calendar {
-        None => (days(first, last).collect(), Some((first, last))),
-        Some((start, end)) => {
-            let before = first < start;
-            let after = last > end;
-            let mut new_days: Vec<NaiveDate> = Vec::new();
-            if before {
-                new_days.extend(days(first, start.pred_opt().unwrap_or(start)));
-            }
-            if after {
-                new_days.extend(days(end.succ_opt().unwrap_or(end), last));
-            }
-            (new_days, Some((start.min(first), end.max(last))))
-        }
-    }
+    let Some((start, end)) = calendar else { return (days(first, last).collect(), Some((first, last))) };
+    let (start_now, end_now) = (start.min(first), end.max(last));
+    let new_days = days(start_now, end_now).filter(|d| *d < start || *d > end).collect();
+    (new_days, Some((start_now, end_now)))
 }
 
 fn finish(mut b: Builder, state: &mut ReferenceState) -> RunOutput {
