@@ -8,8 +8,8 @@ types: the `*_time` columns (Parquet TIME(NANOS)) as bigint nanoseconds since mi
 partition column `run_date` (the YYYY/MM/DD of the key) and Athena's hidden column "$path" (the
 object's path; key order is run order).
 
-    python3 lake/duckdb_views.py --processed out/demo/processed            # every view as JSON
-    python3 lake/duckdb_views.py --processed out/demo/processed --sql 'SELECT * FROM sales_by_month'
+    python3 lake/duckdb_views.py --processed out/demo/processed            # every view's rows, as JSON
+    python3 lake/duckdb_views.py --processed out/demo/processed --sql 'SELECT * FROM sales_by_month'  # a table
 
 Values are printed as text, exact: decimals without trailing zeros, dates as YYYY-MM-DD, booleans
 as true/false, NULL as null. The lake-vs-warehouse test (tests/lake.rs) compares them with the
@@ -95,7 +95,7 @@ def main():
     parser.add_argument("--processed", required=True, type=pathlib.Path, help="local processed directory")
     parser.add_argument("--schema", type=pathlib.Path, default=REPO / "terraform/generated/lake_tables.json")
     parser.add_argument("--views", type=pathlib.Path, default=REPO / "lake/views")
-    parser.add_argument("--sql", help="run this query after creating the views and print its rows instead")
+    parser.add_argument("--sql", help="run this query after creating the views and show its result as a table instead")
     args = parser.parse_args()
 
     schema = json.loads(args.schema.read_text())
@@ -120,9 +120,10 @@ def main():
         return {"columns": names, "rows": [[text(v) for v in row] for row in cursor.fetchall()]}
 
     if args.sql:
-        out = rows_of(args.sql)
-    else:
-        out = {view: rows_of(f"SELECT * FROM {quote(view)}") for view in views}
+        # For people: DuckDB's table rendering of the query.
+        con.sql(args.sql).show(max_width=160)
+        return
+    out = {view: rows_of(f"SELECT * FROM {quote(view)}") for view in views}
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 
