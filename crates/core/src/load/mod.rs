@@ -284,8 +284,13 @@ pub async fn load_run(
         // content, and later runs extend dim_date from them (it must stay gap-free).
         let mut rows = BTreeMap::new();
         if let Some(entry) = manifest.tables.iter().find(|t| t.table == DIM_DATE.name && !t.objects.is_empty()) {
-            let stage = stage_table(&tx, processed, &DIM_DATE, &entry.objects, run_id, &limits).await?;
-            rows.insert(DIM_DATE.name.to_string(), merge_table(&tx, &DIM_DATE, &stage, run_id, &limits).await?);
+            let stage = copy::create_stage(&tx, &DIM_DATE).await.map_err(db(DIM_DATE.name))?;
+            for object in &entry.objects {
+                let cells = frames::from_parquet(&DIM_DATE, processed.get(object).await?)?;
+                copy::copy_rows(&tx, &DIM_DATE, &stage, &cells).await.map_err(db(DIM_DATE.name))?;
+            }
+            let changed = tx.execute(merge_sql(&DIM_DATE, &stage).as_str(), &[]).await.map_err(db(DIM_DATE.name))?;
+            rows.insert(DIM_DATE.name.to_string(), changed);
         }
         tx.execute(
             "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note) VALUES ($1, $2, 0, 'parked', $3)",
@@ -311,12 +316,20 @@ pub async fn load_run(
         if entry.objects.is_empty() {
             continue;
         }
-        let stage = stage_table(&tx, processed, table, &entry.objects, run_id, &limits).await?;
+        let stage = copy::create_stage(&tx, table).await.map_err(db(table.name))?;
+        for object in &entry.objects {
+            // One part in memory at a time.
+            let cells = frames::from_parquet(table, processed.get(object).await?)?;
+            copy::copy_rows(&tx, table, &stage, &cells).await.map_err(db(table.name))?;
+        }
         staged += 1;
         if options.fail_after_staged_tables == Some(staged) {
             return Err(LoadError::Injected(staged));
         }
-        rows.insert(table.name.to_string(), merge_table(&tx, table, &stage, run_id, &limits).await?);
+        check_references(&tx, table, &stage, run_id, &limits).await?;
+        let changed = tx.execute(merge_sql(table, &stage).as_str(), &[]).await.map_err(db(table.name))?;
+        tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
+        rows.insert(table.name.to_string(), changed);
     }
     let quarantined = manifest.quarantined_rows as i64;
     tx.execute(
@@ -333,39 +346,6 @@ pub async fn load_run(
         duration: started.elapsed(),
         parked: None,
     }))
-}
-
-/// Copies a table's parts of a run into a new staging table (one part in memory at a time).
-async fn stage_table(
-    tx: &tokio_postgres::Transaction<'_>,
-    processed: &dyn ObjectStore,
-    table: &'static WarehouseTable,
-    objects: &[String],
-    run_id: &str,
-    limits: &SessionLimits,
-) -> Result<String, LoadError> {
-    let db = |e: tokio_postgres::Error| LoadError::from_db(run_id, table.name, limits, &e);
-    let stage = copy::create_stage(tx, table).await.map_err(db)?;
-    for object in objects {
-        let cells = frames::from_parquet(table, processed.get(object).await?)?;
-        copy::copy_rows(tx, table, &stage, &cells).await.map_err(db)?;
-    }
-    Ok(stage)
-}
-
-/// Checks a staged table's references and merges it into the warehouse table: the rows changed.
-async fn merge_table(
-    tx: &tokio_postgres::Transaction<'_>,
-    table: &'static WarehouseTable,
-    stage: &str,
-    run_id: &str,
-    limits: &SessionLimits,
-) -> Result<u64, LoadError> {
-    let db = |e: tokio_postgres::Error| LoadError::from_db(run_id, table.name, limits, &e);
-    check_references(tx, table, stage, run_id, limits).await?;
-    let changed = tx.execute(merge_sql(table, stage).as_str(), &[]).await.map_err(db)?;
-    tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db)?;
-    Ok(changed)
 }
 
 /// The session's timeouts, as PostgreSQL applies them (milliseconds).
