@@ -23,12 +23,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "out", "bench")
-BIN = os.path.join(ROOT, "target", "release")
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
 ONYX = os.path.join(BIN, "onyx")
 BASE = os.environ.get("ONYX_TEST_PG_URL") or sys.exit("run me through .ci/services.sh (make bench does)")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 SCALE = int(os.environ.get("BENCH_SCALE", "100"))
 SCALE_REPEAT = int(os.environ.get("BENCH_SCALE_REPEAT", str(REPEAT)))
+MAX_RUN_ROWS = int(os.environ.get("ONYX_MAX_RUN_ROWS", "500000"))
 TABLES = ["currency", "department", "address", "counterparty", "staff", "design", "payment_type",
           "sales_order", "purchase_order", "transaction", "payment"]
 
@@ -45,15 +46,27 @@ def fresh_db(name):
 
 
 def timed(args, env=None):
-    """Runs a command; returns (seconds, peak RSS in MiB) measured by /usr/bin/time."""
+    """Runs a command; returns (seconds, peak RSS in MiB) measured by /usr/bin/time, and stdout."""
     report = os.path.join(OUT, "time.txt")
     start = time.perf_counter()
-    subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report] + args, check=True,
-                   stdout=subprocess.DEVNULL, env=env)
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report] + args, check=True,
+                          stdout=subprocess.PIPE, text=True, env=env)
     seconds = time.perf_counter() - start
     with open(report) as f:
         rss_kib = int(f.read().strip().splitlines()[-1])
-    return seconds, rss_kib / 1024
+    return seconds, rss_kib / 1024, done.stdout
+
+
+def run_summaries(stdout):
+    """The JSON run summaries a stage command printed (one per run), in order."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (start := stdout.find("{", at)) != -1:
+        try:
+            value, at = decoder.raw_decode(stdout, start)
+            found.append(value)
+        except json.JSONDecodeError:
+            at = start + 1
+    return [v for v in found if isinstance(v, dict) and "duration_ms" in v]
 
 
 def count_rows(db):
@@ -108,10 +121,15 @@ def measure(tag, scale, repeat):
     env = environment(tag)
     samples = {k: [] for k in ["extract", "transform", "load", "run", "no_change", "one_percent"]}
     floors = {"copy_out": [], "copy_in": []}
+    per_run = {}
     for _ in range(repeat):
         reset_pipeline(tag)
         for stage in ["extract", "transform", "load"]:
             samples[stage].append(timed([ONYX, stage], env))
+            # Bounded runs: each stage handles the first load as consecutive runs; the largest
+            # single run is what one Lambda invocation must fit.
+            runs = run_summaries(samples[stage][-1][2])
+            per_run[stage] = {"runs": len(runs), "max_run_seconds": max((r["duration_ms"] for r in runs), default=0) / 1000}
         reset_pipeline(tag)
         samples["run"].append(timed([ONYX, "run"], env))
         samples["no_change"].append(timed([ONYX, "run"], env))
@@ -129,6 +147,7 @@ def measure(tag, scale, repeat):
         result[name] = {"seconds": statistics.median(values)}
     floor = result["copy_out"]["seconds"] + result["copy_in"]["seconds"]
     result["run_over_copy_floor"] = result["run"]["seconds"] / floor
+    result["per_run"] = per_run
     return result
 
 
@@ -203,6 +222,22 @@ def main():
             rss = f"{m['peak_rss_mib']:.0f}" if "peak_rss_mib" in m else ""
             print(f"| {dataset} | {result['rows']:,} | {label} | {m['seconds']:.3f} | {rate} | {rss} |")
         print(f"| {dataset} | | full run ÷ COPY floor | {result['run_over_copy_floor']:.2f}× | | |")
+    print(f"\n| dataset | stage | bounded runs (ONYX_MAX_RUN_ROWS={MAX_RUN_ROWS:,}) | largest run s |")
+    print("|---|---|---:|---:|")
+    for dataset, result in results.items():
+        if not isinstance(result, dict) or "per_run" not in result:
+            continue
+        for stage, m in result["per_run"].items():
+            print(f"| {dataset} | {stage} | {m['runs']} | {m['max_run_seconds']:.2f} |")
+    if SCALE > 0:
+        scaled = results[f"scale_{SCALE}"]
+        factor = 1000 / SCALE
+        runs = -(-int(scaled["rows"] * factor) // MAX_RUN_ROWS)
+        print(f"\n1000× projection (linear from {SCALE}×, {scaled['rows']:,} rows): ~{int(scaled['rows'] * factor):,} rows in "
+              f"{runs} bounded runs; whole first load ≈ {scaled['run']['seconds'] * factor / 60:.0f} min; each stage of "
+              f"each run as at {SCALE}× (largest: " + ", ".join(
+                  f"{stage} {m['max_run_seconds']:.1f} s" for stage, m in scaled["per_run"].items()) +
+              f"; peak RSS per stage ≤ {max(scaled[s]['peak_rss_mib'] for s in ('extract', 'transform', 'load')):.0f} MiB).")
     print("\n| Lambda | cold start to handler-ready ms | binary MiB | zip MiB |")
     print("|---|---:|---:|---:|")
     for name, m in results["lambdas"].items():

@@ -110,6 +110,7 @@ module "extract" {
     ONYX_SOURCE_SECRET   = aws_secretsmanager_secret.source.arn
     ONYX_INGESTION       = "s3://${module.ingestion_bucket.id}"
     ONYX_SOURCE_TIMEZONE = var.source_timezone
+    ONYX_MAX_RUN_ROWS    = var.max_run_rows
     RUST_LOG             = var.rust_log
   }
 }

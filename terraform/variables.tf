@@ -60,6 +60,16 @@ variable "source_timezone" {
   default     = "UTC"
 }
 
+variable "max_run_rows" {
+  description = "ONYX_MAX_RUN_ROWS of the extract function: the most row versions one run carries. A larger first load or backlog arrives as consecutive runs (the extract continues at once), so every stage of every run stays well inside its function's timeout and memory."
+  type        = number
+  default     = 500000
+  validation {
+    condition     = var.max_run_rows >= 1000
+    error_message = "max_run_rows must be at least 1000."
+  }
+}
+
 variable "rust_log" {
   description = "RUST_LOG filter of every function."
   type        = string

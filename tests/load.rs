@@ -601,3 +601,44 @@ async fn a_load_blocked_by_a_lock_fails_after_lock_timeout_naming_the_table() {
     let loaded = load::load_pending(&mut loader, processed.as_ref(), None, &LoadOptions::default()).await;
     assert_eq!(loaded.expect("retry").len(), 1);
 }
+
+/// The bulk path (issue #15): a run large against its fact table — the first load — is appended
+/// with the table's foreign keys dropped and added back in the same transaction (one set-based
+/// validation per key instead of a trigger per row and key); a small incremental run takes the
+/// normal path. Every foreign key is there afterwards, identical and validated.
+#[tokio::test]
+async fn a_first_load_appends_facts_by_the_bulk_path_and_keeps_every_foreign_key() {
+    let source_db = TestDb::seeded("ld_bulk").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-bulk-in");
+    let (_, processed, _) = local_dir("ld-bulk-out");
+    let (_, mut warehouse) = warehouse_db("ld_bulk_wh").await;
+    let foreign_keys =
+        "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated
+                        FROM pg_constraint WHERE contype = 'f' ORDER BY 1";
+    let before = texts(&warehouse, foreign_keys).await;
+    assert!(before.len() >= 15, "the facts' foreign keys: {before:#?}");
+
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    let first =
+        load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
+    assert_eq!(
+        first[0].bulk_tables,
+        ["fact_sales_order", "fact_purchase_order", "fact_payment"].map(String::from).to_vec(),
+        "the first load appends every fact table by the bulk path"
+    );
+    assert_eq!(texts(&warehouse, foreign_keys).await, before, "every foreign key is back, the same and validated");
+
+    source
+        .batch_execute("UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP WHERE payment_id % 100 = 0")
+        .await
+        .expect("1% of payments change");
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    let second =
+        load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
+    assert!(second[0].bulk_tables.is_empty(), "158 payments into 15,836: the normal path");
+    assert_eq!(second[0].rows.get("fact_payment"), Some(&158));
+    assert_eq!(texts(&warehouse, foreign_keys).await, before);
+}

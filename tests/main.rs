@@ -1,6 +1,7 @@
 //! Onyx's integration and end-to-end tests, in one binary so the heavy dependencies link once.
 //! They need PostgreSQL and moto's server: run them with `make test`.
 
+mod bounded_runs;
 mod db_tls;
 mod extract;
 mod extract_lambda;

@@ -120,8 +120,9 @@ for path in sorted(glob.glob(sys.argv[1] + '/*/*/*/*/*.parquet')):
     out[table + '.logical'] = {physical.column(i).name: str(physical.column(i).logical_type) for i in range(len(physical))}
     if table == 'fact_payment':
         t = pq.read_table(path, columns=['payment_id', 'payment_amount', 'created_time'])
-        row = t.filter(t['payment_id'].to_pylist() and __import__('pyarrow').compute.equal(t['payment_id'], 1)).to_pylist()[0]
-        out['payment_1'] = [format(row['payment_amount'].normalize(), 'f'), str(row['created_time'])]
+        # Payment 1 is in one of the table's parts (a part per chunk of a fact-source object).
+        for row in t.filter(__import__('pyarrow').compute.equal(t['payment_id'], 1)).to_pylist():
+            out['payment_1'] = [format(row['payment_amount'].normalize(), 'f'), str(row['created_time'])]
 print(json.dumps(out))
 "#;
     let output = Command::new("python3")

@@ -51,6 +51,20 @@ struct Lag {
     /// [env: ONYX_SOURCE_TIMEZONE; default UTC]
     #[arg(long)]
     source_timezone: Option<String>,
+    /// The most row versions one run carries; more comes in consecutive runs
+    /// [env: ONYX_MAX_RUN_ROWS; default 500000]
+    #[arg(long)]
+    max_run_rows: Option<u64>,
+}
+
+impl Lag {
+    fn options(self) -> anyhow::Result<extract::ExtractOptions> {
+        Ok(extract::ExtractOptions {
+            source_timezone: config::source_timezone(self.source_timezone),
+            max_run_rows: config::max_run_rows(self.max_run_rows)?,
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -311,16 +325,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Extract { source, ingestion, lag } => {
             let source = config::source(source.source_url)?;
             let store = open_ingestion(ingestion).await?;
-            let options = extract::ExtractOptions {
-                source_timezone: config::source_timezone(lag.source_timezone),
-                ..Default::default()
-            };
+            let options = lag.options()?;
             let mut client = source.connect("source").await?;
-            match extract::run(&mut client, store.as_ref(), &options).await {
-                Ok(summary) => print_json(&handlers::summary_json(&summary))?,
-                // Another extract is running: this one stood aside and wrote nothing.
-                Err(e) if e.is_claim_held() => println!("extract skipped: {e}"),
-                Err(e) => return Err(e.into()),
+            // Consecutive runs until nothing is pending (a source larger than one run).
+            loop {
+                match extract::run(&mut client, store.as_ref(), &options).await {
+                    Ok(summary) => {
+                        print_json(&handlers::summary_json(&summary))?;
+                        if summary.manifest.pending.is_none() {
+                            break;
+                        }
+                    }
+                    // Another extract is running: this one stood aside and wrote nothing.
+                    Err(e) if e.is_claim_held() => {
+                        println!("extract skipped: {e}");
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Command::Transform { ingestion, processed, run } => {
@@ -493,24 +515,33 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let source = config::source(source.source_url)?;
             let ingestion = open_ingestion(ingestion).await?;
             let processed = open_processed(processed).await?;
-            let options = extract::ExtractOptions {
-                source_timezone: config::source_timezone(lag.source_timezone),
-                ..Default::default()
-            };
+            let options = lag.options()?;
             let mut source_client = source.connect("source").await?;
             let mut warehouse_client = connect_warehouse(warehouse).await?;
-            let extracted = match extract::run(&mut source_client, ingestion.as_ref(), &options).await {
-                Ok(summary) => summary,
-                Err(e) if e.is_claim_held() => {
-                    println!("extract skipped: {e}");
-                    return Ok(ExitCode::SUCCESS);
+            // One bounded run at a time through all three stages, until nothing is pending.
+            loop {
+                let extracted = match extract::run(&mut source_client, ingestion.as_ref(), &options).await {
+                    Ok(summary) => summary,
+                    Err(e) if e.is_claim_held() => {
+                        println!("extract skipped: {e}");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let transformed = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await?;
+                let loaded =
+                    load::load_pending(&mut warehouse_client, processed.as_ref(), None, &Default::default()).await?;
+                print!("{}", summary::run_summary(&extracted, &transformed, &loaded));
+                match &extracted.manifest.pending {
+                    Some(pending) => println!(
+                        "more to deliver ({}): continuing with {} after key {}\n",
+                        pending.reason,
+                        pending.table,
+                        pending.after_key.map_or("(start)".to_string(), |k| k.to_string())
+                    ),
+                    None => break,
                 }
-                Err(e) => return Err(e.into()),
-            };
-            let transformed = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await?;
-            let loaded =
-                load::load_pending(&mut warehouse_client, processed.as_ref(), None, &Default::default()).await?;
-            print!("{}", summary::run_summary(&extracted, &transformed, &loaded));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

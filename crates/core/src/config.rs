@@ -11,6 +11,7 @@ pub const ENV_WAREHOUSE_SECRET: &str = "ONYX_WAREHOUSE_SECRET";
 pub const ENV_INGESTION: &str = "ONYX_INGESTION";
 pub const ENV_PROCESSED: &str = "ONYX_PROCESSED";
 pub const ENV_SOURCE_TIMEZONE: &str = "ONYX_SOURCE_TIMEZONE";
+pub const ENV_MAX_RUN_ROWS: &str = "ONYX_MAX_RUN_ROWS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,4 +61,20 @@ pub fn warehouse(explicit_url: Option<String>) -> Result<DbTarget, ConfigError> 
 /// `UTC`); PostgreSQL checks the name when the extract opens its snapshot.
 pub fn source_timezone(explicit: Option<String>) -> String {
     explicit.or_else(|| env(ENV_SOURCE_TIMEZONE)).unwrap_or_else(|| "UTC".into())
+}
+
+/// The most row versions one extract run carries (`ONYX_MAX_RUN_ROWS`, default
+/// [`crate::extract::DEFAULT_MAX_RUN_ROWS`]); more is delivered by consecutive runs.
+pub fn max_run_rows(explicit: Option<u64>) -> Result<u64, ConfigError> {
+    let Some(text) = explicit.map(|n| n.to_string()).or_else(|| env(ENV_MAX_RUN_ROWS)) else {
+        return Ok(crate::extract::DEFAULT_MAX_RUN_ROWS);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(rows) if rows > 0 => Ok(rows),
+        _ => Err(ConfigError::Invalid {
+            var: ENV_MAX_RUN_ROWS,
+            value: text,
+            reason: "expected a whole number of rows greater than 0".into(),
+        }),
+    }
 }

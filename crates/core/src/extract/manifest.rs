@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// Current manifest format version. Format 1 (a `last_updated` window with a safety lag) is
 /// still read: the transform accepts it, and an extract that follows it re-reads every row once.
-pub const FORMAT: u32 = 2;
+/// Format 3 adds `pending` (bounded runs): a build that does not know it must not continue.
+pub const FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestionManifest {
@@ -46,6 +47,34 @@ pub struct IngestionManifest {
     /// id per transaction, however many rows it wrote; empty when nothing was running.
     #[serde(default)]
     pub seen_transactions: Vec<u64>,
+    /// Rows this run could not carry within its size cap (`ONYX_MAX_RUN_ROWS`): the next run
+    /// continues from here at once. `None`: everything the snapshot could see was delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRead>,
+}
+
+/// A read delivered over several bounded runs ("pass"), in dependency order of the tables and
+/// key order within a table. Every table before `table`, and the rows of `table` with keys up
+/// to `after_key`, have been delivered: later runs read only their changes. The rest is still to
+/// be read, with the window the pass started with (`window`: `None` reads every row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRead {
+    /// The run that started the pass, and why it was needed.
+    pub started_by: String,
+    pub reason: String,
+    pub window: Option<PassWindow>,
+    /// The first table not completely delivered.
+    pub table: String,
+    /// The last key of `table` delivered (`None`: none yet).
+    pub after_key: Option<i64>,
+}
+
+/// The changes a pass reads: rows written by transactions at or after `from` except `skip`
+/// (those were delivered before the pass began).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassWindow {
+    pub from: u64,
+    pub skip: Vec<u64>,
 }
 
 impl IngestionManifest {

@@ -19,9 +19,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::{TryStreamExt, pin_mut};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, IsolationLevel, Transaction};
 
-pub use manifest::{IngestionManifest, SchemaChange, SourceColumn, SourceSnapshot, TableExtract};
+pub use manifest::{
+    IngestionManifest, PassWindow, PendingRead, SchemaChange, SourceColumn, SourceSnapshot, TableExtract,
+};
 
 use crate::db::{DbError, error_text};
 use crate::keys;
@@ -90,7 +93,15 @@ pub struct ExtractOptions {
     /// How long a run's claim holds; a run that takes longer writes no manifest. Longer than
     /// the extract function's timeout (at most 15 minutes).
     pub claim_lease: Duration,
+    /// The most row versions one run carries (`ONYX_MAX_RUN_ROWS`): more pending (a first
+    /// load, a large backlog) is delivered by consecutive runs, so every stage of every run
+    /// stays within one invocation's time and memory. See [`PendingRead`].
+    pub max_run_rows: u64,
 }
+
+/// `ONYX_MAX_RUN_ROWS`'s default: ~15 s per stage at the measured rates (release build, 2
+/// cores), far inside a 15-minute Lambda, and a transform that never holds more than one object.
+pub const DEFAULT_MAX_RUN_ROWS: u64 = 500_000;
 
 impl Default for ExtractOptions {
     fn default() -> Self {
@@ -98,6 +109,7 @@ impl Default for ExtractOptions {
             source_timezone: "UTC".into(),
             max_object_bytes: 16 * 1024 * 1024,
             claim_lease: Duration::from_secs(20 * 60),
+            max_run_rows: DEFAULT_MAX_RUN_ROWS,
         }
     }
 }
@@ -218,25 +230,88 @@ async fn extract_run(
 
     // What the previous run saw is only meaningful against its own snapshot: a full read (a
     // different or restored database, say) skips nothing.
-    let skip: &[u64] = match (&window, previous) {
-        (ReadWindow::Since { .. }, Some(previous)) => &previous.seen_transactions,
-        _ => &[],
+    let changes: Option<PassWindow> = match (&window, previous) {
+        (ReadWindow::Since { from }, Some(previous)) => {
+            Some(PassWindow { from: *from, skip: previous.seen_transactions.clone() })
+        }
+        _ => None,
     };
-    // Skipped in the database by their `age()`; those this snapshot still has to look at again
-    // (at or after its xmin) stay seen for the next run.
-    let skip_ages: Vec<i32> = skip.iter().map(|x| next_xid.saturating_sub(*x) as i32).collect();
-    let mut seen: BTreeSet<u64> = skip.iter().copied().filter(|x| *x >= snapshot.xmin).collect();
+    let mut pass = initial_pass(&window, previous, &snapshot, run_id)?;
+    // Transactions this snapshot still has to look at again (at or after its xmin) that the
+    // previous run wrote stay seen for the next run.
+    let mut seen: BTreeSet<u64> =
+        changes.iter().flat_map(|c| c.skip.iter().copied()).filter(|x| *x >= snapshot.xmin).collect();
+    let reader = TableReader { tx: &tx, store, run_id, snapshot: &snapshot, next_xid, options };
+    let mut budget = options.max_run_rows;
+    // A pass always advances by at least this much, however many changes the run also carries.
+    let least_page = (options.max_run_rows / 4).max(1);
     let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
-    for table in SOURCE_TABLES {
-        let columns = catalog.get(table.name).cloned().unwrap_or_default();
-        let extract = if columns.is_empty() {
-            TableExtract { table: table.name.to_string(), rows: 0, objects: Vec::new(), columns: Vec::new() }
-        } else {
-            let read = TableRead { window: &window, snapshot: &snapshot, next_xid, skip_ages: &skip_ages };
-            extract_table(&tx, store, table, run_id, columns, &read, &mut seen, options).await?
+    for (index, table) in SOURCE_TABLES.iter().copied().enumerate() {
+        let Some(columns) = catalog.get(table.name).filter(|c| !c.is_empty()) else {
+            if let Some(pass) = pass.as_mut().filter(|p| p.index == index) {
+                pass.index += 1;
+                pass.after_key = None;
+            }
+            tables.push(TableExtract { table: table.name.into(), rows: 0, objects: Vec::new(), columns: Vec::new() });
+            continue;
         };
-        tables.push(extract);
+        let mut out = TableOutput::new(table, columns);
+        match pass.as_mut() {
+            // No pass: this run carries every change, unless they exceed the cap.
+            None => {
+                let outcome = reader.read(&mut out, changes.as_ref(), KeyRange::Whole, Some(budget)).await?;
+                if outcome.more {
+                    tracing::warn!(
+                        stage = "extract",
+                        run_id,
+                        table = table.name,
+                        max_run_rows = options.max_run_rows,
+                        "more changes than one run carries: delivering them over consecutive runs, in key order"
+                    );
+                    out.discard();
+                    let mut started = Pass {
+                        window: changes.clone(),
+                        index,
+                        after_key: None,
+                        started_by: run_id.to_string(),
+                        reason: format!(
+                            "the changes since run {} exceed ONYX_MAX_RUN_ROWS ({}) at table {}",
+                            previous.map(|p| p.run_id.as_str()).unwrap_or("-"),
+                            options.max_run_rows,
+                            table.name
+                        ),
+                    };
+                    budget = reader.page(&mut out, &mut started, budget).await?;
+                    pass = Some(started);
+                } else {
+                    budget = budget.saturating_sub(outcome.rows);
+                }
+            }
+            // Delivered by earlier runs of the pass: only their changes.
+            Some(pass) if index < pass.index => {
+                let outcome = reader.read(&mut out, changes.as_ref(), KeyRange::Whole, None).await?;
+                budget = budget.saturating_sub(outcome.rows);
+            }
+            Some(pass) if index == pass.index => {
+                if let Some(key) = pass.after_key {
+                    let outcome = reader.read(&mut out, changes.as_ref(), KeyRange::UpTo(key), None).await?;
+                    budget = budget.saturating_sub(outcome.rows);
+                }
+                budget = reader.page(&mut out, pass, budget.max(least_page)).await?;
+            }
+            // Not reached by the pass yet: later runs read it.
+            Some(_) => {}
+        }
+        seen.extend(out.seen.iter().copied());
+        tables.push(out.finish(store, run_id).await?);
     }
+    let pending = pass.filter(|p| p.index < SOURCE_TABLES.len()).map(|p| PendingRead {
+        started_by: p.started_by,
+        reason: p.reason,
+        window: p.window,
+        table: SOURCE_TABLES[p.index].name.to_string(),
+        after_key: p.after_key,
+    });
     tx.commit().await.map_err(snapshot_error)?;
 
     let unmodelled_tables: Vec<String> =
@@ -268,6 +343,7 @@ async fn extract_run(
         unmodelled_tables,
         schema_changes,
         seen_transactions: seen.into_iter().collect(),
+        pending,
     };
     let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
@@ -378,15 +454,6 @@ pub fn unseen_by_snapshot_sql(xmin: &str, span: &str, seen: &str) -> String {
     format!("CASE WHEN age({xmin}) BETWEEN 0 AND {span} THEN NOT (age({xmin}) = ANY({seen})) ELSE false END")
 }
 
-/// What a table read needs to know about the run.
-struct TableRead<'a> {
-    window: &'a ReadWindow,
-    snapshot: &'a SourceSnapshot,
-    next_xid: u64,
-    /// `age()` of the transactions the previous run already wrote.
-    skip_ages: &'a [i32],
-}
-
 /// Every table and column of the source's schema, from the catalog, in column order.
 async fn read_catalog(tx: &Transaction<'_>) -> Result<BTreeMap<String, Vec<CatalogColumn>>, ExtractError> {
     let rows = tx
@@ -446,10 +513,24 @@ fn json_value(column: &CatalogColumn) -> String {
     }
 }
 
+/// Which keys of a table a read covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRange {
+    Whole,
+    /// Keys up to and including this one (the part a pass has delivered).
+    UpTo(i64),
+    /// Keys after this one (or all), in key order, at most `n` rows: the next page of a pass.
+    Page {
+        after: Option<i64>,
+        rows: u64,
+    },
+}
+
 /// The `SELECT` that reads a table's rows as JSON objects with every column the source has,
-/// with the writing transaction's id beside; `windowed` adds the transaction-id filter (`$1`: the
-/// low 32 bits of the snapshot's `xmax`, `$2`: how far back from it to read).
-fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) -> String {
+/// with the writing transaction's id and the row's key beside. Parameters, in order: with
+/// `windowed`, `$1` how far back from the `age()` reference to read and `$2` the ages of the
+/// transactions to leave out; then the key bound and the page size when `range` has them.
+fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool, range: KeyRange) -> String {
     // json_build_object takes at most 100 arguments: wide tables are built in chunks and merged.
     let objects: Vec<String> = columns
         .chunks(50)
@@ -464,76 +545,271 @@ fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool) ->
     } else {
         format!("({})::text", objects.iter().map(|o| format!("{o}::jsonb")).collect::<Vec<_>>().join(" || "))
     };
-    let filter = if windowed {
-        format!(" WHERE {}", unseen_by_snapshot_sql("xmin", "$1::int4", "$2::int4[]"))
-    } else {
-        String::new()
-    };
-    // No ORDER BY: a run holds one version per row, so order carries no meaning, and ordering by
-    // key would make the planner walk the whole primary-key index instead of one sequential scan.
-    format!("SELECT {object}, xmin::text::int8 FROM {}{filter}", quote_ident(table.name))
+    let key = quote_ident(table.key);
+    let mut filters = Vec::new();
+    let mut next_param = 1;
+    if windowed {
+        filters.push(unseen_by_snapshot_sql("xmin", "$1::int4", "$2::int4[]"));
+        next_param = 3;
+    }
+    let mut tail = String::new();
+    match range {
+        KeyRange::Whole => {}
+        KeyRange::UpTo(_) => filters.push(format!("{key} <= ${next_param}::int8")),
+        KeyRange::Page { after, .. } => {
+            if after.is_some() {
+                filters.push(format!("{key} > ${next_param}::int8"));
+                next_param += 1;
+            }
+            tail = format!(" ORDER BY {key} LIMIT ${next_param}::int8");
+        }
+    }
+    let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+    // No ORDER BY outside pages: a run holds one version per row, so order carries no meaning,
+    // and ordering by key would make the planner walk the whole primary-key index instead of one
+    // sequential scan.
+    format!("SELECT {object}, xmin::text::int8, {key}::int8 FROM {}{filter}{tail}", quote_ident(table.name))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn extract_table(
-    tx: &Transaction<'_>,
-    store: &dyn ObjectStore,
-    table: &'static SourceTable,
-    run_id: &str,
-    columns: Vec<CatalogColumn>,
-    read: &TableRead<'_>,
-    seen: &mut BTreeSet<u64>,
-    options: &ExtractOptions,
-) -> Result<TableExtract, ExtractError> {
-    let query_error =
-        |e: tokio_postgres::Error| ExtractError::Query { table: table.name.into(), reason: error_text(&e) };
-    let snapshot = read.snapshot;
-    let sql = select_sql(table, &columns, matches!(read.window, ReadWindow::Since { .. }));
-    let rows = match read.window {
-        ReadWindow::Since { from } => {
-            // Both below 2^31: the window is checked in `read_window`, and `next` is at most a
-            // few transactions past the snapshot's xmax.
-            let span = read.next_xid.saturating_sub(*from) as i32;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&span, &read.skip_ages];
-            tx.query_raw(sql.as_str(), params).await
-        }
-        ReadWindow::All { .. } => tx.query_raw(sql.as_str(), std::iter::empty::<i64>()).await,
-    }
-    .map_err(query_error)?;
-    pin_mut!(rows);
+/// A read delivered over several runs, as this run advances it (see [`PendingRead`]).
+#[derive(Debug, Clone)]
+struct Pass {
+    window: Option<PassWindow>,
+    /// The first table (in `SOURCE_TABLES`) not completely delivered.
+    index: usize,
+    after_key: Option<i64>,
+    started_by: String,
+    reason: String,
+}
 
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut objects = Vec::new();
-    let mut written = 0u64;
-    while let Some(row) = rows.try_next().await.map_err(query_error)? {
-        let json: &str = row.try_get(0).map_err(query_error)?;
-        let xmin: i64 = row.try_get(1).map_err(query_error)?;
-        let xid = full_xid(xmin as u32, snapshot);
-        if xid >= snapshot.xmin {
-            // A transaction this snapshot saw, but at or after its xmin: the next run reads it
-            // again, so remember that its rows are written.
-            seen.insert(xid);
-        }
-        buffer.extend_from_slice(json.as_bytes());
-        buffer.push(b'\n');
-        written += 1;
-        if buffer.len() >= options.max_object_bytes {
-            let object = keys::extract_part(table.name, run_id, objects.len());
-            store.put(&object, std::mem::take(&mut buffer)).await?;
-            objects.push(object);
+/// The pass this run works on: a new one for a full read (it reads every table from its first
+/// key), the previous run's unfinished one, or none (the run carries every change).
+fn initial_pass(
+    window: &ReadWindow,
+    previous: Option<&IngestionManifest>,
+    snapshot: &SourceSnapshot,
+    run_id: &str,
+) -> Result<Option<Pass>, ExtractError> {
+    let full = |reason: String| Pass { window: None, index: 0, after_key: None, started_by: run_id.into(), reason };
+    match (window, previous.and_then(|p| p.pending.as_ref().map(|pending| (p, pending)))) {
+        (ReadWindow::All { reason }, _) => Ok(Some(full(reason.clone().unwrap_or_else(|| "first run".into())))),
+        (ReadWindow::Since { .. }, None) => Ok(None),
+        (ReadWindow::Since { .. }, Some((previous, pending))) => {
+            let index = SOURCE_TABLES.iter().position(|t| t.name == pending.table).ok_or_else(|| {
+                ExtractError::BadManifest {
+                    key: keys::manifest(&previous.run_id),
+                    reason: format!(
+                        "its pending read continues at table {:?}, which Onyx does not model",
+                        pending.table
+                    ),
+                }
+            })?;
+            if let Some(pass_window) = &pending.window
+                && snapshot.xmax.saturating_sub(pass_window.from) >= XID_WINDOW_LIMIT
+            {
+                return Ok(Some(full(format!(
+                    "the pass started by run {} spans too many transactions to place 32-bit ids safely",
+                    pending.started_by
+                ))));
+            }
+            Ok(Some(Pass {
+                window: pending.window.clone(),
+                index,
+                after_key: pending.after_key,
+                started_by: pending.started_by.clone(),
+                reason: pending.reason.clone(),
+            }))
         }
     }
-    if !buffer.is_empty() {
-        let object = keys::extract_part(table.name, run_id, objects.len());
-        store.put(&object, buffer).await?;
-        objects.push(object);
+}
+
+/// What one read of a table brought.
+#[derive(Debug, Clone, Copy)]
+struct ReadOutcome {
+    rows: u64,
+    last_key: Option<i64>,
+    /// The read stopped at its limit with rows left.
+    more: bool,
+}
+
+/// The rows a run writes for one table: JSON Lines objects of about `max_object_bytes`.
+struct TableOutput<'a> {
+    table: &'static SourceTable,
+    columns: &'a [CatalogColumn],
+    buffer: Vec<u8>,
+    objects: Vec<String>,
+    /// Part numbers only grow: a discarded read's objects are never overwritten.
+    next_part: usize,
+    rows: u64,
+    seen: BTreeSet<u64>,
+}
+
+impl<'a> TableOutput<'a> {
+    fn new(table: &'static SourceTable, columns: &'a [CatalogColumn]) -> Self {
+        Self { table, columns, buffer: Vec::new(), objects: Vec::new(), next_part: 0, rows: 0, seen: BTreeSet::new() }
     }
-    Ok(TableExtract {
-        table: table.name.to_string(),
-        rows: written,
-        objects,
-        columns: columns.into_iter().map(|c| c.column).collect(),
-    })
+
+    async fn push(
+        &mut self,
+        store: &dyn ObjectStore,
+        run_id: &str,
+        json: &str,
+        max_bytes: usize,
+    ) -> Result<(), ExtractError> {
+        self.buffer.extend_from_slice(json.as_bytes());
+        self.buffer.push(b'\n');
+        self.rows += 1;
+        if self.buffer.len() >= max_bytes {
+            self.flush(store, run_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, store: &dyn ObjectStore, run_id: &str) -> Result<(), ExtractError> {
+        if !self.buffer.is_empty() {
+            let object = keys::extract_part(self.table.name, run_id, self.next_part);
+            store.put(&object, std::mem::take(&mut self.buffer)).await?;
+            self.objects.push(object);
+            self.next_part += 1;
+        }
+        Ok(())
+    }
+
+    /// Forgets what was read so far (the objects already written stay unreferenced).
+    fn discard(&mut self) {
+        self.buffer.clear();
+        self.objects.clear();
+        self.rows = 0;
+        self.seen.clear();
+    }
+
+    async fn finish(mut self, store: &dyn ObjectStore, run_id: &str) -> Result<TableExtract, ExtractError> {
+        self.flush(store, run_id).await?;
+        Ok(TableExtract {
+            table: self.table.name.to_string(),
+            rows: self.rows,
+            objects: self.objects,
+            columns: self.columns.iter().map(|c| c.column.clone()).collect(),
+        })
+    }
+}
+
+/// Reads tables inside the run's snapshot transaction.
+struct TableReader<'a> {
+    tx: &'a Transaction<'a>,
+    store: &'a dyn ObjectStore,
+    run_id: &'a str,
+    snapshot: &'a SourceSnapshot,
+    /// The `age()` reference of the transaction (see [`age_reference`]).
+    next_xid: u64,
+    options: &'a ExtractOptions,
+}
+
+/// Rows fetched per round trip: reads stream, and a read stopped at its limit stops the server.
+const FETCH_ROWS: i32 = 10_000;
+
+impl TableReader<'_> {
+    /// Reads the rows of `range` written in `window` (`None`: every row) into `out`; with
+    /// `stop_after`, stops before the row past that many (`more` says there was one).
+    async fn read(
+        &self,
+        out: &mut TableOutput<'_>,
+        window: Option<&PassWindow>,
+        range: KeyRange,
+        stop_after: Option<u64>,
+    ) -> Result<ReadOutcome, ExtractError> {
+        let table = out.table;
+        let query_error =
+            |e: tokio_postgres::Error| ExtractError::Query { table: table.name.into(), reason: error_text(&e) };
+        let sql = select_sql(table, out.columns, window.is_some(), range);
+        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        if let Some(window) = window {
+            // Both below 2^31: the window is checked in `read_window`/`initial_pass`, and `next`
+            // is at most a few transactions past the snapshot's xmax.
+            let span = self.next_xid.saturating_sub(window.from) as i32;
+            let skip: Vec<i32> = window.skip.iter().map(|x| self.next_xid.saturating_sub(*x) as i32).collect();
+            params.push(Box::new(span));
+            params.push(Box::new(skip));
+        }
+        match range {
+            KeyRange::Whole => {}
+            KeyRange::UpTo(key) => params.push(Box::new(key)),
+            KeyRange::Page { after, rows } => {
+                if let Some(after) = after {
+                    params.push(Box::new(after));
+                }
+                // One row past the page tells whether the table has more.
+                params.push(Box::new(i64::try_from(rows.saturating_add(1)).unwrap_or(i64::MAX)));
+            }
+        }
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let statement = self.tx.prepare(&sql).await.map_err(query_error)?;
+        let portal = self.tx.bind(&statement, &refs).await.map_err(query_error)?;
+        let mut outcome = ReadOutcome { rows: 0, last_key: None, more: false };
+        loop {
+            let rows = self.tx.query_portal_raw(&portal, FETCH_ROWS).await.map_err(query_error)?;
+            pin_mut!(rows);
+            let mut fetched = 0;
+            while let Some(row) = rows.try_next().await.map_err(query_error)? {
+                fetched += 1;
+                if stop_after.is_some_and(|limit| outcome.rows >= limit) {
+                    outcome.more = true;
+                    return Ok(outcome);
+                }
+                let json: &str = row.try_get(0).map_err(query_error)?;
+                let xmin: i64 = row.try_get(1).map_err(query_error)?;
+                let xid = full_xid(xmin as u32, self.snapshot);
+                if xid >= self.snapshot.xmin {
+                    // A transaction this snapshot saw, but at or after its xmin: the next run
+                    // reads it again, so remember that its rows are written.
+                    out.seen.insert(xid);
+                }
+                out.push(self.store, self.run_id, json, self.options.max_object_bytes).await?;
+                outcome.rows += 1;
+                outcome.last_key = Some(row.try_get(2).map_err(query_error)?);
+            }
+            if fetched < FETCH_ROWS {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Delivers the next part of the pass at its current table, at most `budget` rows, and
+    /// moves the pass on; returns the budget left. A table small enough for what is left is read
+    /// in one sequential scan; a larger one in key order from where the pass stands.
+    async fn page(&self, out: &mut TableOutput<'_>, pass: &mut Pass, budget: u64) -> Result<u64, ExtractError> {
+        if pass.after_key.is_none() && self.estimated_rows(out.table).await? <= budget {
+            let outcome = self.read(out, pass.window.as_ref(), KeyRange::Whole, Some(budget)).await?;
+            if !outcome.more {
+                pass.index += 1;
+                return Ok(budget - outcome.rows);
+            }
+            out.discard();
+        }
+        let range = KeyRange::Page { after: pass.after_key, rows: budget };
+        let outcome = self.read(out, pass.window.as_ref(), range, Some(budget)).await?;
+        if outcome.more {
+            pass.after_key = outcome.last_key.or(pass.after_key);
+            Ok(0)
+        } else {
+            pass.index += 1;
+            pass.after_key = None;
+            Ok(budget - outcome.rows)
+        }
+    }
+
+    /// The planner's estimate of a table's rows (`-1`, never analysed, counts as unknown: large).
+    async fn estimated_rows(&self, table: &SourceTable) -> Result<u64, ExtractError> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT COALESCE((SELECT reltuples::int8 FROM pg_class WHERE oid = to_regclass(quote_ident($1))), -1)",
+                &[&table.name],
+            )
+            .await
+            .map_err(|e| ExtractError::Query { table: table.name.into(), reason: error_text(&e) })?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(u64::MAX))
+    }
 }
 
 /// How this run's source schema differs from the previous run's (nothing for a predecessor that
@@ -603,18 +879,28 @@ mod tests {
     fn select_reads_every_catalog_column_exactly_and_quotes_names() {
         let columns =
             [column("payment_id", 23), column("payment_amount", NUMERIC_OID), column("created_at", TIMESTAMP_OID)];
-        let sql = select_sql(&PAYMENT, &columns, true);
+        let sql = select_sql(&PAYMENT, &columns, true, KeyRange::Whole);
         assert!(sql.contains("'payment_amount', \"payment_amount\"::text"), "{sql}");
         assert!(sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"), "microseconds: {sql}");
         assert!(sql.contains("ELSE \"created_at\"::text"), "infinity is kept: {sql}");
         assert!(sql.contains("FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4"), "{sql}");
         assert!(sql.contains("THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
-        assert!(!select_sql(&PAYMENT, &columns, false).contains("$1"));
-        let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false);
+        assert!(!select_sql(&PAYMENT, &columns, false, KeyRange::Whole).contains("$1"));
+        assert!(sql.ends_with(", xmin::text::int8, \"payment_id\"::int8 FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4 THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
+        let page = select_sql(&PAYMENT, &columns, true, KeyRange::Page { after: Some(7), rows: 10 });
+        assert!(
+            page.ends_with("ELSE false END AND \"payment_id\" > $3::int8 ORDER BY \"payment_id\" LIMIT $4::int8"),
+            "{page}"
+        );
+        let first_page = select_sql(&PAYMENT, &columns, false, KeyRange::Page { after: None, rows: 10 });
+        assert!(first_page.ends_with("FROM \"payment\" ORDER BY \"payment_id\" LIMIT $1::int8"), "{first_page}");
+        let covered = select_sql(&PAYMENT, &columns, true, KeyRange::UpTo(7));
+        assert!(covered.ends_with("ELSE false END AND \"payment_id\" <= $3::int8"), "{covered}");
+        let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false, KeyRange::Whole);
         assert!(odd.contains("'it''s \"odd\"', \"it's \"\"odd\"\"\""), "{odd}");
         assert!(!odd.contains("ORDER BY"), "{odd}");
         let wide: Vec<CatalogColumn> = (0..120).map(|i| column(&format!("c{i}"), 23)).collect();
-        assert_eq!(select_sql(&PAYMENT, &wide, false).matches("json_build_object(").count(), 3);
+        assert_eq!(select_sql(&PAYMENT, &wide, false, KeyRange::Whole).matches("json_build_object(").count(), 3);
     }
 
     #[test]
@@ -635,6 +921,7 @@ mod tests {
             unmodelled_tables: vec![],
             schema_changes: vec![],
             seen_transactions: vec![],
+            pending: None,
         };
         assert_eq!(read_window(Some(&before), &snapshot, "7/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };

@@ -271,41 +271,36 @@ async fn read_object(
     run_id: &str,
     table: &'static SourceTable,
     object: &str,
-    first_position: u64,
-) -> Result<Result<Vec<InputLine>, Quarantined>, TransformError> {
+) -> Result<Result<String, Quarantined>, TransformError> {
     let bytes = ingestion.get(object).await.map_err(|source| TransformError::UnreadableObject {
         run_id: run_id.to_string(),
         object: object.to_string(),
         source: Box::new(source),
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"));
-    Ok(match text {
-        Ok(text) => Ok(text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .zip(first_position..)
-            .map(|((i, line), position)| {
-                let parsed = serde_json::from_str::<Map<String, Value>>(line).map_err(|e| {
-                    // Keep the raw text for the operator when the line is not JSON.
-                    format!("{e}; raw line: {}", line.chars().take(500).collect::<String>())
-                });
-                InputLine { object: object.to_string(), line: i + 1, position, parsed }
-            })
-            .collect()),
-        Err(reason) => Err(Quarantined {
-            table: table.name.to_string(),
-            source_object: object.to_string(),
-            line: 0,
-            key: None,
-            column: None,
-            reason: format!("the object could not be read: {reason}"),
-            row: Value::Null,
-            level: model::Level::Error,
-            held: false,
-            version_order: None,
-        }),
-    })
+    Ok(String::from_utf8(bytes).map_err(|e| Quarantined {
+        table: table.name.to_string(),
+        source_object: object.to_string(),
+        line: 0,
+        key: None,
+        column: None,
+        reason: format!("the object could not be read: not UTF-8 text: {e}"),
+        row: Value::Null,
+        level: model::Level::Error,
+        held: false,
+        version_order: None,
+    }))
+}
+
+/// Rows of a fact-source object parsed and applied at a time (see `transform_one`).
+const LINES_PER_CHUNK: usize = 5_000;
+
+/// One line of an ingestion object (`line` is 1-based in the object).
+fn parse_line(object: &str, line: usize, position: u64, text: &str) -> InputLine {
+    let parsed = serde_json::from_str::<Map<String, Value>>(text).map_err(|e| {
+        // Keep the raw text for the operator when the line is not JSON.
+        format!("{e}; raw line: {}", text.chars().take(500).collect::<String>())
+    });
+    InputLine { object: object.to_string(), line, position, parsed }
 }
 
 /// Writes the Parquet parts of a run's finished rows, numbering parts per table.
@@ -386,17 +381,34 @@ async fn transform_one(
         builder.apply_requeued(state, table, requeued_by_table.remove(table.name).unwrap_or_default());
         let objects = manifest.table(table.name).map(|t| t.objects.as_slice()).unwrap_or_default();
         let mut position = 0u64;
+        let fact_source = !state::REFERENCE_TABLES.contains(&table.name);
         for object in objects {
-            match read_object(ingestion, run_id, table, object, position).await? {
-                Ok(lines) => {
-                    position += lines.len() as u64;
-                    builder.apply_lines(state, table, lines);
+            let text = match read_object(ingestion, run_id, table, object).await? {
+                Ok(text) => text,
+                Err(unreadable) => {
+                    quarantine.push(unreadable);
+                    continue;
                 }
-                Err(unreadable) => quarantine.push(unreadable),
-            }
-            if !state::REFERENCE_TABLES.contains(&table.name) {
-                // Fact-source objects can be large: write their rows before reading on.
-                parts.write(builder.take_rows()).await?;
+            };
+            // Parsed rows take ~10× their text: a fact-source object is parsed, applied and
+            // written a chunk at a time, so memory is bounded by the chunk, not the object.
+            let chunk_lines = if fact_source { LINES_PER_CHUNK } else { usize::MAX };
+            let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+            loop {
+                let chunk: Vec<InputLine> = lines
+                    .by_ref()
+                    .take(chunk_lines)
+                    .zip(position..)
+                    .map(|((i, line), position)| parse_line(object, i + 1, position, line))
+                    .collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                position += chunk.len() as u64;
+                builder.apply_lines(state, table, chunk);
+                if fact_source {
+                    parts.write(builder.take_rows()).await?;
+                }
             }
         }
         if table.name == STAFF.name {
