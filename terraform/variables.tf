@@ -250,3 +250,40 @@ variable "verify_schedule_expression" {
   type        = string
   default     = "cron(15 5 * * ? *)"
 }
+
+# ------------------------------------------------------------------------------------------
+# The lake: Glue Data Catalog + Athena over the processed bucket (lake.tf)
+# ------------------------------------------------------------------------------------------
+variable "create_lake" {
+  description = "Create the Glue database and tables over the processed bucket, the Athena workgroup, its results bucket, the view queries and the analyst role. false: none of them."
+  type        = bool
+  default     = true
+}
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "Athena cancels a query of the lake workgroup that would scan more than this many bytes (at least 10 MiB)."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "athena_bytes_scanned_cutoff_per_query must be at least 10485760 (10 MiB, Athena's minimum)."
+  }
+}
+
+variable "athena_results_expiration_days" {
+  description = "Days after which Athena query results expire from their bucket."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.athena_results_expiration_days >= 1
+    error_message = "athena_results_expiration_days must be at least 1."
+  }
+}
+
+variable "lake_analyst_principal_arns" {
+  description = "IAM principals (users, roles) allowed to assume the lake analyst role. Empty: any principal of this account that its own IAM policy lets assume it."
+  type        = list(string)
+  default     = []
+}

@@ -5,6 +5,7 @@ mod bounded_runs;
 mod db_tls;
 mod extract;
 mod extract_lambda;
+mod lake;
 mod lambda_binaries;
 mod load;
 mod operate;

@@ -92,6 +92,9 @@ async fn a_run_the_warehouse_rejects_blocks_later_runs_until_it_is_parked() {
     assert_eq!(audit, ("parked".into(), "on-call@example".into(), "amount breaks the finance check".into()));
     assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment WHERE payment_amount = 2000000").await, 0);
     assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment WHERE payment_id = 21").await, 2, "run 3 loaded");
+    // The calendar days the parked run's transform added loaded with it: dim_date has no gap.
+    let gaps = count(&warehouse, "SELECT (max(date_id) - min(date_id) + 1) - count(*) FROM dim_date").await;
+    assert_eq!(gaps, 0, "dim_date stays a contiguous calendar across a parked run");
     let (_, status) = onyx(&["status", "--ingestion", &ingestion.location(), "--processed", &processed_arg]);
     assert!(status.contains(&format!("parked: {poison} by on-call@example")), "{status}");
 

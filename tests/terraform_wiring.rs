@@ -853,6 +853,8 @@ fn one_region_source_gated_deploys_and_no_recreate_traps() {
     assert!(snapshot.contains("timestamp()"), "a unique final snapshot name: {snapshot}");
     let lifecycle = block(instance, "lifecycle").expect("lifecycle");
     assert!(text(required(lifecycle, "ignore_changes", "lifecycle")).contains("final_snapshot_identifier"));
+}
+
 /// The anchors GitHub gives the headings of a Markdown file (lower case, spaces to `-`, other
 /// punctuation dropped).
 fn markdown_anchors(markdown: &str) -> BTreeSet<String> {
@@ -934,4 +936,104 @@ fn the_outputs_the_cli_reads_are_declared_by_terraform() {
             assert_eq!(keys, onyx_core::stack::STAGES, "output {output} has a key per stage");
         }
     }
+}
+
+/// Issue #16: the lake's Glue tables come from the committed `generated/lake_tables.json` (which
+/// `tests/lake.rs` keeps equal to `onyx lake-schema`), so no column is listed in Terraform; their
+/// partition projection reads the day segment `keys::processed_part` writes; the Athena workgroup
+/// enforces encrypted results in a bucket of their own that expires them and a bytes-scanned
+/// limit; the views are the files of `lake/views`; and `create_lake` (on by default) switches
+/// every lake resource.
+#[test]
+fn the_lake_tables_views_and_workgroup_follow_the_code_and_one_variable_switches_them() {
+    use onyx_core::lake;
+    let root = Module::load(".");
+    assert_eq!(root.variable_default("create_lake").map(text).as_deref(), Some("true"), "the lake is on by default");
+    let locals = root.locals();
+    let source = locals.get("lake").map(|e| text(e)).unwrap_or_default();
+    assert!(
+        source.contains("jsondecode(") && source.contains("generated/lake_tables.json"),
+        "local.lake decodes generated/lake_tables.json, not a list written in Terraform: {source}"
+    );
+
+    // Every lake resource exists only with create_lake.
+    let lake_resources = [
+        ("aws_glue_catalog_database", "lake"),
+        ("aws_glue_catalog_table", "lake"),
+        ("aws_athena_workgroup", "lake"),
+        ("aws_athena_named_query", "lake_view"),
+        ("aws_iam_role", "lake_analyst"),
+        ("aws_iam_role_policy", "lake_analyst"),
+    ];
+    for (kind, name) in lake_resources {
+        let body = root.resource(kind, name);
+        let gate = attr(body, "count").or_else(|| attr(body, "for_each")).map(|e| text(root.resolve(e)));
+        let gate = gate.unwrap_or_else(|| panic!("{kind}.{name} has neither count nor for_each"));
+        assert!(gate.contains("var.create_lake"), "{kind}.{name} is not switched by var.create_lake: {gate}");
+    }
+    let results = root
+        .blocks("module")
+        .find(|b| label(b, 0) == "athena_results_bucket")
+        .map(|b| &b.body)
+        .expect("module athena_results_bucket");
+    assert!(attr(results, "count").map(text).unwrap_or_default().contains("var.create_lake"));
+    assert_eq!(
+        attr(results, "current_version_expiration_days").map(text).as_deref(),
+        Some("var.athena_results_expiration_days"),
+        "query results expire"
+    );
+
+    // Tables: one per star table, columns from the JSON, partitions projected on the key's day.
+    let table = root.resource("aws_glue_catalog_table", "lake");
+    assert_eq!(text(required(table, "for_each", "glue table")), "local.lake_tables");
+    let storage = block(table, "storage_descriptor").expect("storage_descriptor");
+    assert!(block(storage, "columns").is_none(), "no column is written in Terraform");
+    let columns = storage.blocks().find(|b| b.identifier.as_str() == "dynamic" && label(b, 0) == "columns");
+    let columns = columns.expect("columns come from a dynamic block over the generated JSON");
+    assert_eq!(text(required(&columns.body, "for_each", "dynamic columns")), "each.value.columns");
+    let parameters = text(required(table, "parameters", "glue table"));
+    for expected in [
+        "\"projection.enabled\" = \"true\"",
+        "local.lake.partition_format",
+        "${local.lake.partition_first_day},NOW",
+        "\"storage.location.template\" = \"s3://${module.processed_bucket.id}/${each.value.prefix}${local.lake_partition_placeholder}/\"",
+    ] {
+        assert!(parameters.contains(expected), "glue table parameters lack {expected}: {parameters}");
+    }
+    let schema = lake::schema();
+    let run = "20261128T064012123-00af";
+    let java_to_chrono = lake::PARTITION_FORMAT.replace("yyyy", "%Y").replace("MM", "%m").replace("dd", "%d");
+    let day = onyx_core::keys::run_time(run).expect("run time").format(&java_to_chrono).to_string();
+    for table in &schema.tables {
+        let key = onyx_core::keys::processed_part(table.warehouse_table, run, 0);
+        assert!(
+            key.starts_with(&format!("{}{day}/", table.prefix)),
+            "{}: the projection template {}<{}> does not match the key {key}",
+            table.name,
+            table.prefix,
+            lake::PARTITION_FORMAT
+        );
+    }
+
+    // The workgroup enforces its configuration: encrypted results in their own bucket, a limit.
+    let workgroup = root.resource("aws_athena_workgroup", "lake");
+    let configuration = block(workgroup, "configuration").expect("workgroup configuration");
+    assert_eq!(attr(configuration, "enforce_workgroup_configuration").map(text).as_deref(), Some("true"));
+    assert_eq!(
+        attr(configuration, "bytes_scanned_cutoff_per_query").map(text).as_deref(),
+        Some("var.athena_bytes_scanned_cutoff_per_query")
+    );
+    let result = block(configuration, "result_configuration").expect("result_configuration");
+    assert!(text(required(result, "output_location", "results")).contains("module.athena_results_bucket[0].id"));
+    let encryption = block(result, "encryption_configuration").expect("results are encrypted");
+    assert_eq!(attr(encryption, "encryption_option").and_then(string_literal), Some("SSE_KMS"));
+    assert_eq!(attr(encryption, "kms_key_arn").map(text).as_deref(), Some("aws_kms_key.onyx.arn"));
+
+    // The views are the repository's files, one named query each.
+    let views = root.resource("aws_athena_named_query", "lake_view");
+    assert_eq!(text(required(views, "for_each", "named queries")), "local.lake_views");
+    assert!(text(root.resolve(locals["lake_views"])).contains("/../lake/views"));
+    assert!(text(required(views, "query", "named query")).contains("/../lake/views/${each.value}"));
+    let view_files = fs::read_dir(terraform_dir().join("../lake/views")).expect("lake/views").count();
+    assert!(view_files >= 16, "lake/views holds {view_files} files");
 }

@@ -49,7 +49,8 @@ async fn verify_is_clean_after_real_runs_and_names_every_corruption() {
              UPDATE dim_staff SET last_name = 'Wrong' WHERE staff_id = 3;
              INSERT INTO dim_design VALUES (99999, 'stray', '/x', 'y.json');
              UPDATE fact_sales_order SET created_time = created_time + interval '1 microsecond' WHERE sales_order_id = 500;
-             UPDATE fact_payment SET payment_amount = payment_amount + 0.01 WHERE payment_id = 1000;",
+             UPDATE fact_payment SET payment_amount = payment_amount + 0.01 WHERE payment_id = 1000;
+             DELETE FROM dim_date WHERE date_id = '2025-06-15';",
         )
         .await
         .expect("corrupt the warehouse");
@@ -68,10 +69,12 @@ async fn verify_is_clean_after_real_runs_and_names_every_corruption() {
     expect("dim_design", 99999, "extra", None);
     expect("fact_sales_order", 500, "different", Some("created_time"));
     expect("fact_payment", 1000, "different", Some("payment_amount"));
+    // A day no fact refers to (the sample ends in 2024, the changes are today's): a gap in the calendar.
+    expect("dim_date", 20_250_615, "missing", None);
     let payment = table(&report, "fact_payment");
     assert_eq!(payment.in_flight, 1, "payment 41 changed after the load");
     assert!(!payment.differences.iter().any(|d| d.id == 41), "in flight is not a difference");
-    assert_eq!(report.differences(), 5);
+    assert_eq!(report.differences(), 6);
     let shown = &table(&report, "fact_payment").differences[0].columns;
     assert_eq!(shown.len(), 1, "only the differing column: {shown:?}");
     assert_ne!(shown[0].1, shown[0].2);
@@ -85,7 +88,7 @@ async fn verify_is_clean_after_real_runs_and_names_every_corruption() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("fact_payment:") && stdout.contains("id 1000 different"), "{stdout}");
-    assert!(stdout.contains("verdict: 5 difference(s)"), "{stdout}");
+    assert!(stdout.contains("verdict: 6 difference(s)"), "{stdout}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("ERROR"), "differences log at ERROR");
 
     // The scheduled form, in the load function: report object and counts.
@@ -94,7 +97,7 @@ async fn verify_is_clean_after_real_runs_and_names_every_corruption() {
         Some(VerifySetup { source: DbTarget::Url(source_db.url.clone().into()), ingestion: ingestion.clone() });
     let event: LoadEvent = serde_json::from_value(serde_json::json!({"onyx": "verify"})).expect("event");
     let result = function.handle_event(event).await.expect("scheduled verification");
-    assert_eq!(result["differences"], 5);
+    assert_eq!(result["differences"], 6);
     let key = result["report"].as_str().expect("report key");
     assert!(key.starts_with(keys::VERIFY_PREFIX), "{key}");
     let stored: serde_json::Value = serde_json::from_slice(&processed.get(key).await.expect("report")).expect("json");

@@ -124,6 +124,9 @@ enum Command {
         #[command(flatten)]
         warehouse: Warehouse,
     },
+    /// Print the lake's Glue table schemas (JSON, from the warehouse descriptions); Terraform
+    /// reads the committed copy: `onyx lake-schema > terraform/generated/lake_tables.json`.
+    LakeSchema,
     /// Write a static HTML report with charts from the warehouse to DIR/index.html.
     Report {
         #[command(flatten)]
@@ -703,6 +706,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let record = onyx_core::runs::unpark(processed.as_ref(), &run, &onyx_core::runs::operator()).await?;
             println!("unparked {run} (by {}, at {})", record.by, record.at.to_rfc3339());
         }
+        Command::LakeSchema => print!("{}", onyx_core::lake::schema_json()),
         Command::Report { warehouse, out } => {
             let client = connect_warehouse(warehouse).await?;
             let report = report::write_report(&client, &out).await?;

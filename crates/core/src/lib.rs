@@ -7,6 +7,7 @@ pub mod extract;
 pub mod frames;
 pub mod handlers;
 pub mod keys;
+pub mod lake;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod load;

@@ -592,8 +592,9 @@ async fn compare_table<S: GenericClient, W: GenericClient>(
     Ok(report)
 }
 
-/// `dim_date`: every date a fact refers to is present, and every row's attributes are right for
-/// its date (ISO weekday, names, quarter). Ids are the dates as `YYYYMMDD`.
+/// `dim_date`: every date a fact refers to is present, no day between its first and last is
+/// missing (it is a contiguous calendar), and every row's attributes are right for its date (ISO
+/// weekday, names, quarter). Ids are the dates as `YYYYMMDD`.
 async fn check_dim_date(warehouse: &Client) -> Result<TableReport, VerifyError> {
     let query =
         |e: tokio_postgres::Error| VerifyError::Query { side: "warehouse", table: "dim_date", reason: error_text(&e) };
@@ -618,7 +619,9 @@ async fn check_dim_date(warehouse: &Client) -> Result<TableReport, VerifyError> 
                  UNION SELECT created_date FROM fact_purchase_order UNION SELECT last_updated_date FROM fact_purchase_order
                  UNION SELECT agreed_payment_date FROM fact_purchase_order UNION SELECT agreed_delivery_date FROM fact_purchase_order
                  UNION SELECT created_date FROM fact_payment UNION SELECT last_updated_date FROM fact_payment
-                 UNION SELECT payment_date FROM fact_payment) f
+                 UNION SELECT payment_date FROM fact_payment
+                 UNION SELECT g::date FROM generate_series((SELECT min(date_id) FROM dim_date),
+                                                           (SELECT max(date_id) FROM dim_date), interval '1 day') g) f
              WHERE NOT EXISTS (SELECT 1 FROM dim_date WHERE date_id = f.d) ORDER BY 1",
             &[],
         )

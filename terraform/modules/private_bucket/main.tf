@@ -79,6 +79,28 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Short-lived output (Athena results) expires; the noncurrent version is then removed by the
+  # rule above.
+  dynamic "rule" {
+    for_each = var.current_version_expiration_days == null ? [] : [var.current_version_expiration_days]
+    content {
+      id     = "expire-current-objects"
+      status = "Enabled"
+
+      filter {
+        prefix = ""
+      }
+
+      expiration {
+        days = rule.value
+      }
+
+      abort_incomplete_multipart_upload {
+        days_after_initiation = var.abort_incomplete_multipart_upload_days
+      }
+    }
+  }
+
   # Lifecycle rules act on versions, so versioning must exist first.
   depends_on = [aws_s3_bucket_versioning.this]
 }

@@ -30,3 +30,14 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "current_version_expiration_days" {
+  description = "Days after which current objects expire (null: never). For buckets of short-lived output, e.g. Athena query results."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.current_version_expiration_days == null || try(var.current_version_expiration_days >= 1, false)
+    error_message = "current_version_expiration_days must be null or at least 1."
+  }
+}

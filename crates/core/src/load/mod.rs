@@ -20,7 +20,7 @@ use crate::frames::{self, FrameError};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, manifest_run_ids};
 use crate::transform::ProcessedManifest;
-use crate::warehouse::{Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
+use crate::warehouse::{DIM_DATE, Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
 
 /// The ledger of loaded runs (part of the first migration).
 pub const LEDGER_DDL: &str = "CREATE TABLE onyx_load_ledger (
@@ -281,10 +281,22 @@ pub async fn load_run(
         None => crate::runs::parking(processed, run_id).await?,
     };
     if let Some(park) = parked {
-        // Set aside by an operator: recorded, with who, when and why, so later runs flow.
+        // Set aside by an operator: recorded, with who, when and why, so later runs flow. The
+        // calendar days its transform added still load: they are generated, not the run's
+        // content, and later runs extend dim_date from them (it must stay gap-free).
+        let mut rows = BTreeMap::new();
+        if let Some(entry) = manifest.tables.iter().find(|t| t.table == DIM_DATE.name && !t.objects.is_empty()) {
+            let stage = copy::create_stage(&tx, &DIM_DATE).await.map_err(db(DIM_DATE.name))?;
+            for object in &entry.objects {
+                let cells = frames::from_parquet(&DIM_DATE, processed.get(object).await?)?;
+                copy::copy_rows(&tx, &DIM_DATE, &stage, &cells).await.map_err(db(DIM_DATE.name))?;
+            }
+            let changed = tx.execute(merge_sql(&DIM_DATE, &stage).as_str(), &[]).await.map_err(db(DIM_DATE.name))?;
+            rows.insert(DIM_DATE.name.to_string(), changed);
+        }
         tx.execute(
-            "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note) VALUES ($1, '{}', 0, 'parked', $2)",
-            &[&run_id, &serde_json::json!(park)],
+            "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note) VALUES ($1, $2, 0, 'parked', $3)",
+            &[&run_id, &serde_json::json!(rows), &serde_json::json!(park)],
         )
         .await
         .map_err(db("onyx_load_ledger"))?;
@@ -321,7 +333,8 @@ pub async fn load_run(
         }
         check_references(&tx, table, &stage, run_id, &limits).await?;
         let bulk = matches!(table.role, Role::Fact { .. })
-            && bulk_load_worthwhile(staged_rows, estimated_rows(&tx, table).await.map_err(db(table.name))?);
+            && bulk_load_worthwhile(staged_rows, estimated_rows(&tx, table).await.map_err(db(table.name))?)
+            && may_alter(&tx, table).await.map_err(db(table.name))?;
         let changed = if bulk {
             bulk_tables.push(table.name.to_string());
             bulk_merge(&tx, table, &stage).await.map_err(db(table.name))?
@@ -371,6 +384,22 @@ async fn estimated_rows(
         .query_one("SELECT GREATEST(reltuples, 0)::int8 FROM pg_class WHERE oid = $1::text::regclass", &[&table.name])
         .await?;
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// Whether this login may drop and add the table's constraints (it owns the table, through a
+/// role, or is a superuser): `onyx_loader`, which only reads and writes rows, takes the normal
+/// path.
+async fn may_alter(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &WarehouseTable,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "SELECT pg_has_role(current_user, relowner, 'USAGE') FROM pg_class WHERE oid = $1::text::regclass",
+            &[&table.name],
+        )
+        .await?;
+    Ok(row.get(0))
 }
 
 /// PostgreSQL's "Populating a Database" inside the load's one transaction: the table's foreign

@@ -180,6 +180,11 @@ pub async fn transform_pending(
             reason: format!("state format {} is newer than this build understands ({})", state.format, state::FORMAT),
         });
     }
+    // A state from before the calendar was kept (or after runs without a fact): take the extent
+    // of the dim_date rows already written, so the next run closes any gap older runs left.
+    if state.calendar.is_none() && last.is_some() {
+        state.calendar_to_fill = dim_date_extent(processed).await?;
+    }
     state.format = state::FORMAT;
     let mut previous = last.map(|m| m.run_id);
     let mut done = Vec::new();
@@ -200,6 +205,28 @@ pub async fn transform_pending(
         done.push(run);
     }
     Ok(done)
+}
+
+/// The first and last day of the `dim_date` rows in the processed bucket (for a state written
+/// before the calendar was kept in it: once per bucket).
+async fn dim_date_extent(
+    processed: &dyn ObjectStore,
+) -> Result<Option<(chrono::NaiveDate, chrono::NaiveDate)>, TransformError> {
+    let table = &crate::warehouse::DIM_DATE;
+    let mut extent: Option<(chrono::NaiveDate, chrono::NaiveDate)> = None;
+    for key in processed.list(&format!("{}/", table.name), None).await? {
+        for row in frames::from_parquet(table, processed.get(&key).await?)? {
+            if let Some(Cell::Date(day)) = row.first() {
+                extent = Some(extent.map_or((*day, *day), |(a, b)| (a.min(*day), b.max(*day))));
+            }
+        }
+    }
+    tracing::info!(
+        stage = "transform",
+        ?extent,
+        "state without a calendar: dim_date's extent read from the processed bucket"
+    );
+    Ok(extent)
 }
 
 /// A parked run's processed manifest: no rows, the state unchanged, the park record carried so
@@ -388,7 +415,7 @@ async fn transform_one(
             builder.after_reference_tables(state);
         }
     }
-    let output = builder.finish();
+    let output = builder.finish(state);
     parts.write(output.tables).await?;
     quarantine.extend(output.quarantine);
     state.after_run = Some(run_id.to_string());

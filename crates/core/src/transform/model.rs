@@ -119,7 +119,11 @@ struct Builder {
     flags: Vec<(String, String, String)>,
     dims: BTreeMap<&'static str, BTreeMap<i32, Vec<Cell>>>,
     facts: BTreeMap<&'static str, BTreeMap<(i32, NaiveDateTime), Vec<Cell>>>,
+    /// Days the emitted facts refer to (they decide how far `dim_date` reaches).
     dates: BTreeSet<NaiveDate>,
+    /// Days of the fact being applied: they count only if the fact is emitted, so a quarantined
+    /// row's odd date (year 1900, 9999) never stretches the calendar.
+    fact_dates: Vec<NaiveDate>,
     quarantine: Vec<Quarantined>,
     changed_departments: BTreeSet<i32>,
     changed_addresses: BTreeSet<i32>,
@@ -204,11 +208,12 @@ impl Builder {
         // Content first: only a fact whose content is valid is held for a missing reference.
         self.held_for()?;
         self.facts.entry(table.name).or_default().insert(version, cells);
+        self.dates.extend(self.fact_dates.drain(..));
         Ok(())
     }
 
     fn date(&mut self, date: NaiveDate) -> Cell {
-        self.dates.insert(date);
+        self.fact_dates.push(date);
         Cell::Date(date)
     }
 
@@ -538,9 +543,10 @@ impl RunBuilder {
         tables
     }
 
-    /// The remaining rows (with `dim_date`) and every quarantined row.
-    pub fn finish(self) -> RunOutput {
-        finish(self.0)
+    /// The remaining rows (with the days that extend `dim_date`) and every quarantined row;
+    /// records the calendar's new extent in `state`.
+    pub fn finish(self, state: &mut ReferenceState) -> RunOutput {
+        finish(self.0, state)
     }
 }
 
@@ -553,6 +559,7 @@ fn apply(
 ) -> Result<(), Rejection> {
     b.missing.clear();
     b.flags.clear();
+    b.fact_dates.clear();
     let id = row.key()?;
     match row.table.name {
         "currency" => {
@@ -791,10 +798,31 @@ fn date_cells(date: NaiveDate) -> Vec<Cell> {
     ]
 }
 
-fn finish(b: Builder) -> RunOutput {
+/// The days `dim_date` lacks once it reaches `dates`: it is one contiguous calendar (Power BI's
+/// "mark as date table" needs every day between the first and the last), so a run emits the days
+/// between the old extent and its own earliest and latest date, and nothing inside the old extent
+/// (those rows loaded with earlier runs). Returns the days and the new extent.
+fn extend_calendar(
+    calendar: Option<(NaiveDate, NaiveDate)>,
+    dates: &BTreeSet<NaiveDate>,
+) -> (Vec<NaiveDate>, Option<(NaiveDate, NaiveDate)>) {
+    let (Some(&first), Some(&last)) = (dates.first(), dates.last()) else { return (Vec::new(), calendar) };
+    let days = |from: NaiveDate, to: NaiveDate| from.iter_days().take_while(move |d| *d <= to);
+    let Some((start, end)) = calendar else { return (days(first, last).collect(), Some((first, last))) };
+    let (start_now, end_now) = (start.min(first), end.max(last));
+    let new_days = days(start_now, end_now).filter(|d| *d < start || *d > end).collect();
+    (new_days, Some((start_now, end_now)))
+}
+
+fn finish(mut b: Builder, state: &mut ReferenceState) -> RunOutput {
     let mut tables: BTreeMap<&'static str, Vec<Vec<Cell>>> = BTreeMap::new();
-    if !b.dates.is_empty() {
-        tables.insert(warehouse::DIM_DATE.name, b.dates.iter().copied().map(date_cells).collect());
+    if let Some((first, last)) = state.calendar_to_fill.take() {
+        b.dates.extend([first, last]);
+    }
+    let (new_days, calendar) = extend_calendar(state.calendar, &b.dates);
+    state.calendar = calendar;
+    if !new_days.is_empty() {
+        tables.insert(warehouse::DIM_DATE.name, new_days.into_iter().map(date_cells).collect());
     }
     for (name, rows) in b.dims {
         tables.insert(name, rows.into_values().collect());
@@ -834,7 +862,7 @@ mod tests {
                 builder.after_reference_tables(state);
             }
         }
-        builder.finish()
+        builder.finish(state)
     }
 
     /// `fits` judges a decimal by its value: trailing zeros are not precision, so only a real digit
@@ -909,6 +937,78 @@ mod tests {
         assert_eq!(cells[7], Cell::Int(4));
         let sunday = NaiveDate::from_ymd_opt(2022, 11, 6).expect("date");
         assert_eq!(date_cells(sunday)[4], Cell::Int(7));
+    }
+
+    /// dim_date is one gap-free calendar from the earliest to the latest day an emitted fact
+    /// refers to: the first run emits every day of its extent, a later run only the days that
+    /// extend it (before and after), a run inside it none; a quarantined fact's dates (here year
+    /// 1900) stretch nothing.
+    #[test]
+    fn dim_date_is_a_contiguous_calendar_extended_by_later_runs() {
+        let payment = |id: i64, created: &str, paid_on: &str, payment_type: i64| {
+            line(json!({"payment_id": id, "created_at": created, "last_updated": created, "transaction_id": 1,
+                "counterparty_id": 1, "payment_amount": "1.00", "currency_id": 1, "payment_type_id": payment_type,
+                "paid": false, "payment_date": paid_on, "company_ac_number": 1, "counterparty_ac_number": 2}))
+        };
+        let mut state = ReferenceState::default();
+        for (table, row) in [
+            ("counterparty", json!({"counterparty_id": 1, "legal_address_id": 1})),
+            ("currency", json!({"currency_id": 1})),
+            ("payment_type", json!({"payment_type_id": 1})),
+        ] {
+            state.set_row(table, 1, row.as_object().cloned().expect("object"));
+        }
+        state.add_transaction(1);
+        let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").expect(text);
+        let days_of = |output: &RunOutput| -> Vec<NaiveDate> {
+            let rows = output.tables.get("dim_date").cloned().unwrap_or_default();
+            rows.iter()
+                .map(|row| match row[0] {
+                    Cell::Date(d) => d,
+                    ref other => panic!("date_id {other:?}"),
+                })
+                .collect()
+        };
+        let span = |from: &str, to: &str| day(from).iter_days().take_while(|d| *d <= day(to)).collect::<Vec<_>>();
+
+        let first = transform(
+            &mut state,
+            BTreeMap::from([(
+                "payment",
+                vec![
+                    payment(1, "2022-11-03T10:00:00", "2022-11-10", 1),
+                    // Held for an unknown payment type: its 1900 dates must not reach dim_date.
+                    payment(2, "1900-01-01T00:00:00", "1900-01-02", 99),
+                ],
+            )]),
+        );
+        assert!(first.quarantine.len() == 1 && first.quarantine[0].held, "{:?}", first.quarantine);
+        assert_eq!(days_of(&first), span("2022-11-03", "2022-11-10"), "every day, none twice, no 1900");
+        assert_eq!(state.calendar, Some((day("2022-11-03"), day("2022-11-10"))));
+        for row in &first.tables["dim_date"] {
+            assert_eq!(
+                row,
+                &date_cells(match row[0] {
+                    Cell::Date(d) => d,
+                    _ => unreachable!(),
+                })
+            );
+        }
+
+        let inside = transform(
+            &mut state,
+            BTreeMap::from([("payment", vec![payment(3, "2022-11-05T10:00:00", "2022-11-06", 1)])]),
+        );
+        assert!(days_of(&inside).is_empty(), "days already in the calendar are not emitted again");
+
+        let wider = transform(
+            &mut state,
+            BTreeMap::from([("payment", vec![payment(4, "2022-10-30T10:00:00", "2022-11-14", 1)])]),
+        );
+        let mut expected = span("2022-10-30", "2022-11-02");
+        expected.extend(span("2022-11-11", "2022-11-14"));
+        assert_eq!(days_of(&wider), expected, "only the days that extend it, before and after");
+        assert_eq!(state.calendar, Some((day("2022-10-30"), day("2022-11-14"))));
     }
 
     /// `refer` notes a fact's unknown references and `Builder::fact` reports them only after

@@ -11,11 +11,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// 2: `held` and `requeue_after` (absent, they default to none).
-pub const FORMAT: u32 = 2;
+/// 2: `held` and `requeue_after` (absent, they default to none). 3: `calendar`.
+pub const FORMAT: u32 = 3;
 
 /// Source tables whose latest rows the transform keeps (dimension sources).
 pub const REFERENCE_TABLES: [&str; 7] =
@@ -36,6 +37,15 @@ pub struct ReferenceState {
     /// The last requeue request consumed (`_requeue/<id>.json`): later ones are still to do.
     #[serde(default)]
     pub requeue_after: Option<String>,
+    /// The first and last day of `dim_date` as the runs so far emitted it: every day in between
+    /// is in it (Power BI's date table needs no gaps), so a run emits only the days that extend it.
+    #[serde(default)]
+    pub calendar: Option<(NaiveDate, NaiveDate)>,
+    /// Days a state written before `calendar` existed (format < 3) leaves to fill: the extent of
+    /// the `dim_date` rows already in the processed bucket, which the next run emits whole so
+    /// that the gaps older runs left close. Not stored.
+    #[serde(skip)]
+    pub calendar_to_fill: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// A fact held for an unknown reference (see the module documentation).
