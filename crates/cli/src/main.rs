@@ -354,7 +354,7 @@ enum QuarantineAction {
 async fn main() -> ExitCode {
     onyx_core::telemetry::init(false);
     let cli = Cli::parse();
-    match run(cli.command).await {
+    match Box::pin(run(cli.command)).await {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
