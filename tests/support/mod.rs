@@ -135,7 +135,12 @@ impl CapturedLogs {
             .with_max_level(tracing::Level::DEBUG)
             .with_writer(move || sink.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Callsites cache whether any subscriber wants them; tests on other threads install and
+        // drop their own subscribers concurrently, so a callsite first seen in between can be
+        // cached as unwanted. Recompute with this subscriber in place.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     pub fn text(&self) -> String {
