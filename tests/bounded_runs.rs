@@ -220,3 +220,75 @@ async fn changes_larger_than_one_run_are_delivered_in_key_order_over_several() {
         verify::verify(&mut source, &warehouse, ingestion.as_ref(), &VerifyOptions::default()).await.expect("verify");
     assert!(report.is_clean(), "{report:#?}");
 }
+
+/// Manifests of runs after `run_id` already in a local ingestion directory.
+fn manifests_after(dir: &std::path::Path, run_id: &str) -> usize {
+    fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) {
+                found.push(name.to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&dir.join(onyx_core::keys::MANIFEST_PREFIX), &mut found);
+    found.iter().filter(|r| r.as_str() > run_id).count()
+}
+
+/// `onyx run` hands each run on as soon as its stage is done: the extract of later runs goes
+/// on while earlier ones are transformed and loaded (seen: when a run's load finishes, a later
+/// run's manifest is already written), and still every run is transformed and loaded once, in
+/// order, and the warehouse verifies clean.
+#[tokio::test]
+async fn onyx_run_overlaps_the_stages_across_bounded_runs_and_loads_each_run_once_in_order() {
+    let source_db = TestDb::seeded("overlap").await;
+    let source = source_db.connect().await;
+    let mut check = source_db.connect().await;
+    let (_, ingestion, ingestion_dir) = local_dir("overlap-in");
+    let (_, processed, _) = local_dir("overlap-out");
+    let (_wh, mut warehouse) = warehouse_db("overlap_wh").await;
+
+    let mut loaded = Vec::new();
+    let mut extracted_ahead = 0;
+    let runs = onyx_core::pipeline::run_until_delivered(
+        source,
+        &mut warehouse,
+        ingestion.clone(),
+        processed.clone(),
+        bounded(),
+        |run| {
+            let run_id = run.extracted.manifest.run_id.clone();
+            assert_eq!(
+                run.transformed.iter().map(|t| t.manifest.run_id.as_str()).collect::<Vec<_>>(),
+                [run_id.as_str()]
+            );
+            assert_eq!(run.loaded.iter().map(|l| l.run_id.as_str()).collect::<Vec<_>>(), [run_id.as_str()]);
+            if manifests_after(&ingestion_dir, &run_id) > 0 {
+                extracted_ahead += 1;
+            }
+            loaded.push(run_id);
+        },
+    )
+    .await
+    .expect("onyx run");
+
+    let extracted: Vec<String> = manifests(ingestion.as_ref()).await.into_iter().map(|m| m.run_id).collect();
+    assert!(runs >= 7, "48,066 rows at {CAP} per run take at least 7 runs, not {runs}");
+    assert_eq!(loaded, extracted, "every extracted run is loaded once, in run order");
+    assert!(extracted_ahead > 0, "no run was extracted while an earlier one was still transforming or loading");
+    let ledger: Vec<String> = warehouse
+        .query("SELECT run_id FROM onyx_load_ledger ORDER BY run_id", &[])
+        .await
+        .expect("ledger")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ledger, extracted);
+    assert_complete_and_once(&source_db, ingestion.as_ref()).await;
+    let report =
+        verify::verify(&mut check, &warehouse, ingestion.as_ref(), &VerifyOptions::default()).await.expect("verify");
+    assert!(report.is_clean(), "{report:#?}");
+}

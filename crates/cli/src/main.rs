@@ -717,31 +717,34 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let ingestion = open_ingestion(ingestion).await?;
             let processed = open_processed(processed).await?;
             let options = lag.options()?;
-            let mut source_client = source.connect("source").await?;
+            let source_client = source.connect("source").await?;
             let mut warehouse_client = connect_warehouse(warehouse).await?;
-            // One bounded run at a time through all three stages, until nothing is pending.
-            loop {
-                let extracted = match extract::run(&mut source_client, ingestion.as_ref(), &options).await {
-                    Ok(summary) => summary,
-                    Err(e) if e.is_claim_held() => {
-                        println!("extract skipped: {e}");
-                        return Ok(ExitCode::SUCCESS);
+            // Bounded runs until nothing is pending, the three stages overlapping across runs.
+            let delivered = onyx_core::pipeline::run_until_delivered(
+                source_client,
+                &mut warehouse_client,
+                ingestion,
+                processed,
+                options,
+                |run| {
+                    print!("{}", summary::run_summary(&run.extracted, &run.transformed, &run.loaded));
+                    if let Some(pending) = &run.extracted.manifest.pending {
+                        println!(
+                            "more to deliver ({}): continuing with {} after key {}\n",
+                            pending.reason,
+                            pending.table,
+                            pending.after_key.map_or("(start)".to_string(), |k| k.to_string())
+                        );
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                let transformed = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await?;
-                let loaded =
-                    load::load_pending(&mut warehouse_client, processed.as_ref(), None, &Default::default()).await?;
-                print!("{}", summary::run_summary(&extracted, &transformed, &loaded));
-                match &extracted.manifest.pending {
-                    Some(pending) => println!(
-                        "more to deliver ({}): continuing with {} after key {}\n",
-                        pending.reason,
-                        pending.table,
-                        pending.after_key.map_or("(start)".to_string(), |k| k.to_string())
-                    ),
-                    None => break,
+                },
+            )
+            .await;
+            match delivered {
+                Ok(_) => {}
+                Err(onyx_core::pipeline::RunError::Extract(e)) if e.is_claim_held() => {
+                    println!("extract skipped: {e}");
                 }
+                Err(e) => return Err(e.into()),
             }
         }
     }

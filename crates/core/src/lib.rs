@@ -12,6 +12,7 @@ pub mod lake;
 pub mod lambda;
 pub mod load;
 pub mod ops;
+pub mod pipeline;
 pub mod runs;
 pub mod seed;
 pub mod simulate;

@@ -61,7 +61,12 @@ pub async fn record_failure(
 
 /// A stage failed on `run_id` for a reason retrying will not fix, so the runs after it wait
 /// (order is kept): records the failure and logs an ERROR that names the run and the way out.
-pub async fn report_blocking(processed: &dyn ObjectStore, stage: &str, run_id: &str, error: &dyn std::error::Error) {
+pub async fn report_blocking(
+    processed: &dyn ObjectStore,
+    stage: &str,
+    run_id: &str,
+    error: &(dyn std::error::Error + Sync),
+) {
     if let Err(e) = record_failure(processed, stage, run_id, &error.to_string()).await {
         tracing::warn!(stage, run_id, error = %e, "could not record the failure");
     }
