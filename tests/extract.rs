@@ -308,3 +308,90 @@ async fn a_run_that_fails_half_way_is_recovered_by_the_next_without_duplicates()
     assert_exactly_once(&orders, "sales_order");
     assert_eq!(orders.len(), 11_188);
 }
+
+/// The extract writes each JSON line itself from the row's binary values. For every type a
+/// column can have — the ToteSys ones, domains over them, and ones left to PostgreSQL's
+/// `to_json` (char(n), float8 with NaN, date, jsonb, arrays) — with odd text (quotes,
+/// backslashes, control characters, non-ASCII), NULLs, microseconds, ±infinity and the integer
+/// limits, a line holds exactly what PostgreSQL's own JSON of the row holds, with numerics as
+/// their exact text and timestamps with six digits.
+#[tokio::test]
+async fn every_column_type_reaches_the_json_exactly_as_postgresql_would_write_it() {
+    let db = TestDb::seeded("types").await;
+    let (_, store, _) = local_dir("types");
+    let mut client = db.connect().await;
+    client
+        .batch_execute(
+            r#"CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
+               CREATE DOMAIN short_text AS varchar(40);
+               ALTER TABLE design
+                 ADD COLUMN padded char(5), ADD COLUMN ratio float8, ADD COLUMN launched date,
+                 ADD COLUMN extra jsonb, ADD COLUMN tags text[], ADD COLUMN small int2, ADD COLUMN big int8,
+                 ADD COLUMN rank positive_int, ADD COLUMN label short_text, ADD COLUMN active boolean,
+                 ADD COLUMN price numeric(12, 4), ADD COLUMN reviewed timestamp;
+               UPDATE design SET padded = 'ab', ratio = 'NaN', launched = '2024-02-29', extra = '{"a": [1, "x"]}',
+                 tags = ARRAY['q"uote', 'back\slash'], small = -32768, big = 9223372036854775807, rank = 7,
+                 label = E'tab\there, line\nbreak, bell\x07, é ☃ 𝄞', active = false, price = -0.0001,
+                 reviewed = '2024-02-29 23:59:59.999999'
+                 WHERE design_id = (SELECT min(design_id) FROM design);
+               UPDATE design SET ratio = 1.5e300, reviewed = 'infinity', big = -9223372036854775808, active = true,
+                 label = '', price = 12345678.9
+                 WHERE design_id = (SELECT max(design_id) FROM design);
+               UPDATE design SET reviewed = '-infinity', ratio = '-Infinity', created_at = '1999-12-31 23:59:59.000001'
+                 WHERE design_id = (SELECT min(design_id) + 1 FROM design);"#,
+        )
+        .await
+        .expect("add columns of every kind");
+    extract::run(&mut client, store.as_ref(), &options()).await.expect("extract");
+
+    // What PostgreSQL writes for the same rows: its own JSON, numerics as text, six digits.
+    let columns: Vec<(String, String)> = client
+        .query(
+            "SELECT a.attname::text, format_type(COALESCE(NULLIF(t.typbasetype, 0), a.atttypid), NULL)
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+             WHERE a.attrelid = 'design'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let fields: Vec<String> = columns
+        .iter()
+        .map(|(name, base)| {
+            let value = match base.as_str() {
+                "numeric" => format!("{name}::text"),
+                "timestamp without time zone" => format!(
+                    "CASE WHEN isfinite({name}) THEN to_char({name}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') ELSE {name}::text END"
+                ),
+                _ => name.clone(),
+            };
+            format!("'{name}', {value}")
+        })
+        .collect();
+    let expected: BTreeMap<i64, Value> = client
+        .query(
+            format!("SELECT design_id::int8, jsonb_build_object({})::text FROM design", fields.join(", ")).as_str(),
+            &[],
+        )
+        .await
+        .expect("PostgreSQL's JSON")
+        .iter()
+        .map(|r| (r.get(0), serde_json::from_str(r.get(1)).expect("JSON")))
+        .collect();
+    let extracted: BTreeMap<i64, Value> = extracted_rows(store.as_ref(), "design")
+        .await
+        .into_iter()
+        .map(|row| (row["design_id"].as_i64().expect("id"), Value::Object(row)))
+        .collect();
+    assert_eq!(extracted.len(), expected.len());
+    for (id, row) in &expected {
+        assert_eq!(&extracted[id], row, "design {id}");
+    }
+    let first = &extracted[expected.keys().next().expect("a design")];
+    assert_eq!(first["ratio"], "NaN");
+    assert_eq!(first["reviewed"], "2024-02-29T23:59:59.999999");
+    assert_eq!(first["padded"], "ab   ", "char(n) keeps its padding");
+    assert_eq!(first["price"], "-0.0001");
+}

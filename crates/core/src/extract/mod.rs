@@ -12,6 +12,7 @@
 //! back cannot lose rows. See `docs/architecture.md` for the argument and the limits.
 
 pub mod claim;
+mod json_line;
 pub mod manifest;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,10 +27,11 @@ pub use manifest::{
     IngestionManifest, PassWindow, PendingRead, SchemaChange, SourceColumn, SourceSnapshot, TableExtract,
 };
 
-use crate::db::{DbError, error_text};
+use crate::db::{DbError, error_text, quote_ident};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, latest_manifest_key};
 use crate::tables::{SOURCE_TABLES, SourceTable};
+use json_line::{Encoding, LineLayout};
 
 /// Timestamps in manifests and extracted rows: microseconds, the source's full precision.
 pub const SOURCE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
@@ -489,29 +491,7 @@ struct CatalogColumn {
     base_type: i64,
 }
 
-const NUMERIC_OID: i64 = 1700;
-const TIMESTAMP_OID: i64 = 1114;
-
 /// `"name"`, with embedded quotes doubled: catalog names are quoted, never trusted as SQL.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'text'`, with embedded quotes doubled.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
-/// The JSON value of a column: NUMERIC as its exact text, `timestamp` with microseconds (and
-/// `infinity` as itself), everything else as PostgreSQL's own JSON for the type.
-fn json_value(column: &CatalogColumn) -> String {
-    let c = quote_ident(&column.column.name);
-    match column.base_type {
-        NUMERIC_OID => format!("{c}::text"),
-        TIMESTAMP_OID => format!("CASE WHEN isfinite({c}) THEN to_char({c}, '{PG_TIME_FORMAT}') ELSE {c}::text END"),
-        _ => c,
-    }
-}
 
 /// Which keys of a table a read covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -526,25 +506,14 @@ enum KeyRange {
     },
 }
 
-/// The `SELECT` that reads a table's rows as JSON objects with every column the source has,
-/// with the writing transaction's id and the row's key beside. Parameters, in order: with
-/// `windowed`, `$1` how far back from the `age()` reference to read and `$2` the ages of the
-/// transactions to leave out; then the key bound and the page size when `range` has them.
+/// The `SELECT` that reads a table's rows: every column the source has (in catalog order, each
+/// as its [`Encoding`] reads it; the JSON line is written from them), then the writing
+/// transaction's id and the row's key. Parameters, in order: with `windowed`, `$1` how far back
+/// from the `age()` reference to read and `$2` the ages of the transactions to leave out; then
+/// the key bound and the page size when `range` has them.
 fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool, range: KeyRange) -> String {
-    // json_build_object takes at most 100 arguments: wide tables are built in chunks and merged.
-    let objects: Vec<String> = columns
-        .chunks(50)
-        .map(|chunk| {
-            let fields: Vec<String> =
-                chunk.iter().map(|c| format!("{}, {}", quote_literal(&c.column.name), json_value(c))).collect();
-            format!("json_build_object({})", fields.join(", "))
-        })
-        .collect();
-    let object = if objects.len() == 1 {
-        format!("{}::text", objects[0])
-    } else {
-        format!("({})::text", objects.iter().map(|o| format!("{o}::jsonb")).collect::<Vec<_>>().join(" || "))
-    };
+    let mut select: Vec<String> =
+        columns.iter().map(|c| Encoding::of(c.base_type).select_expr(&quote_ident(&c.column.name))).collect();
     let key = quote_ident(table.key);
     let mut filters = Vec::new();
     let mut next_param = 1;
@@ -568,7 +537,9 @@ fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool, ra
     // No ORDER BY outside pages: a run holds one version per row, so order carries no meaning,
     // and ordering by key would make the planner walk the whole primary-key index instead of one
     // sequential scan.
-    format!("SELECT {object}, xmin::text::int8, {key}::int8 FROM {}{filter}{tail}", quote_ident(table.name))
+    select.push("xmin::text::int8".into());
+    select.push(format!("{key}::int8"));
+    format!("SELECT {} FROM {}{filter}{tail}", select.join(", "), quote_ident(table.name))
 }
 
 /// A read delivered over several runs, as this run advances it (see [`PendingRead`]).
@@ -653,10 +624,10 @@ impl<'a> TableOutput<'a> {
         &mut self,
         store: &dyn ObjectStore,
         run_id: &str,
-        json: &str,
+        json: &[u8],
         max_bytes: usize,
     ) -> Result<(), ExtractError> {
-        self.buffer.extend_from_slice(json.as_bytes());
+        self.buffer.extend_from_slice(json);
         self.buffer.push(b'\n');
         self.rows += 1;
         if self.buffer.len() >= max_bytes {
@@ -745,6 +716,9 @@ impl TableReader<'_> {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
         let statement = self.tx.prepare(&sql).await.map_err(query_error)?;
         let portal = self.tx.bind(&statement, &refs).await.map_err(query_error)?;
+        let layout = LineLayout::new(out.columns.iter().map(|c| (c.column.name.as_str(), Encoding::of(c.base_type))));
+        let (xmin_at, key_at) = (out.columns.len(), out.columns.len() + 1);
+        let mut line = Vec::new();
         let mut outcome = ReadOutcome { rows: 0, last_key: None, more: false };
         loop {
             let rows = self.tx.query_portal_raw(&portal, FETCH_ROWS).await.map_err(query_error)?;
@@ -756,17 +730,18 @@ impl TableReader<'_> {
                     outcome.more = true;
                     return Ok(outcome);
                 }
-                let json: &str = row.try_get(0).map_err(query_error)?;
-                let xmin: i64 = row.try_get(1).map_err(query_error)?;
+                line.clear();
+                layout.write(&row, &mut line).map_err(query_error)?;
+                let xmin: i64 = row.try_get(xmin_at).map_err(query_error)?;
                 let xid = full_xid(xmin as u32, self.snapshot);
                 if xid >= self.snapshot.xmin {
                     // A transaction this snapshot saw, but at or after its xmin: the next run
                     // reads it again, so remember that its rows are written.
                     out.seen.insert(xid);
                 }
-                out.push(self.store, self.run_id, json, self.options.max_object_bytes).await?;
+                out.push(self.store, self.run_id, &line, self.options.max_object_bytes).await?;
                 outcome.rows += 1;
-                outcome.last_key = Some(row.try_get(2).map_err(query_error)?);
+                outcome.last_key = Some(row.try_get(key_at).map_err(query_error)?);
             }
             if fetched < FETCH_ROWS {
                 return Ok(outcome);
@@ -798,17 +773,12 @@ impl TableReader<'_> {
         }
     }
 
-    /// The planner's estimate of a table's rows (`-1`, never analysed, counts as unknown: large).
+    /// The planner's estimate of a table's rows (never analysed counts as unknown: large).
     async fn estimated_rows(&self, table: &SourceTable) -> Result<u64, ExtractError> {
-        let row = self
-            .tx
-            .query_one(
-                "SELECT COALESCE((SELECT reltuples::int8 FROM pg_class WHERE oid = to_regclass(quote_ident($1))), -1)",
-                &[&table.name],
-            )
+        let estimate = crate::db::estimated_rows(self.tx, table.name)
             .await
             .map_err(|e| ExtractError::Query { table: table.name.into(), reason: error_text(&e) })?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(u64::MAX))
+        Ok(estimate.unwrap_or(u64::MAX))
     }
 }
 
@@ -870,6 +840,7 @@ fn schema_changes(previous: &IngestionManifest, tables: &[TableExtract], unmodel
 mod tests {
     use super::*;
     use crate::tables::PAYMENT;
+    use json_line::{NUMERIC_OID, TIMESTAMP_OID};
 
     fn column(name: &str, base_type: i64) -> CatalogColumn {
         CatalogColumn { column: SourceColumn { name: name.into(), data_type: "t".into() }, base_type }
@@ -880,9 +851,10 @@ mod tests {
         let columns =
             [column("payment_id", 23), column("payment_amount", NUMERIC_OID), column("created_at", TIMESTAMP_OID)];
         let sql = select_sql(&PAYMENT, &columns, true, KeyRange::Whole);
-        assert!(sql.contains("'payment_amount', \"payment_amount\"::text"), "{sql}");
-        assert!(sql.contains("to_char(\"created_at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"), "microseconds: {sql}");
-        assert!(sql.contains("ELSE \"created_at\"::text"), "infinity is kept: {sql}");
+        assert!(
+            sql.starts_with("SELECT \"payment_id\"::int8, \"payment_amount\"::text, \"created_at\"::timestamp, "),
+            "every column in catalog order, numeric as exact text: {sql}"
+        );
         assert!(sql.contains("FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4"), "{sql}");
         assert!(sql.contains("THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
         assert!(!select_sql(&PAYMENT, &columns, false, KeyRange::Whole).contains("$1"));
@@ -897,10 +869,8 @@ mod tests {
         let covered = select_sql(&PAYMENT, &columns, true, KeyRange::UpTo(7));
         assert!(covered.ends_with("ELSE false END AND \"payment_id\" <= $3::int8"), "{covered}");
         let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false, KeyRange::Whole);
-        assert!(odd.contains("'it''s \"odd\"', \"it's \"\"odd\"\"\""), "{odd}");
+        assert!(odd.starts_with("SELECT \"it's \"\"odd\"\"\"::text, "), "{odd}");
         assert!(!odd.contains("ORDER BY"), "{odd}");
-        let wide: Vec<CatalogColumn> = (0..120).map(|i| column(&format!("c{i}"), 23)).collect();
-        assert_eq!(select_sql(&PAYMENT, &wide, false, KeyRange::Whole).matches("json_build_object(").count(), 3);
     }
 
     #[test]

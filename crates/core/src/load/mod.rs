@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use crate::db::error_text;
+use crate::db::{error_text, quote_ident};
 use crate::frames::{self, FrameError};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, manifest_run_ids};
@@ -333,7 +333,10 @@ pub async fn load_run(
         }
         check_references(&tx, table, &stage, run_id, &limits).await?;
         let bulk = matches!(table.role, Role::Fact { .. })
-            && bulk_load_worthwhile(staged_rows, estimated_rows(&tx, table).await.map_err(db(table.name))?)
+            && bulk_load_worthwhile(
+                staged_rows,
+                crate::db::estimated_rows(&tx, table.name).await.map_err(db(table.name))?.unwrap_or(0),
+            )
             && may_alter(&tx, table).await.map_err(db(table.name))?;
         let changed = if bulk {
             bulk_tables.push(table.name.to_string());
@@ -374,17 +377,6 @@ pub fn bulk_load_worthwhile(staged_rows: u64, table_rows: u64) -> bool {
 /// Below this, a run is small enough that per-row checks cost less than taking the table's
 /// exclusive lock.
 const BULK_MIN_ROWS: u64 = 1_000;
-
-/// The planner's row estimate of a table (0 when never analysed).
-async fn estimated_rows(
-    tx: &tokio_postgres::Transaction<'_>,
-    table: &WarehouseTable,
-) -> Result<u64, tokio_postgres::Error> {
-    let row = tx
-        .query_one("SELECT GREATEST(reltuples, 0)::int8 FROM pg_class WHERE oid = $1::text::regclass", &[&table.name])
-        .await?;
-    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
-}
 
 /// Whether this login may drop and add the table's constraints (it owns the table, through a
 /// role, or is a superuser): `onyx_loader`, which only reads and writes rows, takes the normal
@@ -432,11 +424,6 @@ async fn bulk_merge(
         tx.batch_execute(&format!("ALTER TABLE {} {}", table.name, adds.join(", "))).await?;
     }
     Ok(changed)
-}
-
-/// `"name"`, with embedded quotes doubled (constraint names come from the catalog).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The session's timeouts, as PostgreSQL applies them (milliseconds).
