@@ -18,7 +18,7 @@ const LAMBDA_MODULE: &str = "./modules/lambda_function";
 const FUNCTION_BINARIES: [&str; 3] = ["onyx-extract", "onyx-transform", "onyx-load"];
 
 /// `"*"` resources that AWS requires, by (file under terraform/, statement Sid), with the reason.
-const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 6] = [
+const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 10] = [
     (
         "modules/lambda_function/main.tf",
         "XRayWriteNoResourceLevelPermissions",
@@ -37,6 +37,18 @@ const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 6] = [
         "KeyPolicyThisKeyAccountAdministers",
         "in a key policy, \"*\" is the key the policy is attached to",
     ),
+    (
+        "bootstrap/github.tf",
+        "NoResourceLevelPermissions",
+        "kms:CreateKey, kms:ListAliases, the EC2 Describe calls and X-Ray's writes support no resource-level permissions",
+    ),
+    (
+        "bootstrap/github.tf",
+        "ReadNoResourceLevelPermissions",
+        "kms:ListAliases and the EC2 Describe calls support no resource-level permissions",
+    ),
+    ("bootstrap/github.tf", "DenyRoleWritesWithoutThisBoundary", "a Deny on \"*\" grants nothing; it caps every role"),
+    ("bootstrap/github.tf", "DenyRemovingTheBoundary", "a Deny on \"*\" grants nothing; it caps every role"),
 ];
 
 fn terraform_dir() -> PathBuf {
@@ -1288,4 +1300,311 @@ fn the_pull_request_plan_is_read_only_and_only_it_writes_to_pull_requests() {
             assert!(!script.contains("${{"), "{file}: a run script expands an expression (use env:): {script}");
         }
     }
+}
+
+/// An expression as a list of strings: arrays and `concat`/`flatten` flattened, `local.x`
+/// followed, literals and quoted templates as their text, anything else as its source text.
+fn expand(module: &Module, expr: &Expression) -> Vec<String> {
+    // `local.<object>.<key>`: the key's value in that local object.
+    let source = text(expr);
+    let member = source.strip_prefix("local.").and_then(|rest| rest.split_once('.')).and_then(|(object, key)| {
+        let Some(Expression::Object(fields)) = module.locals().get(object).copied() else { return None };
+        fields.iter().find(|(k, _)| object_key(k) == key).map(|(_, v)| v.clone())
+    });
+    if let Some(value) = member {
+        return expand(module, &value);
+    }
+    match module.resolve(expr) {
+        Expression::Array(items) => items.iter().flat_map(|item| expand(module, item)).collect(),
+        Expression::FuncCall(call) if ["concat", "flatten"].contains(&call.name.name.as_str()) => {
+            call.args.iter().flat_map(|arg| expand(module, arg)).collect()
+        }
+        other => vec![module.template(other).unwrap_or_else(|| text(other))],
+    }
+}
+
+/// One statement of a `data "aws_iam_policy_document"`, its values expanded (see `expand`).
+#[derive(Debug)]
+struct DocStatement {
+    sid: String,
+    deny: bool,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    /// (test, variable, values)
+    conditions: Vec<(String, String, Vec<String>)>,
+    /// (type, identifiers as written)
+    principals: Vec<(String, Vec<String>)>,
+}
+
+fn policy_document(module: &Module, name: &str) -> Vec<DocStatement> {
+    let document = module
+        .blocks("data")
+        .find(|b| label(b, 0) == "aws_iam_policy_document" && label(b, 1) == name)
+        .unwrap_or_else(|| panic!("data.aws_iam_policy_document.{name} is not declared"));
+    assert!(attr(&document.body, "source_policy_documents").is_none(), "{name}: read its statements where they are");
+    let list = |body: &Body, key: &str| attr(body, key).map(|e| expand(module, e)).unwrap_or_default();
+    let single = |body: &Body, key: &str| list(body, key).into_iter().next().unwrap_or_default();
+    document
+        .body
+        .blocks()
+        .filter(|b| b.identifier.as_str() == "statement")
+        .map(|s| DocStatement {
+            sid: single(&s.body, "sid"),
+            deny: single(&s.body, "effect") == "Deny",
+            actions: list(&s.body, "actions"),
+            resources: list(&s.body, "resources"),
+            conditions: s
+                .body
+                .blocks()
+                .filter(|c| c.identifier.as_str() == "condition")
+                .map(|c| (single(&c.body, "test"), single(&c.body, "variable"), list(&c.body, "values")))
+                .collect(),
+            principals: s
+                .body
+                .blocks()
+                .filter(|c| c.identifier.as_str() == "principals")
+                .map(|c| (single(&c.body, "type"), attr(&c.body, "identifiers").map(value_strings).unwrap_or_default()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Does an IAM action pattern (`iam:*Role`, `iam:Put*`, `*`) cover the action?
+fn action_covers(pattern: &str, action: &str) -> bool {
+    fn glob(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&p[1..], a) || (!a.is_empty() && glob(p, &a[1..])),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => glob(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    glob(pattern.as_bytes(), action.as_bytes())
+}
+
+const GITHUB_ISSUER: &str = "token.actions.githubusercontent.com";
+
+/// The one trust statement of a GitHub role: GitHub's OIDC provider, audience sts.amazonaws.com,
+/// and the `sub` condition's values (StringEquals only: StringLike would admit wildcards).
+fn github_trust_subjects(boot: &Module, document: &str) -> Vec<String> {
+    let trust = policy_document(boot, document);
+    assert_eq!(trust.len(), 1, "{document} has one statement: {trust:?}");
+    let statement = &trust[0];
+    assert!(!statement.deny);
+    assert_eq!(statement.actions, ["sts:AssumeRoleWithWebIdentity"], "{document}");
+    assert_eq!(statement.principals, [("Federated".to_owned(), vec!["local.oidc_provider_arn".to_owned()])]);
+    let issuer = |claim: &str| format!("{}:{claim}", "${local.github_issuer}");
+    let mut conditions = statement.conditions.clone();
+    conditions.sort();
+    let audience = ("StringEquals".to_owned(), issuer("aud"), vec!["sts.amazonaws.com".to_owned()]);
+    assert_eq!(conditions.len(), 2, "{document}: only the audience and subject conditions: {conditions:?}");
+    assert!(conditions.contains(&audience), "{document}: the audience condition: {conditions:?}");
+    let subject = conditions.iter().find(|(_, variable, _)| *variable == issuer("sub")).expect("a sub condition");
+    assert_eq!(subject.0, "StringEquals", "{document}: the subject is matched exactly");
+    subject.2.clone()
+}
+
+/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf, read with hcl-rs). The deploy role
+/// trusts GitHub's OIDC provider for exactly one subject, the `production` environment of the
+/// repository named by the variables; the plan role exactly that repository's pull requests; the
+/// provider (audience sts.amazonaws.com) is created unless an existing one's ARN is given.
+#[test]
+fn the_github_roles_trust_only_this_repositorys_production_environment_and_pull_requests() {
+    let boot = Module::load("bootstrap");
+    let locals = boot.locals();
+    let local_template = |name: &str| {
+        let expr = locals.get(name).copied().unwrap_or_else(|| panic!("local.{name}"));
+        boot.template(expr).unwrap_or_else(|| text(expr))
+    };
+    assert_eq!(local_template("github_issuer"), GITHUB_ISSUER);
+    let repo = local_template("github_repo");
+    assert!(repo.contains("\"${var.github_owner}/${var.github_repository}\""), "local.github_repo is {repo}");
+
+    let deploy = boot.resource("aws_iam_role", "deploy");
+    assert_eq!(
+        text(required(deploy, "assume_role_policy", "deploy role")),
+        "data.aws_iam_policy_document.deploy_trust[0].json"
+    );
+    assert_eq!(
+        github_trust_subjects(&boot, "deploy_trust"),
+        ["repo:${local.github_repo}:environment:production"],
+        "the deploy role accepts the production environment of this repository and nothing else"
+    );
+    let plan = boot.resource("aws_iam_role", "plan");
+    assert_eq!(
+        text(required(plan, "assume_role_policy", "plan role")),
+        "data.aws_iam_policy_document.plan_trust[0].json"
+    );
+    assert_eq!(github_trust_subjects(&boot, "plan_trust"), ["repo:${local.github_repo}:pull_request"]);
+
+    let provider = boot.resource("aws_iam_openid_connect_provider", "github");
+    assert_eq!(boot.template(required(provider, "url", "provider")).as_deref(), Some("https://${local.github_issuer}"));
+    assert_eq!(expand(&boot, required(provider, "client_id_list", "provider")), ["sts.amazonaws.com"]);
+    assert!(text(required(provider, "count", "provider")).contains("var.github_oidc_provider_arn == null"));
+    let reuse = text(locals["oidc_provider_arn"]);
+    assert!(reuse.starts_with("var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn"), "{reuse}");
+    assert_eq!(boot.variable_default("github_oidc_provider_arn").map(text).as_deref(), Some("null"));
+}
+
+/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf and every `aws_iam_role` of the main
+/// root and its modules, read with hcl-rs). The deploy role carries the permission boundary; the
+/// boundary denies creating a role, or giving one a policy, unless the role carries that same
+/// boundary, and denies removing it or changing the boundary and the GitHub roles; the deploy
+/// policy grants those role writes only under the same condition and grants no sts: action. So
+/// the deploy role cannot make itself, or anything, an administrator. Every role the main root
+/// creates carries `var.permissions_boundary_arn` (default null: an administrator's apply).
+#[test]
+fn the_deploy_role_and_every_role_it_creates_carry_the_permission_boundary() {
+    let boot = Module::load("bootstrap");
+    let locals = boot.locals();
+    let deploy = boot.resource("aws_iam_role", "deploy");
+    assert_eq!(text(required(deploy, "permissions_boundary", "deploy role")), "aws_iam_policy.boundary[0].arn");
+    let policy = boot.resource("aws_iam_policy", "boundary");
+    assert_eq!(text(required(policy, "name", "boundary")), "local.boundary_name");
+    assert_eq!(text(required(policy, "policy", "boundary")), "data.aws_iam_policy_document.boundary[0].json");
+    let boundary_arn = boot.template(locals["boundary_arn"]).expect("local.boundary_arn is a template");
+    assert!(boundary_arn.ends_with(":policy/${local.boundary_name}"), "local.boundary_arn is {boundary_arn}");
+    let same_boundary =
+        |test: &str| (test.to_owned(), "iam:PermissionsBoundary".to_owned(), vec![boundary_arn.clone()]);
+
+    let role_writes = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"];
+    let boundary = policy_document(&boot, "boundary");
+    let denies = |action: &str| {
+        boundary.iter().filter(|s| s.deny && s.actions.iter().any(|a| action_covers(a, action))).collect::<Vec<_>>()
+    };
+    for action in role_writes {
+        let deny = denies(action);
+        assert!(
+            deny.iter().any(|s| s.resources == ["*"] && s.conditions == [same_boundary("StringNotEquals")]),
+            "the boundary must deny {action} on every role without iam:PermissionsBoundary = the boundary: {deny:?}"
+        );
+    }
+    assert!(
+        denies("iam:DeleteRolePermissionsBoundary").iter().any(|s| s.resources == ["*"] && s.conditions.is_empty()),
+        "the boundary must deny removing a boundary"
+    );
+    for action in [
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeletePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+    ] {
+        assert!(
+            denies(action).iter().any(|s| s.conditions.is_empty()
+                && s.resources.contains(&boundary_arn)
+                && s.resources.iter().any(|r| r.ends_with(":role/${local.deploy_role_name}"))),
+            "the boundary must deny {action} on itself and on the deploy role"
+        );
+    }
+
+    let deploy_policy = boot.resource("aws_iam_role_policy", "deploy");
+    assert_eq!(text(required(deploy_policy, "policy", "deploy policy")), "data.aws_iam_policy_document.deploy[0].json");
+    let grants = policy_document(&boot, "deploy");
+    let mut creates = 0;
+    for statement in grants.iter().filter(|s| !s.deny) {
+        assert!(!statement.actions.iter().any(|a| a.starts_with("sts:") || a == "*" || a == "iam:*"), "{statement:?}");
+        for action in role_writes.iter().filter(|w| statement.actions.iter().any(|a| action_covers(a, w))) {
+            creates += usize::from(*action == "iam:CreateRole");
+            assert!(
+                statement.conditions.contains(&same_boundary("StringEquals")),
+                "the deploy policy grants {action} without iam:PermissionsBoundary = the boundary: {statement:?}"
+            );
+            assert_eq!(statement.resources, ["arn:${local.partition}:iam::${local.account_id}:role/${local.p}-*"]);
+        }
+    }
+    assert_eq!(creates, 1, "the deploy policy grants iam:CreateRole once");
+
+    // Every role the main root (and its modules) creates carries var.permissions_boundary_arn.
+    let root = Module::load(".");
+    assert!(matches!(root.variable_default("permissions_boundary_arn"), Some(Expression::Null)), "default null");
+    let boundary_local = text(root.locals()["permissions_boundary_arn"]);
+    assert!(
+        boundary_local.contains("var.permissions_boundary_arn"),
+        "local.permissions_boundary_arn is {boundary_local}"
+    );
+    let mut files = Vec::new();
+    collect_tf_files(&terraform_dir(), &mut files);
+    let mut roles = 0;
+    for path in files.iter().filter(|p| !p.starts_with(terraform_dir().join("bootstrap"))) {
+        let relative = path.strip_prefix(terraform_dir()).expect("under terraform/").display().to_string();
+        let body = hcl::parse(&fs::read_to_string(path).expect("readable")).expect("parses");
+        for role in body.blocks().filter(|b| b.identifier.as_str() == "resource" && label(b, 0) == "aws_iam_role") {
+            roles += 1;
+            let boundary = attr(&role.body, "permissions_boundary").map(text);
+            let expected = if relative.starts_with("modules/") {
+                "var.permissions_boundary_arn"
+            } else {
+                "local.permissions_boundary_arn"
+            };
+            assert_eq!(
+                boundary.as_deref(),
+                Some(expected),
+                "{relative}: aws_iam_role.{} has no permissions_boundary",
+                label(role, 1)
+            );
+        }
+    }
+    assert!(roles >= 3, "found {roles} roles");
+    let module = Module::load("modules/lambda_function");
+    assert!(matches!(module.variable_default("permissions_boundary_arn"), Some(Expression::Null)));
+    for (name, body) in function_modules(&root) {
+        assert_eq!(
+            attr(body, "permissions_boundary_arn").map(text).as_deref(),
+            Some("local.permissions_boundary_arn"),
+            "module.{name} passes the boundary"
+        );
+    }
+}
+
+/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf read with hcl-rs). The plan role
+/// reads: every action is a Get/List/Describe or a kms:Decrypt (of the state key, or of the
+/// functions' environments through Lambda); objects it may read are the state and the code zips,
+/// never the data buckets; no secret value; no boundary needed because nothing is written.
+#[test]
+fn the_plan_role_only_reads_the_state_and_the_stacks_configuration() {
+    let boot = Module::load("bootstrap");
+    let plan_policy = boot.resource("aws_iam_role_policy", "plan");
+    assert_eq!(text(required(plan_policy, "policy", "plan policy")), "data.aws_iam_policy_document.plan[0].json");
+    assert!(
+        boot.resources("aws_iam_role_policy_attachment")
+            .all(|(_, b)| !text(required(b, "role", "attachment")).contains("plan")),
+        "no managed policy is attached to the plan role"
+    );
+    let statements = policy_document(&boot, "plan");
+    assert!(statements.len() >= 4);
+    let state_object = "${module.state_bucket.arn}/${var.state_key}";
+    for statement in &statements {
+        assert!(!statement.deny, "{statement:?}");
+        for action in &statement.actions {
+            let (service, verb) = action.split_once(':').unwrap_or_else(|| panic!("{action}"));
+            let reads = ["Get", "List", "Describe"].iter().any(|v| verb.starts_with(v));
+            assert!(reads || action == "kms:Decrypt", "the plan role may only read: {action} in {}", statement.sid);
+            assert_ne!(action, "secretsmanager:GetSecretValue");
+            if action == "kms:Decrypt" {
+                let via_lambda = (
+                    "StringEquals".to_owned(),
+                    "kms:ViaService".to_owned(),
+                    vec!["lambda.${local.region}.amazonaws.com".to_owned()],
+                );
+                assert!(
+                    statement.resources == ["aws_kms_key.state.arn"] || statement.conditions == [via_lambda],
+                    "kms:Decrypt of the state key, or of the environments through Lambda only: {statement:?}"
+                );
+            }
+            if service == "s3" && action_covers(action, "s3:GetObject") {
+                for resource in &statement.resources {
+                    assert!(
+                        resource == state_object || resource.contains("-code-*/*"),
+                        "the plan role reads objects of {resource} ({}): only the state and the code zips",
+                        statement.sid
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        statements.iter().any(|s| s.actions == ["s3:GetObject"] && s.resources == [state_object]),
+        "it reads the state"
+    );
 }
