@@ -66,10 +66,13 @@ checkov_skips_justified() {
 }
 
 checkov_scan() {
-    # Default variables, then the optional warehouse switched on (checkov ignores count = 0).
+    # Default variables, then the optional warehouse switched on, then the bootstrap's GitHub
+    # roles switched on (checkov ignores count = 0).
     "$bin/checkov" -d terraform --skip-download --quiet --compact \
         && "$bin/checkov" -d terraform --skip-download --quiet --compact \
-            --var-file .ci/checkov-warehouse.tfvars
+            --var-file .ci/checkov-warehouse.tfvars \
+        && "$bin/checkov" -d terraform/bootstrap --skip-download --quiet --compact \
+            --var-file .ci/checkov-bootstrap.tfvars
 }
 
 workflows=(.github/workflows/*.yml)

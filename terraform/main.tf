@@ -29,6 +29,9 @@ locals {
     RUST_LOG          = var.rust_log
   }
 
+  # CI passes the repository variable, which is "" when unset.
+  permissions_boundary_arn = var.permissions_boundary_arn == "" ? null : var.permissions_boundary_arn
+
   schedule_minutes = tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0])
 }
 
@@ -113,6 +116,7 @@ module "extract" {
   log_retention_days             = var.log_retention_days
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
+  permissions_boundary_arn       = local.permissions_boundary_arn
 
   environment = merge(local.function_environment, {
     ONYX_SOURCE_SECRET   = aws_secretsmanager_secret.source.arn
@@ -137,6 +141,7 @@ module "transform" {
   log_retention_days             = var.log_retention_days
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
+  permissions_boundary_arn       = local.permissions_boundary_arn
 
   environment = merge(local.function_environment, {
     ONYX_INGESTION = "s3://${module.ingestion_bucket.id}"
@@ -159,6 +164,7 @@ module "load" {
   log_retention_days             = var.log_retention_days
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
+  permissions_boundary_arn       = local.permissions_boundary_arn
 
   # Inside the warehouse's VPC when Terraform creates a private warehouse.
   vpc_config = var.create_warehouse ? {

@@ -21,6 +21,12 @@ variable "environment" {
   default     = "prod"
 }
 
+variable "permissions_boundary_arn" {
+  description = "Permission boundary every IAM role of this stack carries: terraform/bootstrap's permissions_boundary_arn output, which the deploy role may only create roles with. null (or empty): none, for an administrator's apply without the bootstrap roles."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Extra tags applied to every resource."
   type        = map(string)

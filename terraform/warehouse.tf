@@ -303,6 +303,8 @@ resource "aws_iam_role" "rds_monitoring" {
   name               = "${local.warehouse_identifier}-monitoring"
   description        = "Lets RDS Enhanced Monitoring publish OS metrics of the Onyx warehouse"
   assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+
+  permissions_boundary = local.permissions_boundary_arn
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {

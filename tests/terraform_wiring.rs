@@ -18,7 +18,7 @@ const LAMBDA_MODULE: &str = "./modules/lambda_function";
 const FUNCTION_BINARIES: [&str; 3] = ["onyx-extract", "onyx-transform", "onyx-load"];
 
 /// `"*"` resources that AWS requires, by (file under terraform/, statement Sid), with the reason.
-const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 6] = [
+const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 10] = [
     (
         "modules/lambda_function/main.tf",
         "XRayWriteNoResourceLevelPermissions",
@@ -37,6 +37,18 @@ const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 6] = [
         "KeyPolicyThisKeyAccountAdministers",
         "in a key policy, \"*\" is the key the policy is attached to",
     ),
+    (
+        "bootstrap/github.tf",
+        "NoResourceLevelPermissions",
+        "kms:CreateKey, kms:ListAliases, the EC2 Describe calls and X-Ray's writes support no resource-level permissions",
+    ),
+    (
+        "bootstrap/github.tf",
+        "ReadNoResourceLevelPermissions",
+        "kms:ListAliases and the EC2 Describe calls support no resource-level permissions",
+    ),
+    ("bootstrap/github.tf", "DenyRoleWritesWithoutThisBoundary", "a Deny on \"*\" grants nothing; it caps every role"),
+    ("bootstrap/github.tf", "DenyRemovingTheBoundary", "a Deny on \"*\" grants nothing; it caps every role"),
 ];
 
 fn terraform_dir() -> PathBuf {
@@ -797,14 +809,13 @@ fn every_function_gets_the_packaged_ca_bundle_and_plans_without_zips() {
     assert_eq!(present.replace(' ', ""), "fileexists(var.zip_path)");
 }
 
-/// Issue #13 items 7 and 9 (mechanism: the committed environment file, the Makefile and the two
-/// workflows, read as text; the warehouse's re-create traps). The region has one source,
+/// Issue #13 items 7 and 9 (mechanism: the committed environment file, the Makefile and the deploy
+/// workflow, read as text; the warehouse's re-create traps). The region has one source,
 /// `terraform/env/<env>.tfvars`: make passes the file and reads the region from it, the deploy
-/// workflow asks make for it and sets no region of its own. Deploying is a job of CI that needs
-/// every other CI job of the same push. A re-created warehouse meets no leftover name: the
-/// parameter group takes a prefix, the final snapshot a creation time.
+/// workflow asks make for it and sets no region of its own. A re-created warehouse meets no
+/// leftover name: the parameter group takes a prefix, the final snapshot a creation time.
 #[test]
-fn one_region_source_gated_deploys_and_no_recreate_traps() {
+fn one_region_source_and_no_recreate_traps() {
     let repo = terraform_dir().join("..");
     let read = |path: &str| fs::read_to_string(repo.join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let env = hcl::parse(&read("terraform/env/prod.tfvars")).expect("env/prod.tfvars parses");
@@ -822,28 +833,7 @@ fn one_region_source_gated_deploys_and_no_recreate_traps() {
     assert!(
         deploy.contains("make -s infra-region") && deploy.contains("aws-region: ${{ steps.region.outputs.region }}")
     );
-    let triggers = deploy.split("\non:").nth(1).and_then(|t| t.split("\npermissions:").next()).expect("on:");
-    assert_eq!(
-        triggers.trim(),
-        "workflow_call:",
-        "deploy.yml must only be called (after CI), not triggered: {triggers}"
-    );
-    let ci = read(".github/workflows/ci.yml");
-    let job = ci.split("\n  deploy:\n").nth(1).expect("ci.yml has a deploy job");
-    let jobs: Vec<&str> = ci
-        .split("\njobs:\n")
-        .nth(1)
-        .expect("ci.yml jobs")
-        .lines()
-        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
-        .filter(|n| !n.starts_with(' '))
-        .collect();
-    assert!(jobs.contains(&"test") && jobs.contains(&"deploy"), "{jobs:?}");
-    let needs = job.lines().find_map(|l| l.trim().strip_prefix("needs: ")).expect("deploy needs");
-    for other in jobs.iter().filter(|j| **j != "deploy") {
-        assert!(needs.contains(other), "the deploy job must need CI job {other}: {needs}");
-    }
-    assert!(job.contains("uses: ./.github/workflows/deploy.yml ") && job.contains("refs/heads/main"), "{job}");
+    // Deploying after every CI job, with the packaged zips: lambda_zips_are_built_once_… below.
 
     let root = Module::load(".");
     let group = root.resource("aws_db_parameter_group", "warehouse");
@@ -1036,4 +1026,585 @@ fn the_lake_tables_views_and_workgroup_follow_the_code_and_one_variable_switches
     assert!(text(required(views, "query", "named query")).contains("/../lake/views/${each.value}"));
     let view_files = fs::read_dir(terraform_dir().join("../lake/views")).expect("lake/views").count();
     assert!(view_files >= 16, "lake/views holds {view_files} files");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Release pipeline trust (issue #13 item 7): the workflows, read as indented text (no YAML
+// parser: these helpers read the few keys the tests need, in the layout the files are written
+// in), and terraform/bootstrap's GitHub roles, read with hcl-rs.
+// ---------------------------------------------------------------------------------------------
+
+fn repo_file(path: &str) -> String {
+    let full = terraform_dir().join("..").join(path);
+    fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading {}: {e}", full.display()))
+}
+
+fn workflows() -> Vec<(String, String)> {
+    let dir = terraform_dir().join("../.github/workflows");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yml" || ext == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "found only {files:?}");
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+            (name, fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// The jobs of a workflow: each job id (two-space key under `jobs:`) with the lines below it.
+fn workflow_jobs(workflow: &str) -> BTreeMap<String, String> {
+    let body = workflow.split("\njobs:\n").nth(1).expect("the workflow has jobs");
+    let mut jobs = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in body.lines() {
+        let id = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')).filter(|l| !l.starts_with([' ', '#']));
+        if let Some(id) = id {
+            jobs.extend(current.take());
+            current = Some((id.to_owned(), String::new()));
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push_str(line);
+            lines.push('\n');
+        }
+    }
+    jobs.extend(current);
+    jobs
+}
+
+/// A job's top-level `key: value` (the value without a trailing comment).
+fn job_value(job: &str, key: &str) -> Option<String> {
+    job.lines().find_map(|l| {
+        let value = l.strip_prefix("    ")?.strip_prefix(key)?.strip_prefix(':')?;
+        Some(value.split(" #").next().unwrap_or("").trim().to_owned())
+    })
+}
+
+/// The `name: value` lines of a job's top-level block (`permissions:`, `outputs:`, `with:`, ...).
+fn job_block(job: &str, key: &str) -> BTreeMap<String, String> {
+    let mut lines = job.lines().skip_while(|l| l.trim_end() != format!("    {key}:")).skip(1);
+    let mut entries = BTreeMap::new();
+    for line in lines.by_ref() {
+        let Some(entry) = line.strip_prefix("      ").filter(|l| !l.starts_with(' ')) else { break };
+        if let Some((name, value)) = entry.split_once(':') {
+            entries.insert(name.trim().to_owned(), value.split(" #").next().unwrap_or("").trim().to_owned());
+        }
+    }
+    entries
+}
+
+fn job_needs(job: &str) -> BTreeSet<String> {
+    let needs = job_value(job, "needs").unwrap_or_default();
+    needs.trim_matches(['[', ']']).split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect()
+}
+
+fn write_permissions(permissions: &BTreeMap<String, String>) -> BTreeSet<String> {
+    permissions.iter().filter(|(_, v)| v.as_str() == "write").map(|(k, _)| k.clone()).collect()
+}
+
+/// The scripts of every `run:` in a workflow or job text (one line, or the `|` block below it).
+fn run_scripts(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut scripts = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        let Some(value) = trimmed.strip_prefix("run:") else { continue };
+        let value = value.trim();
+        if value != "|" && value != ">" {
+            scripts.push(value.to_owned());
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let block: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+            .copied()
+            .collect();
+        scripts.push(block.join("\n"));
+    }
+    scripts
+}
+
+/// The steps of a job: each `- ` item under `steps:`, as its text.
+fn job_steps(job: &str) -> Vec<String> {
+    let mut steps: Vec<String> = Vec::new();
+    for line in job.lines().skip_while(|l| l.trim_end() != "    steps:").skip(1) {
+        if line.starts_with("      - ") {
+            steps.push(String::new());
+        }
+        if let Some(step) = steps.last_mut() {
+            step.push_str(line);
+            step.push('\n');
+        }
+    }
+    steps
+}
+
+fn is_commit_pin(uses: &str) -> bool {
+    uses.split_once('@').is_some_and(|(_, pin)| {
+        let sha = pin.split_whitespace().next().unwrap_or("");
+        sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit())
+    })
+}
+
+const PULL_REQUEST_ONLY: &str = "github.event_name == 'pull_request'";
+const LAMBDA_ZIPS: [&str; 3] = [
+    "target/lambda/onyx-extract/bootstrap.zip",
+    "target/lambda/onyx-transform/bootstrap.zip",
+    "target/lambda/onyx-load/bootstrap.zip",
+];
+
+/// Issue #13 item 7 (mechanism: ci.yml, deploy.yml and make/infra.mk, read as text). The Lambda
+/// zips are built once, by CI's `package` job (every run, no cache), which uploads them with their
+/// SHA-256 (actions pinned by commit) and passes the SHA-256 on as a job output; the deploy job
+/// needs that job and every other CI job of the same push (all but the pull-request-only plan),
+/// downloads the artefact, checks it against that output before `make deploy`, and builds nothing.
+#[test]
+fn lambda_zips_are_built_once_and_deployed_unbuilt_after_every_ci_job() {
+    let ci = repo_file(".github/workflows/ci.yml");
+    let jobs = workflow_jobs(&ci);
+    let package = jobs.get("package").expect("ci.yml has a package job");
+    assert_eq!(job_value(package, "if"), None, "the package job runs on every CI run (push and pull request)");
+    assert!(run_scripts(package).iter().any(|r| r == "make package"), "the package job runs make package");
+    assert!(!package.contains("rust-cache") && !package.contains("actions/cache"), "the deployed build uses no cache");
+    assert_eq!(
+        job_block(package, "outputs").get("sha256sums").map(String::as_str),
+        Some("${{ steps.sums.outputs.sha256sums }}"),
+        "the package job passes the zips' SHA-256 on as a job output"
+    );
+    let steps = job_steps(package);
+    let sums = steps.iter().find(|s| s.contains("id: sums")).expect("the step recording the SHA-256");
+    assert!(sums.contains("target/lambda/SHA256SUMS") && sums.contains("$GITHUB_OUTPUT"), "{sums}");
+    let upload = steps.iter().find(|s| s.contains("actions/upload-artifact@")).expect("the package job uploads");
+    let artefact = upload.lines().find_map(|l| l.trim().strip_prefix("name: ")).expect("the artefact's name");
+    for path in LAMBDA_ZIPS.iter().chain(&["target/lambda/SHA256SUMS"]) {
+        assert!(upload.lines().any(|l| l.trim() == *path), "the artefact lacks {path}: {upload}");
+    }
+    assert!(upload.contains("if-no-files-found: error"), "a missing zip fails the upload: {upload}");
+    let make = repo_file("make/infra.mk");
+    let recipe = make.split("\npackage:").nth(1).and_then(|r| r.split("\n\n").next()).expect("make package");
+    assert!(recipe.contains("bootstrap.zip") && recipe.contains("tee SHA256SUMS"), "make package writes SHA256SUMS");
+
+    // The deploy job: after every CI job of the same push, handing over the package job's output.
+    let deploy = jobs.get("deploy").expect("ci.yml has a deploy job");
+    let needs = job_needs(deploy);
+    for (id, job) in &jobs {
+        let pull_request_only = job_value(job, "if").as_deref() == Some(PULL_REQUEST_ONLY);
+        if id != "deploy" && !pull_request_only {
+            assert!(needs.contains(id), "the deploy job must need CI job {id}: {needs:?}");
+        }
+    }
+    assert!(needs.contains("package"));
+    let condition = job_value(deploy, "if").unwrap_or_default();
+    assert!(condition.contains("github.event_name == 'push'") && condition.contains("refs/heads/main"), "{condition}");
+    assert!(deploy.contains("uses: ./.github/workflows/deploy.yml "), "{deploy}");
+    let with = job_block(deploy, "with");
+    assert_eq!(with.get("lambda-artifact").map(String::as_str), Some(artefact));
+    assert_eq!(with.get("lambda-sha256sums").map(String::as_str), Some("${{ needs.package.outputs.sha256sums }}"));
+
+    // deploy.yml: only called; downloads, checks, applies; builds nothing.
+    let called = repo_file(".github/workflows/deploy.yml");
+    let triggers: Vec<&str> = called
+        .split("\non:\n")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").next())
+        .expect("deploy.yml's on:")
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ").filter(|l| !l.starts_with(' ')))
+        .collect();
+    assert_eq!(triggers, ["workflow_call:"], "deploy.yml must only be called (after CI), not triggered");
+    let code: String = called.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    for builds in ["cargo", "rustup", "make package", "setup-infra", "rust-cache", "package_zips"] {
+        assert!(!code.contains(builds), "the deploy workflow must not build (it contains {builds:?})");
+    }
+    let deploy_jobs = workflow_jobs(&called);
+    assert_eq!(deploy_jobs.len(), 1, "deploy.yml has one job");
+    let steps = job_steps(deploy_jobs.values().next().expect("the deploy job"));
+    let position = |what: &str| {
+        steps.iter().position(|s| s.contains(what)).unwrap_or_else(|| panic!("deploy.yml has no step with {what}"))
+    };
+    let download = position("actions/download-artifact@");
+    assert!(steps[download].contains("name: ${{ inputs.lambda-artifact }}"), "{}", steps[download]);
+    assert!(steps[download].contains("path: target/lambda"), "{}", steps[download]);
+    let check = position(".ci/check-zips.sh target/lambda");
+    assert!(
+        steps[check].contains("EXPECTED_SHA256SUMS: ${{ inputs.lambda-sha256sums }}"),
+        "the zips are checked against the package job's output: {}",
+        steps[check]
+    );
+    let apply = position("make deploy ");
+    assert!(steps[apply].contains("INFRA_SKIP_PACKAGE=1"), "{}", steps[apply]);
+    assert!(download < check && check < apply, "download, check, then apply");
+
+    // Every third-party action, in every workflow, is pinned by commit.
+    for (file, text) in workflows() {
+        for line in text.lines().filter(|l| l.trim_start().trim_start_matches("- ").starts_with("uses: ")) {
+            let uses = line.trim_start().trim_start_matches("- ").trim_start_matches("uses: ");
+            assert!(uses.starts_with("./") || is_commit_pin(uses), "{file}: {uses} is not pinned by a commit SHA");
+        }
+    }
+}
+
+/// Issue #13 item 7 (mechanism: ci.yml and make/infra.mk read as text). The pull-request plan runs
+/// on `pull_request` (never `pull_request_target`, in any workflow), assumes the plan role (not the
+/// deploy role, no environment), plans without the state lock with the committed environment file,
+/// and may write nothing but its pull-request comment (plus the OIDC token it asks for); no other
+/// job may write to pull requests. Forks and unset variables are told and skipped, and no `run:`
+/// script in any workflow expands `${{ }}` (untrusted values reach scripts through `env:` only).
+#[test]
+fn the_pull_request_plan_is_read_only_and_only_it_writes_to_pull_requests() {
+    let ci = repo_file(".github/workflows/ci.yml");
+    let jobs = workflow_jobs(&ci);
+    let plan = jobs.get("plan").expect("ci.yml has a plan job");
+    assert_eq!(job_value(plan, "if").as_deref(), Some(PULL_REQUEST_ONLY));
+    assert_eq!(job_value(plan, "environment"), None, "the plan job's token must not carry the production subject");
+    let expected: BTreeSet<String> = ["id-token", "pull-requests"].map(str::to_owned).into();
+    assert_eq!(write_permissions(&job_block(plan, "permissions")), expected, "the plan job's write permissions");
+    assert!(plan.contains("role-to-assume: ${{ vars.AWS_PLAN_ROLE_ARN }}") && !plan.contains("AWS_DEPLOY_ROLE_ARN"));
+    assert!(run_scripts(plan).iter().any(|r| r.contains("make plan-summary INFRA_ENV=prod")), "{plan}");
+    let make = repo_file("make/infra.mk");
+    let recipe = make.split("\nplan-summary:").nth(1).and_then(|r| r.split("\n\n").next()).expect("make plan-summary");
+    let plan_line = recipe.lines().find(|l| l.contains("$(INFRA_TF) plan ")).expect("plan-summary runs terraform plan");
+    assert!(plan_line.contains("-lock=false") && plan_line.contains("-var-file=$(INFRA_VAR_FILE)"), "{plan_line}");
+
+    // Forks (no OIDC token) and a repository without the variables: said in the summary, skipped.
+    let steps = job_steps(plan);
+    let gate = steps.iter().position(|s| s.contains("id: gate")).expect("the plan job decides first");
+    assert_eq!(gate, 0, "the gate is the first step");
+    for needed in ["github.event.pull_request.head.repo.full_name", "vars.AWS_PLAN_ROLE_ARN", "GITHUB_STEP_SUMMARY"] {
+        assert!(steps[gate].contains(needed), "the gate step lacks {needed}: {}", steps[gate]);
+    }
+    for step in &steps[gate + 1..] {
+        assert!(step.contains("if: steps.gate.outputs.ready == 'true'"), "a step runs without the gate: {step}");
+    }
+
+    for (file, text) in workflows() {
+        let on = text.split("\non:").nth(1).and_then(|t| t.split("\n\n").next()).unwrap_or_default();
+        assert!(
+            !on.contains("pull_request_target") && !on.contains("workflow_run"),
+            "{file} runs untrusted code with secrets"
+        );
+        let top = text.split("\njobs:\n").next().unwrap_or_default();
+        assert!(!top.contains(": write"), "{file}: workflow-level write permissions");
+        for (id, job) in workflow_jobs(&text) {
+            let writes = write_permissions(&job_block(&job, "permissions"));
+            if (file.as_str(), id.as_str()) != ("ci.yml", "plan") {
+                assert!(!writes.contains("pull-requests"), "{file} job {id} may write to pull requests");
+            }
+        }
+        for script in run_scripts(&text) {
+            assert!(!script.contains("${{"), "{file}: a run script expands an expression (use env:): {script}");
+        }
+    }
+}
+
+/// An expression as a list of strings: arrays and `concat`/`flatten` flattened, `local.x`
+/// followed, literals and quoted templates as their text, anything else as its source text.
+fn expand(module: &Module, expr: &Expression) -> Vec<String> {
+    // `local.<object>.<key>`: the key's value in that local object.
+    let source = text(expr);
+    let member = source.strip_prefix("local.").and_then(|rest| rest.split_once('.')).and_then(|(object, key)| {
+        let Some(Expression::Object(fields)) = module.locals().get(object).copied() else { return None };
+        fields.iter().find(|(k, _)| object_key(k) == key).map(|(_, v)| v.clone())
+    });
+    if let Some(value) = member {
+        return expand(module, &value);
+    }
+    match module.resolve(expr) {
+        Expression::Array(items) => items.iter().flat_map(|item| expand(module, item)).collect(),
+        Expression::FuncCall(call) if ["concat", "flatten"].contains(&call.name.name.as_str()) => {
+            call.args.iter().flat_map(|arg| expand(module, arg)).collect()
+        }
+        other => vec![module.template(other).unwrap_or_else(|| text(other))],
+    }
+}
+
+/// One statement of a `data "aws_iam_policy_document"`, its values expanded (see `expand`).
+#[derive(Debug)]
+struct DocStatement {
+    sid: String,
+    deny: bool,
+    actions: Vec<String>,
+    resources: Vec<String>,
+    /// (test, variable, values)
+    conditions: Vec<(String, String, Vec<String>)>,
+    /// (type, identifiers as written)
+    principals: Vec<(String, Vec<String>)>,
+}
+
+fn policy_document(module: &Module, name: &str) -> Vec<DocStatement> {
+    let document = module
+        .blocks("data")
+        .find(|b| label(b, 0) == "aws_iam_policy_document" && label(b, 1) == name)
+        .unwrap_or_else(|| panic!("data.aws_iam_policy_document.{name} is not declared"));
+    assert!(attr(&document.body, "source_policy_documents").is_none(), "{name}: read its statements where they are");
+    let list = |body: &Body, key: &str| attr(body, key).map(|e| expand(module, e)).unwrap_or_default();
+    let single = |body: &Body, key: &str| list(body, key).into_iter().next().unwrap_or_default();
+    document
+        .body
+        .blocks()
+        .filter(|b| b.identifier.as_str() == "statement")
+        .map(|s| DocStatement {
+            sid: single(&s.body, "sid"),
+            deny: single(&s.body, "effect") == "Deny",
+            actions: list(&s.body, "actions"),
+            resources: list(&s.body, "resources"),
+            conditions: s
+                .body
+                .blocks()
+                .filter(|c| c.identifier.as_str() == "condition")
+                .map(|c| (single(&c.body, "test"), single(&c.body, "variable"), list(&c.body, "values")))
+                .collect(),
+            principals: s
+                .body
+                .blocks()
+                .filter(|c| c.identifier.as_str() == "principals")
+                .map(|c| (single(&c.body, "type"), attr(&c.body, "identifiers").map(value_strings).unwrap_or_default()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Does an IAM action pattern (`iam:*Role`, `iam:Put*`, `*`) cover the action?
+fn action_covers(pattern: &str, action: &str) -> bool {
+    fn glob(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&p[1..], a) || (!a.is_empty() && glob(p, &a[1..])),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => glob(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    glob(pattern.as_bytes(), action.as_bytes())
+}
+
+const GITHUB_ISSUER: &str = "token.actions.githubusercontent.com";
+
+/// The one trust statement of a GitHub role: GitHub's OIDC provider, audience sts.amazonaws.com,
+/// and the `sub` condition's values (StringEquals only: StringLike would admit wildcards).
+fn github_trust_subjects(boot: &Module, document: &str) -> Vec<String> {
+    let trust = policy_document(boot, document);
+    assert_eq!(trust.len(), 1, "{document} has one statement: {trust:?}");
+    let statement = &trust[0];
+    assert!(!statement.deny);
+    assert_eq!(statement.actions, ["sts:AssumeRoleWithWebIdentity"], "{document}");
+    assert_eq!(statement.principals, [("Federated".to_owned(), vec!["local.oidc_provider_arn".to_owned()])]);
+    let issuer = |claim: &str| format!("{}:{claim}", "${local.github_issuer}");
+    let mut conditions = statement.conditions.clone();
+    conditions.sort();
+    let audience = ("StringEquals".to_owned(), issuer("aud"), vec!["sts.amazonaws.com".to_owned()]);
+    assert_eq!(conditions.len(), 2, "{document}: only the audience and subject conditions: {conditions:?}");
+    assert!(conditions.contains(&audience), "{document}: the audience condition: {conditions:?}");
+    let subject = conditions.iter().find(|(_, variable, _)| *variable == issuer("sub")).expect("a sub condition");
+    assert_eq!(subject.0, "StringEquals", "{document}: the subject is matched exactly");
+    subject.2.clone()
+}
+
+/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf, read with hcl-rs). The deploy role
+/// trusts GitHub's OIDC provider for exactly one subject, the `production` environment of the
+/// repository named by the variables; the plan role exactly that repository's pull requests; the
+/// provider (audience sts.amazonaws.com) is created unless an existing one's ARN is given.
+#[test]
+fn the_github_roles_trust_only_this_repositorys_production_environment_and_pull_requests() {
+    let boot = Module::load("bootstrap");
+    let locals = boot.locals();
+    let local_template = |name: &str| {
+        let expr = locals.get(name).copied().unwrap_or_else(|| panic!("local.{name}"));
+        boot.template(expr).unwrap_or_else(|| text(expr))
+    };
+    assert_eq!(local_template("github_issuer"), GITHUB_ISSUER);
+    let repo = local_template("github_repo");
+    assert!(repo.contains("\"${var.github_owner}/${var.github_repository}\""), "local.github_repo is {repo}");
+
+    let deploy = boot.resource("aws_iam_role", "deploy");
+    assert_eq!(
+        text(required(deploy, "assume_role_policy", "deploy role")),
+        "data.aws_iam_policy_document.deploy_trust[0].json"
+    );
+    assert_eq!(
+        github_trust_subjects(&boot, "deploy_trust"),
+        ["repo:${local.github_repo}:environment:production"],
+        "the deploy role accepts the production environment of this repository and nothing else"
+    );
+    let plan = boot.resource("aws_iam_role", "plan");
+    assert_eq!(
+        text(required(plan, "assume_role_policy", "plan role")),
+        "data.aws_iam_policy_document.plan_trust[0].json"
+    );
+    assert_eq!(github_trust_subjects(&boot, "plan_trust"), ["repo:${local.github_repo}:pull_request"]);
+
+    let provider = boot.resource("aws_iam_openid_connect_provider", "github");
+    assert_eq!(boot.template(required(provider, "url", "provider")).as_deref(), Some("https://${local.github_issuer}"));
+    assert_eq!(expand(&boot, required(provider, "client_id_list", "provider")), ["sts.amazonaws.com"]);
+    assert!(text(required(provider, "count", "provider")).contains("var.github_oidc_provider_arn == null"));
+    let reuse = text(locals["oidc_provider_arn"]);
+    assert!(reuse.starts_with("var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn"), "{reuse}");
+    assert_eq!(boot.variable_default("github_oidc_provider_arn").map(text).as_deref(), Some("null"));
+}
+
+/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf and every `aws_iam_role` of the main
+/// root and its modules, read with hcl-rs). The deploy role carries the permission boundary; the
+/// boundary denies creating a role, or giving one a policy, unless the role carries that same
+/// boundary, and denies removing it or changing the boundary and the GitHub roles; the deploy
+/// policy grants those role writes only under the same condition and grants no sts: action. So
+/// the deploy role cannot make itself, or anything, an administrator. Every role the main root
+/// creates carries `var.permissions_boundary_arn` (default null: an administrator's apply).
+#[test]
+fn the_deploy_role_and_every_role_it_creates_carry_the_permission_boundary() {
+    let boot = Module::load("bootstrap");
+    let locals = boot.locals();
+    let deploy = boot.resource("aws_iam_role", "deploy");
+    assert_eq!(text(required(deploy, "permissions_boundary", "deploy role")), "aws_iam_policy.boundary[0].arn");
+    let policy = boot.resource("aws_iam_policy", "boundary");
+    assert_eq!(text(required(policy, "name", "boundary")), "local.boundary_name");
+    assert_eq!(text(required(policy, "policy", "boundary")), "data.aws_iam_policy_document.boundary[0].json");
+    let boundary_arn = boot.template(locals["boundary_arn"]).expect("local.boundary_arn is a template");
+    assert!(boundary_arn.ends_with(":policy/${local.boundary_name}"), "local.boundary_arn is {boundary_arn}");
+    let same_boundary =
+        |test: &str| (test.to_owned(), "iam:PermissionsBoundary".to_owned(), vec![boundary_arn.clone()]);
+
+    let role_writes = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"];
+    let boundary = policy_document(&boot, "boundary");
+    let denies = |action: &str| {
+        boundary.iter().filter(|s| s.deny && s.actions.iter().any(|a| action_covers(a, action))).collect::<Vec<_>>()
+    };
+    for action in role_writes {
+        let deny = denies(action);
+        assert!(
+            deny.iter().any(|s| s.resources == ["*"] && s.conditions == [same_boundary("StringNotEquals")]),
+            "the boundary must deny {action} on every role without iam:PermissionsBoundary = the boundary: {deny:?}"
+        );
+    }
+    assert!(
+        denies("iam:DeleteRolePermissionsBoundary").iter().any(|s| s.resources == ["*"] && s.conditions.is_empty()),
+        "the boundary must deny removing a boundary"
+    );
+    for action in [
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeletePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+    ] {
+        assert!(
+            denies(action).iter().any(|s| s.conditions.is_empty()
+                && s.resources.contains(&boundary_arn)
+                && s.resources.iter().any(|r| r.ends_with(":role/${local.deploy_role_name}"))),
+            "the boundary must deny {action} on itself and on the deploy role"
+        );
+    }
+
+    let deploy_policy = boot.resource("aws_iam_role_policy", "deploy");
+    assert_eq!(text(required(deploy_policy, "policy", "deploy policy")), "data.aws_iam_policy_document.deploy[0].json");
+    let grants = policy_document(&boot, "deploy");
+    let mut creates = 0;
+    for statement in grants.iter().filter(|s| !s.deny) {
+        assert!(!statement.actions.iter().any(|a| a.starts_with("sts:") || a == "*" || a == "iam:*"), "{statement:?}");
+        for action in role_writes.iter().filter(|w| statement.actions.iter().any(|a| action_covers(a, w))) {
+            creates += usize::from(*action == "iam:CreateRole");
+            assert!(
+                statement.conditions.contains(&same_boundary("StringEquals")),
+                "the deploy policy grants {action} without iam:PermissionsBoundary = the boundary: {statement:?}"
+            );
+            assert_eq!(statement.resources, ["arn:${local.partition}:iam::${local.account_id}:role/${local.p}-*"]);
+        }
+    }
+    assert_eq!(creates, 1, "the deploy policy grants iam:CreateRole once");
+
+    // Every role the main root (and its modules) creates carries var.permissions_boundary_arn.
+    let root = Module::load(".");
+    assert!(matches!(root.variable_default("permissions_boundary_arn"), Some(Expression::Null)), "default null");
+    let boundary_local = text(root.locals()["permissions_boundary_arn"]);
+    assert!(
+        boundary_local.contains("var.permissions_boundary_arn"),
+        "local.permissions_boundary_arn is {boundary_local}"
+    );
+    let mut files = Vec::new();
+    collect_tf_files(&terraform_dir(), &mut files);
+    let mut roles = 0;
+    for path in files.iter().filter(|p| !p.starts_with(terraform_dir().join("bootstrap"))) {
+        let relative = path.strip_prefix(terraform_dir()).expect("under terraform/").display().to_string();
+        let body = hcl::parse(&fs::read_to_string(path).expect("readable")).expect("parses");
+        for role in body.blocks().filter(|b| b.identifier.as_str() == "resource" && label(b, 0) == "aws_iam_role") {
+            roles += 1;
+            let boundary = attr(&role.body, "permissions_boundary").map(text);
+            let expected = if relative.starts_with("modules/") {
+                "var.permissions_boundary_arn"
+            } else {
+                "local.permissions_boundary_arn"
+            };
+            assert_eq!(
+                boundary.as_deref(),
+                Some(expected),
+                "{relative}: aws_iam_role.{} has no permissions_boundary",
+                label(role, 1)
+            );
+        }
+    }
+    assert!(roles >= 3, "found {roles} roles");
+    let module = Module::load("modules/lambda_function");
+    assert!(matches!(module.variable_default("permissions_boundary_arn"), Some(Expression::Null)));
+    for (name, body) in function_modules(&root) {
+        assert_eq!(
+            attr(body, "permissions_boundary_arn").map(text).as_deref(),
+            Some("local.permissions_boundary_arn"),
+            "module.{name} passes the boundary"
+        );
+    }
+}
+
+/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf read with hcl-rs). The plan role
+/// reads: every action is a Get/List/Describe or a kms:Decrypt (of the state key, or of the
+/// functions' environments through Lambda); objects it may read are the state and the code zips,
+/// never the data buckets; no secret value; no boundary needed because nothing is written.
+#[test]
+fn the_plan_role_only_reads_the_state_and_the_stacks_configuration() {
+    let boot = Module::load("bootstrap");
+    let plan_policy = boot.resource("aws_iam_role_policy", "plan");
+    assert_eq!(text(required(plan_policy, "policy", "plan policy")), "data.aws_iam_policy_document.plan[0].json");
+    assert!(
+        boot.resources("aws_iam_role_policy_attachment")
+            .all(|(_, b)| !text(required(b, "role", "attachment")).contains("plan")),
+        "no managed policy is attached to the plan role"
+    );
+    let statements = policy_document(&boot, "plan");
+    assert!(statements.len() >= 4);
+    let state_object = "${module.state_bucket.arn}/${var.state_key}";
+    for statement in &statements {
+        assert!(!statement.deny, "{statement:?}");
+        for action in &statement.actions {
+            let (service, verb) = action.split_once(':').unwrap_or_else(|| panic!("{action}"));
+            let reads = ["Get", "List", "Describe"].iter().any(|v| verb.starts_with(v));
+            assert!(reads || action == "kms:Decrypt", "the plan role may only read: {action} in {}", statement.sid);
+            assert_ne!(action, "secretsmanager:GetSecretValue");
+            if action == "kms:Decrypt" {
+                let via_lambda = (
+                    "StringEquals".to_owned(),
+                    "kms:ViaService".to_owned(),
+                    vec!["lambda.${local.region}.amazonaws.com".to_owned()],
+                );
+                assert!(
+                    statement.resources == ["aws_kms_key.state.arn"] || statement.conditions == [via_lambda],
+                    "kms:Decrypt of the state key, or of the environments through Lambda only: {statement:?}"
+                );
+            }
+            if service == "s3" && action_covers(action, "s3:GetObject") {
+                for resource in &statement.resources {
+                    assert!(
+                        resource == state_object || resource.contains("-code-*/*"),
+                        "the plan role reads objects of {resource} ({}): only the state and the code zips",
+                        statement.sid
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        statements.iter().any(|s| s.actions == ["s3:GetObject"] && s.resources == [state_object]),
+        "it reads the state"
+    );
 }

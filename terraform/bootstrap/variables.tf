@@ -1,11 +1,11 @@
 variable "region" {
-  description = "Region of the state bucket (use the pipeline's region)."
+  description = "Region of the state bucket and of the stack the deploy and plan roles are scoped to (use the pipeline's region)."
   type        = string
   default     = "eu-west-2"
 }
 
 variable "name_prefix" {
-  description = "Prefix of the state bucket's name."
+  description = "Prefix of the state bucket's name, and the name_prefix of the stack (terraform/env/<env>.tfvars) whose names the deploy and plan roles are scoped to."
   type        = string
   default     = "onyx"
 }
@@ -26,4 +26,22 @@ variable "force_destroy_state_bucket" {
   description = "Let `terraform destroy` delete the state bucket with every state version in it. Only for tearing everything down."
   type        = bool
   default     = false
+}
+
+variable "github_owner" {
+  description = "GitHub owner (user or organisation) of the repository whose workflows deploy and plan; with github_repository, creates the OIDC provider and the roles (github.tf). null: none."
+  type        = string
+  default     = null
+}
+
+variable "github_repository" {
+  description = "Name of that GitHub repository (without the owner)."
+  type        = string
+  default     = null
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of an existing token.actions.githubusercontent.com identity provider to reuse (an account has at most one per URL); null creates it."
+  type        = string
+  default     = null
 }

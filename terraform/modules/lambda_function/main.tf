@@ -86,6 +86,9 @@ resource "aws_iam_role" "this" {
   name               = "${var.function_name}-lambda"
   description        = "Execution role of the ${var.function_name} Lambda function"
   assume_role_policy = data.aws_iam_policy_document.assume.json
+
+  # The deploy role may only create roles that carry its boundary (terraform/bootstrap).
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "runtime" {

@@ -116,3 +116,9 @@ variable "reserved_concurrent_executions" {
     error_message = "reserved_concurrent_executions must be null (no reservation) or at least 1 (0 would stop the function)."
   }
 }
+
+variable "permissions_boundary_arn" {
+  description = "Permission boundary of the execution role (null: none)."
+  type        = string
+  default     = null
+}
