@@ -642,3 +642,85 @@ async fn a_first_load_appends_facts_by_the_bulk_path_and_keeps_every_foreign_key
     assert_eq!(second[0].rows.get("fact_payment"), Some(&158));
     assert_eq!(texts(&warehouse, foreign_keys).await, before);
 }
+
+/// On the bulk path the re-added foreign keys stand in for the loader's reference check: a
+/// staged fact naming a missing dimension row (here a trigger keeps one design out of
+/// dim_design) fails the key's validation, the load rolls back to before the merge and the
+/// loader's own check names the row, the column and the value; nothing of the run is loaded and
+/// every key is back.
+#[tokio::test]
+async fn a_missing_reference_on_the_bulk_path_names_the_row_and_loads_nothing() {
+    let source_db = TestDb::seeded("ld_bulk_missing").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-bulk-missing-in");
+    let (_, processed, _) = local_dir("ld-bulk-missing-out");
+    let (_, mut warehouse) = warehouse_db("ld_bulk_missing_wh").await;
+    let foreign_keys = "SELECT conrelid::regclass::text || ' ' || conname || ' ' || convalidated
+                        FROM pg_constraint WHERE contype = 'f' ORDER BY 1";
+    let keys_before = texts(&warehouse, foreign_keys).await;
+    let design: i32 = source
+        .query_one("SELECT design_id FROM sales_order ORDER BY sales_order_id LIMIT 1", &[])
+        .await
+        .expect("a design that is sold")
+        .get(0);
+    warehouse
+        .batch_execute(&format!(
+            "CREATE FUNCTION keep_out() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN IF NEW.design_id = {design} THEN RETURN NULL; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER keep_out BEFORE INSERT ON dim_design FOR EACH ROW EXECUTE FUNCTION keep_out();"
+        ))
+        .await
+        .expect("a dimension row goes missing");
+
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    let error = load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default())
+        .await
+        .expect_err("a fact names a design the warehouse does not have");
+    match &error {
+        LoadError::MissingReference { table, column, value, references, .. } => {
+            assert_eq!((*table, *column, *references), ("fact_sales_order", "design_id", "dim_design"), "{error}");
+            assert_eq!(value, &design.to_string());
+        }
+        other => panic!("expected the loader's missing-reference error, got {other:?}"),
+    }
+    assert!(!error.is_retryable());
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_sales_order").await, 0, "nothing of the run");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM onyx_load_ledger").await, 0);
+    assert_eq!(texts(&warehouse, foreign_keys).await, keys_before, "every key is back");
+}
+
+/// A bulk-sized run of versions the warehouse already has (2,000 payments updated without
+/// touching `last_updated`: same version key, seen later) replaces them, as the normal path's
+/// `ON CONFLICT … DO UPDATE` does: the bulk path's update of present versions, not its append.
+#[tokio::test]
+async fn versions_already_loaded_are_replaced_on_the_bulk_path_not_appended() {
+    let source_db = TestDb::seeded("ld_bulk_again").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("ld-bulk-again-in");
+    let (_, processed, _) = local_dir("ld-bulk-again-out");
+    let (_, mut warehouse) = warehouse_db("ld_bulk_again_wh").await;
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let payments = count(&warehouse, "SELECT count(*) FROM fact_payment").await;
+
+    source
+        .batch_execute("UPDATE payment SET paid = NOT paid WHERE payment_id <= 2000")
+        .await
+        .expect("2,000 payments change, last_updated kept");
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    let loaded =
+        load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
+    assert_eq!(loaded[0].bulk_tables, ["fact_payment"], "2,000 of 15,836 payments: the bulk path");
+    assert_eq!(loaded[0].rows.get("fact_payment"), Some(&2000));
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, payments, "replaced, not appended");
+    let source_paid =
+        texts(&source, "SELECT payment_id || ' ' || paid FROM payment WHERE payment_id <= 2000 ORDER BY payment_id")
+            .await;
+    let warehouse_paid = texts(
+        &warehouse,
+        "SELECT payment_id || ' ' || paid FROM fact_payment WHERE payment_id <= 2000 ORDER BY payment_id",
+    )
+    .await;
+    assert_eq!(warehouse_paid, source_paid);
+}

@@ -331,7 +331,6 @@ pub async fn load_run(
         if options.fail_after_staged_tables == Some(staged) {
             return Err(LoadError::Injected(staged));
         }
-        check_references(&tx, table, &stage, run_id, &limits).await?;
         let bulk = matches!(table.role, Role::Fact { .. })
             && bulk_load_worthwhile(
                 staged_rows,
@@ -340,8 +339,21 @@ pub async fn load_run(
             && may_alter(&tx, table).await.map_err(db(table.name))?;
         let changed = if bulk {
             bulk_tables.push(table.name.to_string());
-            bulk_merge(&tx, table, &stage).await.map_err(db(table.name))?
+            match bulk_merge(&tx, table, &stage).await {
+                Ok(changed) => changed,
+                // A staged row names a missing reference: back to before the merge, and the
+                // loader's own check names the row, the column and the value.
+                Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                    tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {BULK_SAVEPOINT}"))
+                        .await
+                        .map_err(db(table.name))?;
+                    check_references(&tx, table, &stage, run_id, &limits).await?;
+                    return Err(db(table.name)(e));
+                }
+                Err(e) => return Err(db(table.name)(e)),
+            }
         } else {
+            check_references(&tx, table, &stage, run_id, &limits).await?;
             tx.execute(merge_sql(table, &stage).as_str(), &[]).await.map_err(db(table.name))?
         };
         tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
@@ -396,15 +408,19 @@ async fn may_alter(
 
 /// PostgreSQL's "Populating a Database" inside the load's one transaction: the table's foreign
 /// keys are dropped, the rows appended, and the same keys added back — which validates each one
-/// with a single set-based query instead of a trigger per row and reference. The loader's own
-/// reference check has already run on the staged rows; the re-validation is the database's
-/// second word. Readers wait for the commit (the table is locked exclusively) and never see a
-/// half-loaded run; a failure rolls the constraints back with everything else.
+/// with a single set-based query over the table instead of a trigger per row and reference, and
+/// stands in for the loader's own reference check (every reference column is NOT NULL, so the
+/// two find the same rows; on a violation the caller rolls back to [`BULK_SAVEPOINT`] and runs
+/// that check for its precise error). Versions already present are updated where the staged one
+/// is later, the rest inserted plainly: the same rows as [`merge_sql`]'s `ON CONFLICT`, without
+/// its per-row speculative insertion. Readers wait for the commit (the table is locked
+/// exclusively) and never see a half-loaded run; a failure rolls everything back.
 async fn bulk_merge(
     tx: &tokio_postgres::Transaction<'_>,
     table: &WarehouseTable,
     stage: &str,
 ) -> Result<u64, tokio_postgres::Error> {
+    tx.batch_execute(&format!("SAVEPOINT {BULK_SAVEPOINT}")).await?;
     let keys = tx
         .query(
             "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
@@ -417,13 +433,53 @@ async fn bulk_merge(
         let drops: Vec<String> = keys.iter().map(|(name, _)| format!("DROP CONSTRAINT {name}")).collect();
         tx.batch_execute(&format!("ALTER TABLE {} {}", table.name, drops.join(", "))).await?;
     }
-    let changed = tx.execute(merge_sql(table, stage).as_str(), &[]).await?;
+    let mut changed = 0;
+    for statement in bulk_merge_sql(table, stage) {
+        changed += tx.execute(statement.as_str(), &[]).await?;
+    }
     if !keys.is_empty() {
         let adds: Vec<String> =
             keys.iter().map(|(name, definition)| format!("ADD CONSTRAINT {name} {definition}")).collect();
         tx.batch_execute(&format!("ALTER TABLE {} {}", table.name, adds.join(", "))).await?;
     }
+    tx.batch_execute(&format!("RELEASE SAVEPOINT {BULK_SAVEPOINT}")).await?;
     Ok(changed)
+}
+
+/// Where [`bulk_merge`] begins, for the way back from a missing reference.
+const BULK_SAVEPOINT: &str = "onyx_bulk_merge";
+
+/// [`merge_sql`] for a fact table as two statements: versions already present updated where the
+/// staged one was seen later, then the new versions appended in version order. A run stages one
+/// version per key, so the two cover each staged row once.
+pub fn bulk_merge_sql(table: &WarehouseTable, stage: &str) -> Vec<String> {
+    let Role::Fact { version_key, .. } = table.role else { return vec![merge_sql(table, stage)] };
+    let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
+    let same_version: Vec<String> = version_key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
+    let updates: Vec<String> = table
+        .data_columns()
+        .filter(|c| !version_key.contains(&c.name))
+        .map(|c| format!("{} = {}", c.name, staged_expr_of(c, "s.")))
+        .collect();
+    let values: Vec<String> = table.data_columns().map(|c| staged_expr_of(c, "s.")).collect();
+    vec![
+        format!(
+            "UPDATE {name} AS t SET {updates} FROM {stage} AS s WHERE {same} \
+             AND t.{VERSION_ORDER} COLLATE \"C\" < s.{VERSION_ORDER} COLLATE \"C\"",
+            name = table.name,
+            updates = updates.join(", "),
+            same = same_version.join(" AND "),
+        ),
+        format!(
+            "INSERT INTO {name} ({cols}) SELECT {vals} FROM {stage} AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM {name} AS t WHERE {same}) ORDER BY {order}",
+            name = table.name,
+            cols = columns.join(", "),
+            vals = values.join(", "),
+            same = same_version.join(" AND "),
+            order = version_key.iter().map(|k| format!("s.{k}")).collect::<Vec<_>>().join(", "),
+        ),
+    ]
 }
 
 /// The session's timeouts, as PostgreSQL applies them (milliseconds).
@@ -441,9 +497,14 @@ async fn session_limits(client: &Client) -> Result<SessionLimits, tokio_postgres
 
 /// The staged value of a column as the warehouse type (decimals are staged as exact text).
 fn staged_expr(column: &crate::warehouse::WColumn) -> String {
+    staged_expr_of(column, "")
+}
+
+/// [`staged_expr`] with the stage's column qualified (`prefix` = `"s."`).
+fn staged_expr_of(column: &crate::warehouse::WColumn, prefix: &str) -> String {
     match column.kind {
-        WKind::Decimal { .. } => format!("{}::{}", column.name, column.kind.sql_type()),
-        _ => column.name.to_string(),
+        WKind::Decimal { .. } => format!("{prefix}{}::{}", column.name, column.kind.sql_type()),
+        _ => format!("{prefix}{}", column.name),
     }
 }
 
