@@ -645,6 +645,22 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
     }
 }
 
+/// `"name"`, with embedded quotes doubled (names from the catalog or a table description).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The planner's estimate of a table's rows; `None` for a table never analysed (or absent).
+pub async fn estimated_rows(
+    client: &impl tokio_postgres::GenericClient,
+    table: &str,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    let row = client
+        .query_one("SELECT (SELECT reltuples::int8 FROM pg_class WHERE oid = to_regclass(quote_ident($1)))", &[&table])
+        .await?;
+    Ok(row.get::<_, Option<i64>>(0).and_then(|n| u64::try_from(n).ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -732,20 +748,4 @@ mod tests {
         let err = url("postgres://u:hunter2@h/d?sslmode=verify-everything").config("source").await.expect_err("bad");
         assert!(err.to_string().contains("sslmode") && !err.to_string().contains("hunter2"), "{err}");
     }
-}
-
-/// `"name"`, with embedded quotes doubled (names from the catalog or a table description).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// The planner's estimate of a table's rows; `None` for a table never analysed (or absent).
-pub async fn estimated_rows(
-    client: &impl tokio_postgres::GenericClient,
-    table: &str,
-) -> Result<Option<u64>, tokio_postgres::Error> {
-    let row = client
-        .query_one("SELECT (SELECT reltuples::int8 FROM pg_class WHERE oid = to_regclass(quote_ident($1)))", &[&table])
-        .await?;
-    Ok(row.get::<_, Option<i64>>(0).and_then(|n| u64::try_from(n).ok()))
 }

@@ -190,13 +190,10 @@ mod tests {
         assert_eq!(timestamp(i64::MIN), "\"-infinity\"");
         // 0044-03-15 BC (astronomical year -43) and 10000-01-01.
         let day = 86_400_000_000i64;
-        let bc = NaiveDate::from_ymd_opt(-43, 3, 15)
-            .unwrap()
-            .signed_duration_since(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+        let bc = date(-43, 3, 15).signed_duration_since(date(2000, 1, 1));
         assert_eq!(timestamp(bc.num_days() * day), "\"-0043-03-15T00:00:00.000000\"");
-        let far = NaiveDate::from_ymd_opt(10000, 1, 1)
-            .unwrap()
-            .signed_duration_since(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+        let far = date(10000, 1, 1).signed_duration_since(date(2000, 1, 1));
         assert_eq!(timestamp(far.num_days() * day), "\"+10000-01-01T00:00:00.000000\"");
         assert_eq!(timestamp(i64::MAX - 1), format!("\"{} microseconds after 2000-01-01\"", i64::MAX - 1));
     }

@@ -491,8 +491,6 @@ struct CatalogColumn {
     base_type: i64,
 }
 
-/// `"name"`, with embedded quotes doubled: catalog names are quoted, never trusted as SQL.
-
 /// Which keys of a table a read covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyRange {
