@@ -179,8 +179,11 @@ async fn bad_secrets_fail_clearly_without_writing_or_leaking() {
     // The daily verification (load function, `{"onyx": "verify"}`) on a fresh deploy: the same.
     let (_, processed) = s3_bucket("badsecret-out").await;
     let mut load = onyx_core::handlers::LoadFunction::new(DbTarget::Secret(empty_secret().await), processed.clone());
-    load.verify =
-        Some(onyx_core::handlers::VerifySetup { source: DbTarget::Secret(no_value.clone()), ingestion: store.clone() });
+    load.verify = Some(onyx_core::handlers::VerifySetup {
+        source: DbTarget::Secret(no_value.clone()),
+        credentials: onyx_core::config::VerifyCredentials::OwnReadOnly,
+        ingestion: store.clone(),
+    });
     let answer = load.verify().await.expect("not configured is not a function error");
     assert!(
         answer["not_run"].as_str().is_some_and(|m| m.contains(&no_value) && m.contains("make secrets")),

@@ -120,9 +120,10 @@ async fn the_three_binaries_run_the_pipeline_under_the_lambda_runtime_api() {
     let warehouse = TestDb::create("bins_wh").await;
     let (_, _, ingestion) = local_dir("bins-in");
     let (_, _, processed) = local_dir("bins-out");
+    // In Lambda only TLS modes that never fall back to plaintext are accepted (issue #21).
     let env = [
-        ("ONYX_SOURCE_URL", db.url.clone()),
-        ("ONYX_WAREHOUSE_URL", warehouse.url.clone()),
+        ("ONYX_SOURCE_URL", format!("{}?sslmode=require", db.url)),
+        ("ONYX_WAREHOUSE_URL", format!("{}?sslmode=require", warehouse.url)),
         ("ONYX_INGESTION", ingestion.display().to_string()),
         ("ONYX_PROCESSED", processed.display().to_string()),
     ];
@@ -148,7 +149,7 @@ async fn the_three_binaries_run_the_pipeline_under_the_lambda_runtime_api() {
 
     // A function whose source is unreachable reports a typed, retryable error without credentials.
     let broken = [
-        ("ONYX_SOURCE_URL", "postgres://onyx:hunter2@127.0.0.1:1/totesys".to_string()),
+        ("ONYX_SOURCE_URL", "postgres://onyx:hunter2@127.0.0.1:1/totesys?sslmode=require".to_string()),
         ("ONYX_INGESTION", ingestion.display().to_string()),
     ];
     let failed = invoke("onyx-extract", include_str!("fixtures/scheduled-event.json").to_string(), &broken);
@@ -157,6 +158,33 @@ async fn the_three_binaries_run_the_pipeline_under_the_lambda_runtime_api() {
     assert_eq!(error["errorType"], "Onyx.Retryable");
     assert!(error["errorMessage"].as_str().expect("message").contains("127.0.0.1:1/totesys"), "{error}");
     assert!(!failed.body.contains("hunter2"));
+
+    // Issue #21 (mechanism: db::connect_with's floor, `require` when AWS_LAMBDA_FUNCTION_NAME is
+    // set): the same database with sslmode=prefer is refused before connecting, with what to set.
+    let (_, _, refused_dir) = local_dir("bins-prefer");
+    let weak = [
+        ("ONYX_SOURCE_URL", format!("{}?sslmode=prefer", db.url)),
+        ("ONYX_INGESTION", refused_dir.display().to_string()),
+    ];
+    let refused = invoke("onyx-extract", include_str!("fixtures/scheduled-event.json").to_string(), &weak);
+    assert!(
+        refused.body.contains("sslmode=prefer is weaker than ONYX_DB_MIN_SSLMODE=require"),
+        "{}: {}",
+        refused.path,
+        refused.body
+    );
+    assert!(!refused_dir.exists(), "nothing was extracted");
+    let public = [
+        ("ONYX_SOURCE_URL", format!("{}?sslmode=require", db.url)),
+        ("ONYX_INGESTION", refused_dir.display().to_string()),
+        ("ONYX_DB_MIN_SSLMODE", "verify-full".to_string()),
+    ];
+    let refused = invoke("onyx-extract", include_str!("fixtures/scheduled-event.json").to_string(), &public);
+    assert!(
+        refused.body.contains("sslmode=require is weaker than ONYX_DB_MIN_SSLMODE=verify-full"),
+        "{}",
+        refused.body
+    );
 }
 
 /// Issue #13 item 8, as AWS sees it: Lambda retries an asynchronous invocation only when the

@@ -91,13 +91,33 @@ async fn verify_is_clean_after_real_runs_and_names_every_corruption() {
     assert!(stdout.contains("verdict: 6 difference(s)"), "{stdout}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("ERROR"), "differences log at ERROR");
 
-    // The scheduled form, in the load function: report object and counts.
+    // The scheduled form, in the load function: report object and counts. Issue #21: with its
+    // own login that can only read (SELECT grants, read-only by default), as deployed.
+    let reader = crate::support::unique("onyx_verify_ro_");
+    source
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA public TO {reader};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
+             ALTER ROLE {reader} SET default_transaction_read_only = on;"
+        ))
+        .await
+        .expect("a read-only login");
+    let parsed: tokio_postgres::Config = source_db.url.parse().expect("test URL");
+    let host = match &parsed.get_hosts()[0] {
+        tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+    };
+    let reader_url = format!("postgres://{reader}@{host}:{}/{}", parsed.get_ports()[0], source_db.name);
     let mut function = LoadFunction::new(DbTarget::Url(warehouse_db_.url.clone().into()), processed.clone());
-    function.verify =
-        Some(VerifySetup { source: DbTarget::Url(source_db.url.clone().into()), ingestion: ingestion.clone() });
+    function.verify = Some(VerifySetup {
+        source: DbTarget::Url(reader_url.into()),
+        credentials: onyx_core::config::VerifyCredentials::OwnReadOnly,
+        ingestion: ingestion.clone(),
+    });
     let event: LoadEvent = serde_json::from_value(serde_json::json!({"onyx": "verify"})).expect("event");
     let result = function.handle_event(event).await.expect("scheduled verification");
     assert_eq!(result["differences"], 6);
+    assert!(result["source_credentials"].as_str().is_some_and(|c| c.contains("its own source login")), "{result}");
     let key = result["report"].as_str().expect("report key");
     assert!(key.starts_with(keys::VERIFY_PREFIX), "{key}");
     let stored: serde_json::Value = serde_json::from_slice(&processed.get(key).await.expect("report")).expect("json");

@@ -16,9 +16,16 @@ use tokio_postgres::{Client, Config};
 /// the certificate is verified too (chain and host name); without one they encrypt only.
 pub const ENV_CA_BUNDLE: &str = "ONYX_DB_CA_BUNDLE";
 
+/// Environment variable naming the weakest `sslmode` a connection may use. Terraform sets it for
+/// every function (`require` in a VPC, `verify-full` when the functions reach the databases over
+/// the internet); in Lambda without it the floor is `require`, so `prefer` and `disable` (which
+/// would fall back to plaintext) are refused there. Unset elsewhere: no floor (local use).
+pub const ENV_MIN_SSLMODE: &str = "ONYX_DB_MIN_SSLMODE";
+
 /// The TLS policy of a connection, as libpq's `sslmode` names it (tokio-postgres knows only
 /// disable/prefer/require, so the verify modes are kept here and enforced by the TLS connector).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from weakest to strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsMode {
     /// Plaintext.
     Disable,
@@ -429,8 +436,44 @@ pub async fn connect_with_timeouts(
     connect_with(role, &config, timeouts).await
 }
 
+/// The weakest `sslmode` allowed, read through `lookup`: [`ENV_MIN_SSLMODE`] when set, else
+/// `require` inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set), else none.
+pub fn minimum_tls(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<TlsMode>, DbError> {
+    match lookup(ENV_MIN_SSLMODE).filter(|v| !v.trim().is_empty()) {
+        Some(value) => match TlsMode::parse(value.trim()) {
+            Ok(mode) => Ok(Some(mode)),
+            Err(reason) => Err(DbError::BadSetting { var: ENV_MIN_SSLMODE, value, reason }),
+        },
+        None if lookup("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty()) => Ok(Some(TlsMode::Require)),
+        None => Ok(None),
+    }
+}
+
+/// Refuses a connection whose `sslmode` is weaker than the floor, before anything is sent.
+pub fn check_minimum_tls(role: &'static str, mode: TlsMode, minimum: Option<TlsMode>) -> Result<(), DbError> {
+    match minimum {
+        Some(minimum) if mode < minimum => Err(DbError::Tls {
+            role,
+            reason: format!(
+                "sslmode={mode} is weaker than {ENV_MIN_SSLMODE}={minimum} (here only {} are allowed): set \
+                 \"sslmode\": \"{}\" in the {role} secret or URL",
+                [TlsMode::Require, TlsMode::VerifyCa, TlsMode::VerifyFull]
+                    .into_iter()
+                    .filter(|m| *m >= minimum)
+                    .map(TlsMode::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                minimum.max(TlsMode::Require)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Connects with the given config, TLS policy and CA bundle, and the given session timeouts.
+/// A policy weaker than [`minimum_tls`] of the environment is refused.
 pub async fn connect_with(role: &'static str, db: &DbConfig, timeouts: SessionTimeouts) -> Result<Client, DbError> {
+    check_minimum_tls(role, db.tls, minimum_tls(|var| std::env::var(var).ok())?)?;
     let endpoint = endpoint(&db.config);
     // Which check refused a certificate, for the operator: the mode and the bundle it used.
     let checked = match (&db.ca_bundle, db.tls) {
@@ -747,5 +790,38 @@ mod tests {
         }
         let err = url("postgres://u:hunter2@h/d?sslmode=verify-everything").config("source").await.expect_err("bad");
         assert!(err.to_string().contains("sslmode") && !err.to_string().contains("hunter2"), "{err}");
+    }
+
+    /// Issue #21 (mechanism: `minimum_tls` and `check_minimum_tls`, which `connect_with` runs
+    /// before connecting). In Lambda the floor is `require` unless ONYX_DB_MIN_SSLMODE says more;
+    /// Terraform's public mode sets `verify-full`; outside Lambda there is no floor.
+    #[test]
+    fn lambda_refuses_sslmodes_that_could_fall_back_to_plaintext() {
+        let lambda = |min: Option<&'static str>| {
+            move |var: &str| match var {
+                "AWS_LAMBDA_FUNCTION_NAME" => Some("onyx-extract".to_string()),
+                ENV_MIN_SSLMODE => min.map(str::to_string),
+                _ => None,
+            }
+        };
+        assert_eq!(minimum_tls(lambda(None)).expect("valid"), Some(TlsMode::Require));
+        assert_eq!(minimum_tls(|_| None).expect("valid"), None, "no floor outside Lambda");
+        assert_eq!(minimum_tls(lambda(Some("verify-full"))).expect("valid"), Some(TlsMode::VerifyFull));
+        assert!(matches!(minimum_tls(lambda(Some("strict"))), Err(DbError::BadSetting { .. })));
+
+        for weak in [TlsMode::Disable, TlsMode::Prefer] {
+            let refused = check_minimum_tls("source", weak, Some(TlsMode::Require)).expect_err("refused");
+            let message = refused.to_string();
+            assert!(
+                message.contains(&format!("sslmode={weak}")) && message.contains("require, verify-ca, verify-full")
+            );
+            assert!(refused.is_configuration(), "an operator's fix, never a retry");
+        }
+        for strong in [TlsMode::Require, TlsMode::VerifyCa, TlsMode::VerifyFull] {
+            check_minimum_tls("source", strong, Some(TlsMode::Require)).expect("allowed");
+        }
+        let public = check_minimum_tls("warehouse", TlsMode::Require, Some(TlsMode::VerifyFull)).expect_err("refused");
+        assert!(public.to_string().contains("\"sslmode\": \"verify-full\" in the warehouse secret"), "{public}");
+        check_minimum_tls("source", TlsMode::Prefer, None).expect("no floor, local use");
     }
 }

@@ -357,11 +357,14 @@ pub struct LoadFunction {
 }
 
 /// The scheduled verification runs in the load function: it already reaches the warehouse; it
-/// also reads the source (`ONYX_SOURCE_SECRET`, read-only use in a read-only transaction) and the
-/// ingestion bucket's run manifests (`ONYX_INGESTION`, for the loaded run's snapshot).
+/// also reads the source (its own read-only login `ONYX_VERIFY_SOURCE_SECRET`, else the
+/// extract's `ONYX_SOURCE_SECRET`; either way in a read-only transaction) and the ingestion
+/// bucket's run manifests (`ONYX_INGESTION`, for the loaded run's snapshot).
 #[derive(Debug, Clone)]
 pub struct VerifySetup {
     pub source: DbTarget,
+    /// Which login `source` is, for the log line and the result.
+    pub credentials: config::VerifyCredentials,
     pub ingestion: Store,
 }
 
@@ -380,16 +383,18 @@ impl LoadFunction {
     }
 
     /// Reads `ONYX_WAREHOUSE_URL`/`ONYX_WAREHOUSE_SECRET` and `ONYX_PROCESSED`; for verification
-    /// `ONYX_SOURCE_URL`/`ONYX_SOURCE_SECRET` and `ONYX_INGESTION` when set.
+    /// `ONYX_VERIFY_SOURCE_URL`/`_SECRET` (else `ONYX_SOURCE_URL`/`_SECRET`) and `ONYX_INGESTION`.
     pub async fn from_env() -> Result<Self, StageError> {
         let fatal = |e: &dyn std::error::Error| StageError::new("load", e, false);
         let warehouse = config::warehouse(None).map_err(|e| fatal(&e))?;
         let processed = config::location(None, config::ENV_PROCESSED, "the processed bucket").map_err(|e| fatal(&e))?;
         let mut function = Self::new(warehouse, processed.open().await.map_err(|e| fatal(&e))?);
-        if let (Ok(source), Ok(ingestion)) =
-            (config::source(None), config::location(None, config::ENV_INGESTION, "the ingestion bucket"))
-        {
-            function.verify = Some(VerifySetup { source, ingestion: ingestion.open().await.map_err(|e| fatal(&e))? });
+        if let (Ok((source, credentials)), Ok(ingestion)) = (
+            config::verify_source(|var| std::env::var(var).ok()),
+            config::location(None, config::ENV_INGESTION, "the ingestion bucket"),
+        ) {
+            let ingestion = ingestion.open().await.map_err(|e| fatal(&e))?;
+            function.verify = Some(VerifySetup { source, credentials, ingestion });
         }
         Ok(function)
     }
@@ -417,11 +422,13 @@ impl LoadFunction {
         };
         let Some(setup) = &self.verify else {
             let missing = crate::config::ConfigError::Missing {
-                var: config::ENV_SOURCE_SECRET,
-                what: "the source secret and ONYX_INGESTION, which verification reads",
+                var: config::ENV_VERIFY_SOURCE_SECRET,
+                what: "a source login (ONYX_VERIFY_SOURCE_SECRET, else ONYX_SOURCE_SECRET) and ONYX_INGESTION, which \
+                       verification reads",
             };
             return Err(fail(&missing, false));
         };
+        tracing::info!(stage = "verify", source_credentials = setup.credentials.describe(), "verification starting");
         let connected = async {
             let source = setup.source.connect("source").await?;
             Ok::<_, DbError>((source, self.warehouse.connect("warehouse").await?))
@@ -466,7 +473,13 @@ impl LoadFunction {
             duration_ms = report.duration_ms,
             "verification finished"
         );
-        Ok(json!({"stage": "verify", "run_id": report.run_id, "differences": report.differences(), "report": key}))
+        Ok(json!({
+            "stage": "verify",
+            "run_id": report.run_id,
+            "differences": report.differences(),
+            "report": key,
+            "source_credentials": setup.credentials.describe(),
+        }))
     }
 
     /// Handles an S3 event: loads the announced runs (and earlier unloaded ones first), each in
