@@ -28,7 +28,9 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "== installing $requirements into $venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    # Hash-checked wheels only (.ci/infra-requirements.in says how the file is compiled, issue #21).
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+        --only-binary :all: -r "$requirements"
     echo "$want" > "$stamp"
 fi
 bin="$venv/bin"

@@ -3,8 +3,10 @@ terraform {
 
   required_providers {
     aws = {
+      # Exact: .terraform.lock.hcl carries this version's hashes from two independent public lock
+      # files (terraform/PROVIDERS.md); a bump is a reviewed change of both (issue #21).
       source  = "hashicorp/aws"
-      version = "~> 6.0"
+      version = "6.14.0"
     }
   }
 
