@@ -104,11 +104,11 @@ data "aws_iam_policy_document" "load" {
   }
 
   # Verification compares the warehouse with the source as of the newest loaded run's snapshot,
-  # which its ingestion run manifest records: the source secret and the manifests, nothing else.
+  # which its ingestion run manifest records: its source secret and the manifests, nothing else.
   statement {
-    sid       = "VerifyReadsSourceSecret"
+    sid       = "VerifyReadsItsSourceSecret"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.source.arn]
+    resources = [var.verify_with_extract_credentials ? aws_secretsmanager_secret.source.arn : aws_secretsmanager_secret.source_readonly.arn]
   }
 
   statement {

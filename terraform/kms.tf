@@ -28,6 +28,7 @@ resource "aws_kms_key" "onyx" {
             "kms:EncryptionContext:aws:logs:arn" = [
               "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name_prefix}-*",
               "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/rds/instance/${var.name_prefix}-*",
+              "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/vpc/${var.name_prefix}-*",
             ]
           }
         }

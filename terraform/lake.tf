@@ -144,6 +144,7 @@ resource "aws_iam_role" "lake_analyst" {
   count = var.create_lake ? 1 : 0
 
   name               = "${var.name_prefix}-lake-analyst"
+  path               = local.iam_path
   description        = "Query the Onyx lake with Athena (workgroup ${local.lake_workgroup}); read-only on the star-table prefixes"
   assume_role_policy = data.aws_iam_policy_document.lake_analyst_assume.json
 

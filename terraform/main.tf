@@ -25,12 +25,16 @@ locals {
   # Lambda unpacks the zip into /var/task: every function verifies database certificates against it
   # (sslmode verify-full, the default for RDS hosts). tests/terraform_wiring.rs checks the wiring.
   function_environment = {
-    ONYX_DB_CA_BUNDLE = "/var/task/global-bundle.pem"
-    RUST_LOG          = var.rust_log
+    ONYX_DB_CA_BUNDLE   = "/var/task/global-bundle.pem"
+    ONYX_DB_MIN_SSLMODE = var.network == "public" ? "verify-full" : "require"
+    RUST_LOG            = var.rust_log
   }
 
-  # CI passes the repository variable, which is "" when unset.
-  permissions_boundary_arn = var.permissions_boundary_arn == "" ? null : var.permissions_boundary_arn
+  # Every IAM role (and instance profile) of the stack lives under this path and carries the
+  # workload boundary terraform/bootstrap creates: the deploy role may create, change, pass or
+  # re-trust roles only there and only with that boundary (terraform/bootstrap/github.tf).
+  iam_path                 = "/${var.name_prefix}/"
+  permissions_boundary_arn = "arn:${local.partition}:iam::${local.account_id}:policy/${var.name_prefix}-workload-boundary"
 
   schedule_minutes = tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0])
 }
@@ -77,6 +81,17 @@ resource "aws_secretsmanager_secret" "source" {
   recovery_window_in_days = var.secret_recovery_window_days
 }
 
+# The daily verification's own source login: read-only (SELECT on the 11 tables,
+# default_transaction_read_only), so the load function never holds the extract's credentials.
+# Empty until set (`make secrets`); until then verification reports it as not configured.
+resource "aws_secretsmanager_secret" "source_readonly" {
+  #checkov:skip=CKV2_AWS_57:A read-only login issued by the source database's owners, like the extract's; rotation there is followed by `make secrets` (docs/deploy.md).
+  name                    = "${var.name_prefix}/source-db-readonly"
+  description             = "Read-only connection to ToteSys for the daily verification (JSON: host, port, dbname, username, password, sslmode)."
+  kms_key_id              = aws_kms_key.onyx.arn
+  recovery_window_in_days = var.secret_recovery_window_days
+}
+
 resource "aws_secretsmanager_secret" "warehouse" {
   #checkov:skip=CKV2_AWS_57:The loader's warehouse credentials are set with `make secrets`; when Terraform creates the warehouse, its master password is a separate RDS-managed secret that RDS rotates itself.
   name                    = "${var.name_prefix}/warehouse-db"
@@ -117,6 +132,10 @@ module "extract" {
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
   permissions_boundary_arn       = local.permissions_boundary_arn
+  iam_path                       = local.iam_path
+
+  # In the private subnets in network = "vpc" (network.tf); outside any VPC in "public".
+  vpc_config = local.function_vpc_config
 
   environment = merge(local.function_environment, {
     ONYX_SOURCE_SECRET   = aws_secretsmanager_secret.source.arn
@@ -142,6 +161,7 @@ module "transform" {
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
   permissions_boundary_arn       = local.permissions_boundary_arn
+  iam_path                       = local.iam_path
 
   environment = merge(local.function_environment, {
     ONYX_INGESTION = "s3://${module.ingestion_bucket.id}"
@@ -165,19 +185,21 @@ module "load" {
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
   permissions_boundary_arn       = local.permissions_boundary_arn
+  iam_path                       = local.iam_path
 
-  # Inside the warehouse's VPC when Terraform creates a private warehouse.
-  vpc_config = var.create_warehouse ? {
-    subnet_ids         = var.warehouse_subnet_ids
-    security_group_ids = [aws_security_group.load[0].id]
-  } : null
+  # In the private subnets in network = "vpc" (network.tf); outside any VPC in "public".
+  vpc_config = local.function_vpc_config
 
-  # The daily verification (`{"onyx": "verify"}`) also reads the source, through the source
-  # secret (read-only use: one read-only transaction), and the ingestion run manifests.
+  # The daily verification (`{"onyx": "verify"}`) also reads the source — with its own read-only
+  # login (<prefix>/source-db-readonly) unless verify_with_extract_credentials — and the
+  # ingestion run manifests.
   environment = merge(local.function_environment, {
     ONYX_PROCESSED        = "s3://${module.processed_bucket.id}"
     ONYX_WAREHOUSE_SECRET = aws_secretsmanager_secret.warehouse.arn
-    ONYX_SOURCE_SECRET    = aws_secretsmanager_secret.source.arn
     ONYX_INGESTION        = "s3://${module.ingestion_bucket.id}"
+    }, var.verify_with_extract_credentials ? {
+    ONYX_SOURCE_SECRET = aws_secretsmanager_secret.source.arn
+    } : {
+    ONYX_VERIFY_SOURCE_SECRET = aws_secretsmanager_secret.source_readonly.arn
   })
 }

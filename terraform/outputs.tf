@@ -45,6 +45,11 @@ output "source_secret_arn" {
   value       = aws_secretsmanager_secret.source.arn
 }
 
+output "source_readonly_secret_arn" {
+  description = "Secret to fill with the daily verification's read-only ToteSys login (make secrets INFRA_SOURCE_READONLY_SECRET_JSON=...)."
+  value       = aws_secretsmanager_secret.source_readonly.arn
+}
+
 output "warehouse_secret_arn" {
   description = "Secret to fill with the warehouse connection JSON (make secrets)."
   value       = aws_secretsmanager_secret.warehouse.arn
@@ -83,4 +88,26 @@ output "lake" {
     analyst_role   = aws_iam_role.lake_analyst[0].arn
     results_bucket = module.athena_results_bucket[0].id
   } : null
+}
+
+output "egress_ip" {
+  description = "The one public address the extract and load functions (and the bastion's tunnels) reach ToteSys and any outside warehouse from: the NAT gateway's Elastic IP. ToteSys and an outside warehouse must allow PostgreSQL (5432) from this address. null when network = \"public\" (Lambda's changing addresses) or with a reused vpc_id (your own NAT's address)."
+  value       = local.create_vpc ? aws_eip.nat[0].public_ip : null
+}
+
+output "network" {
+  description = "The functions' network: mode (\"vpc\" or \"public\"), VPC, private subnets and the functions' security group (nulls and [] in public mode)."
+  value = {
+    mode                        = var.network
+    vpc_id                      = local.vpc_id
+    private_subnet_ids          = local.private_subnet_ids
+    functions_security_group_id = local.in_vpc ? aws_security_group.functions[0].id : null
+    s3_gateway_endpoint_id      = length(aws_vpc_endpoint.s3) > 0 ? aws_vpc_endpoint.s3[0].id : null
+    nat_gateway_id              = local.create_vpc ? aws_nat_gateway.this[0].id : null
+  }
+}
+
+output "bastion_instance_id" {
+  description = "The SSM-managed bastion `make tunnel` starts port-forwarding sessions on (null when create_bastion resolves to false)."
+  value       = local.create_bastion ? aws_instance.bastion[0].id : null
 }

@@ -21,12 +21,6 @@ variable "environment" {
   default     = "prod"
 }
 
-variable "permissions_boundary_arn" {
-  description = "Permission boundary every IAM role of this stack carries: terraform/bootstrap's permissions_boundary_arn output, which the deploy role may only create roles with. null (or empty): none, for an administrator's apply without the bootstrap roles."
-  type        = string
-  default     = null
-}
-
 variable "tags" {
   description = "Extra tags applied to every resource."
   type        = map(string)
@@ -40,7 +34,7 @@ variable "bucket_name_suffix" {
 }
 
 variable "lambda_zip_dir" {
-  description = "Directory holding <bin>/bootstrap.zip as written by `cargo lambda build --output-format zip`; null means ../target/lambda relative to this directory."
+  description = "Directory holding <bin>/bootstrap.zip as `make package` writes it; null means ../target/lambda relative to this directory."
   type        = string
   default     = null
 }
@@ -136,34 +130,93 @@ variable "secret_recovery_window_days" {
 }
 
 # ------------------------------------------------------------------------------------------
-# Optional RDS PostgreSQL warehouse
+# Network (network.tf, bastion.tf, docs/network.md)
 # ------------------------------------------------------------------------------------------
-variable "create_warehouse" {
-  description = "Create a private RDS PostgreSQL warehouse and attach the load function to its VPC. false: the warehouse exists elsewhere and is reachable from Lambda."
-  type        = bool
-  default     = false
+variable "network" {
+  description = "Where the extract and load functions run. \"vpc\" (default): private subnets whose only way out is one NAT gateway, so ToteSys and an outside warehouse allow one address (output egress_ip); a created warehouse and the bastion live there too. \"public\": outside any VPC, reaching both databases over the internet from Lambda's changing addresses (sslmode verify-full required; no created warehouse)."
+  type        = string
+  default     = "vpc"
+
+  validation {
+    condition     = contains(["vpc", "public"], var.network)
+    error_message = "network must be \"vpc\" or \"public\"."
+  }
 }
 
-variable "warehouse_vpc_id" {
-  description = "VPC of the warehouse (required when create_warehouse)."
+variable "vpc_id" {
+  description = "Reuse this VPC instead of creating one (network = \"vpc\" only). Give private_subnet_ids and private_route_table_ids too; the VPC's own NAT (whatever those route tables point 0.0.0.0/0 at) is then the way out, so egress_ip is null and ToteSys must allow that NAT's address. null: Terraform creates the VPC, its NAT gateway and Elastic IP."
   type        = string
   default     = null
 }
 
-variable "warehouse_subnet_ids" {
-  description = "Private subnets (two or more Availability Zones) for the warehouse and the load function (required when create_warehouse)."
+variable "vpc_cidr" {
+  description = "IPv4 range of the VPC Terraform creates (/16 to /20): two private subnets get its first two quarters, the NAT's public subnet its last /24 (of a /16). Pick one that does not overlap networks you may peer or VPN to."
+  type        = string
+  default     = "10.42.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 20, false)
+    error_message = "vpc_cidr must be an IPv4 CIDR block from /16 to /20, such as 10.42.0.0/16."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "With vpc_id: private subnets of that VPC in at least two Availability Zones, whose route tables send 0.0.0.0/0 to your NAT (the functions, a created warehouse and the bastion use them)."
   type        = list(string)
   default     = []
 }
 
-variable "warehouse_route_table_ids" {
-  description = "Route tables of those subnets, given the S3 gateway endpoint the load function reads the processed bucket through."
+variable "private_route_table_ids" {
+  description = "With vpc_id: the route tables of private_subnet_ids, given the S3 gateway endpoint (unless reuse_s3_endpoint)."
   type        = list(string)
   default     = []
+}
+
+variable "reuse_s3_endpoint" {
+  description = "With vpc_id: private_route_table_ids already route S3 to a gateway endpoint of that VPC (a route table takes one per service), so Terraform creates none. Ignored when Terraform creates the VPC."
+  type        = bool
+  default     = false
+}
+
+variable "database_egress_cidr_blocks" {
+  description = "Where the functions (and the bastion) may open PostgreSQL (5432) connections in network = \"vpc\": ToteSys and an outside warehouse. Default anywhere, because their addresses are not known here; they see only egress_ip. Narrow it to their addresses when you know them (a created warehouse is always reachable)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for cidr in var.database_egress_cidr_blocks : can(cidrhost(cidr, 0))])
+    error_message = "database_egress_cidr_blocks must be IPv4 CIDR blocks such as 203.0.113.10/32."
+  }
+}
+
+variable "create_bastion" {
+  description = "Create the SSM-managed bastion (t4g.nano, no inbound port, no public address) that `make tunnel` forwards PostgreSQL through. null (default): create it when create_warehouse. Needs network = \"vpc\"."
+  type        = bool
+  default     = null
+}
+
+variable "bastion_instance_type" {
+  description = "EC2 instance type of the bastion: an arm64 (Graviton) type, because its image is Amazon Linux 2023 arm64."
+  type        = string
+  default     = "t4g.nano"
+
+  validation {
+    condition     = can(regex("^[a-z]+[0-9]+g[a-z]*\\.[a-z0-9]+$", var.bastion_instance_type))
+    error_message = "bastion_instance_type must be a Graviton (arm64) type such as t4g.nano."
+  }
+}
+
+# ------------------------------------------------------------------------------------------
+# Optional RDS PostgreSQL warehouse
+# ------------------------------------------------------------------------------------------
+variable "create_warehouse" {
+  description = "Create a private RDS PostgreSQL warehouse (never publicly accessible) in the stack's private subnets; needs network = \"vpc\". false: the warehouse exists elsewhere and the load function reaches it from the NAT's address (or, in public mode, from Lambda's)."
+  type        = bool
+  default     = false
 }
 
 variable "warehouse_allowed_cidr_blocks" {
-  description = "IPv4 CIDR blocks allowed to reach the Terraform-created warehouse on 5432 (an office, a VPN, a Power BI on-premises data gateway). Default none: reach it through SSM port forwarding (docs/deploy.md)."
+  description = "IPv4 CIDR blocks allowed to reach the Terraform-created warehouse on 5432: networks that reach the VPC privately (a VPN, a peered VPC, Direct Connect); the warehouse has no public address. Default none: reach it through the bastion (`make tunnel`, docs/network.md)."
   type        = list(string)
   default     = []
 
@@ -174,21 +227,9 @@ variable "warehouse_allowed_cidr_blocks" {
 }
 
 variable "warehouse_allowed_security_group_ids" {
-  description = "Security groups (in the warehouse's VPC) whose members may reach the Terraform-created warehouse on 5432: a bastion, an SSM-managed instance, a gateway. Default none."
+  description = "Security groups (in the stack's VPC) whose members may reach the Terraform-created warehouse on 5432 besides the functions and the bastion: a Power BI on-premises data gateway, another instance. Default none."
   type        = list(string)
   default     = []
-}
-
-variable "warehouse_publicly_accessible" {
-  description = "Give the Terraform-created warehouse a public endpoint (its subnets then need a route to an internet gateway). The parameter group forces TLS (rds.force_ssl = 1) either way; only warehouse_allowed_cidr_blocks get through the security group."
-  type        = bool
-  default     = false
-}
-
-variable "warehouse_reuse_vpc_endpoints" {
-  description = "Use the VPC's existing S3 gateway endpoint and Secrets Manager interface endpoint (private DNS on) instead of creating them; the load function's security group is then admitted to that endpoint's security groups."
-  type        = bool
-  default     = false
 }
 
 variable "warehouse_connections_alarm_threshold" {
@@ -249,6 +290,12 @@ variable "warehouse_freshness_alarm_minutes" {
   description = "Alarm when the newest run loaded into the warehouse is older than this many minutes (a stalled transform or load, whatever the cause)."
   type        = number
   default     = 120
+}
+
+variable "verify_with_extract_credentials" {
+  description = "The daily verification reads ToteSys with the extract's secret (<prefix>/source-db) instead of its own read-only login (<prefix>/source-db-readonly). Only when the source's owners cannot issue a read-only login: verification then holds full source credentials (used in a read-only transaction)."
+  type        = bool
+  default     = false
 }
 
 variable "verify_schedule_expression" {

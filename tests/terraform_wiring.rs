@@ -40,15 +40,23 @@ const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 10] = [
     (
         "bootstrap/github.tf",
         "NoResourceLevelPermissions",
-        "kms:CreateKey, kms:ListAliases, the EC2 Describe calls and X-Ray's writes support no resource-level permissions",
+        "kms:CreateKey and kms:ListAliases support no resource-level permissions",
+    ),
+    (
+        "bootstrap/github.tf",
+        "ReadNetworkNoResourceLevelPermissions",
+        "the EC2 Describe calls (Terraform's reads of the network) support no resource-level permissions",
     ),
     (
         "bootstrap/github.tf",
         "ReadNoResourceLevelPermissions",
         "kms:ListAliases and the EC2 Describe calls support no resource-level permissions",
     ),
-    ("bootstrap/github.tf", "DenyRoleWritesWithoutThisBoundary", "a Deny on \"*\" grants nothing; it caps every role"),
-    ("bootstrap/github.tf", "DenyRemovingTheBoundary", "a Deny on \"*\" grants nothing; it caps every role"),
+    (
+        "bootstrap/boundary.tf",
+        "NoResourceLevelPermissions",
+        "X-Ray's writes, the EC2 Describe calls and the SSM agent's channels support no resource-level permissions",
+    ),
 ];
 
 fn terraform_dir() -> PathBuf {
@@ -401,7 +409,8 @@ fn iam_statements_name_the_resources_they_grant() {
             if statement.allows {
                 assert!(!statement.actions.iter().any(|a| a == "*"), "{where_} allows every action of every service");
             }
-            if statement.resources.iter().any(|r| r == "*") {
+            // A Deny on "*" grants nothing: only an Allow on "*" needs a reason.
+            if statement.allows && statement.resources.iter().any(|r| r == "*") {
                 let sid = statement.sid.clone().unwrap_or_default();
                 let allowed = ALLOWED_WILDCARD_RESOURCES.iter().any(|(file, s, _)| *file == relative && *s == sid);
                 assert!(
@@ -490,7 +499,10 @@ fn document_statement(body: &Body) -> Statement {
         sid: attr(body, "sid").and_then(string_literal).map(str::to_owned),
         allows: effect == "Allow",
         actions: attr(body, "actions").map(value_strings).unwrap_or_default(),
-        resources: attr(body, "resources").map(value_strings).unwrap_or_default(),
+        resources: attr(body, "resources")
+            .or_else(|| attr(body, "not_resources"))
+            .map(value_strings)
+            .unwrap_or_default(),
         trust_policy: block(body, "principals").is_some() && attr(body, "resources").is_none(),
     }
 }
@@ -605,13 +617,14 @@ fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
     }
 }
 
-/// The warehouse Terraform creates has a way in, and only the one the variables name (issue 13,
-/// item 3). Read with `hcl-rs` from the `.tf` files: every ingress rule on the warehouse's
-/// security group admits either the load function's group or, through `for_each`, exactly the
-/// CIDR blocks / security groups of `warehouse_allowed_cidr_blocks` /
-/// `warehouse_allowed_security_group_ids` (both default empty); there is no literal CIDR; the
-/// public endpoint follows `warehouse_publicly_accessible` (default false); and the parameter
-/// group forces TLS (`rds.force_ssl = 1`) whichever way the warehouse is reached.
+/// The warehouse Terraform creates has a way in, and only the ones the stack and the variables
+/// name (issue 13, item 3; issue 21). Read with `hcl-rs` from the `.tf` files: every ingress rule
+/// on the warehouse's security group admits either the extract and load functions' group, the
+/// bastion's group (`make tunnel`) or, through `for_each`, exactly the CIDR blocks / security
+/// groups of `warehouse_allowed_cidr_blocks` / `warehouse_allowed_security_group_ids` (both
+/// default empty); there is no literal CIDR; the instance is never publicly accessible (the
+/// literal `false`, no variable); and the parameter group forces TLS (`rds.force_ssl = 1`)
+/// whichever way the warehouse is reached.
 #[test]
 fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
     let root = Module::load(".");
@@ -627,8 +640,11 @@ fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
         let for_each = attr(body, "for_each").map(text).unwrap_or_default();
         assert!(attr(body, "cidr_ipv6").is_none() && attr(body, "prefix_list_id").is_none(), "{name}");
         match (cidr.as_deref(), group.as_deref()) {
-            (None, Some("aws_security_group.load[0].id")) => {
-                admitted.insert("load function".to_owned());
+            (None, Some("aws_security_group.functions[0].id")) => {
+                admitted.insert("functions".to_owned());
+            }
+            (None, Some("aws_security_group.bastion[0].id")) => {
+                admitted.insert("bastion".to_owned());
             }
             (Some("each.value"), None) => {
                 assert!(for_each.contains("var.warehouse_allowed_cidr_blocks"), "{name} for_each {for_each}");
@@ -638,11 +654,11 @@ fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
                 assert!(for_each.contains("var.warehouse_allowed_security_group_ids"), "{name} for_each {for_each}");
                 admitted.insert("var.warehouse_allowed_security_group_ids".to_owned());
             }
-            other => panic!("{name} admits {other:?}: only the load function and the allowed_* variables may"),
+            other => panic!("{name} admits {other:?}: only the functions, the bastion and the allowed_* variables may"),
         }
     }
     let expected: BTreeSet<String> =
-        ["load function", "var.warehouse_allowed_cidr_blocks", "var.warehouse_allowed_security_group_ids"]
+        ["functions", "bastion", "var.warehouse_allowed_cidr_blocks", "var.warehouse_allowed_security_group_ids"]
             .map(str::to_owned)
             .into();
     assert_eq!(admitted, expected);
@@ -650,10 +666,10 @@ fn warehouse_ingress_comes_from_the_variables_and_tls_is_forced() {
         let default = root.variable_default(variable).map(text);
         assert_eq!(default.as_deref(), Some("[]"), "{variable} defaults to no access");
     }
-    assert_eq!(root.variable_default("warehouse_publicly_accessible").map(text).as_deref(), Some("false"));
+    assert!(root.variable_default("warehouse_publicly_accessible").is_none(), "no variable makes the warehouse public");
 
     let instance = root.resource("aws_db_instance", "warehouse");
-    assert_eq!(text(required(instance, "publicly_accessible", "warehouse")), "var.warehouse_publicly_accessible");
+    assert_eq!(text(required(instance, "publicly_accessible", "warehouse")), "false");
     let parameters = root.resource("aws_db_parameter_group", "warehouse");
     let force_ssl = parameters
         .blocks()
@@ -680,54 +696,51 @@ fn preconditions(root: &Module, body: &Body) -> Vec<String> {
         .collect()
 }
 
-/// VPC endpoints in an existing VPC (issue 13, item 4), read with `hcl-rs` from the `.tf` files:
-/// the Secrets Manager interface endpoint (created or reused) is guarded by a lifecycle
-/// precondition that the VPC (`data "aws_vpc"`) has `enable_dns_support` and
-/// `enable_dns_hostnames` (private DNS needs both); the S3 gateway endpoint by one that
-/// `warehouse_route_table_ids` is non-empty; and `warehouse_reuse_vpc_endpoints` (default false)
-/// switches the created endpoints off and the `data "aws_vpc_endpoint"` look-ups on.
+/// VPC endpoints (issue 13, item 4; issue 21), read with `hcl-rs` from the `.tf` files. S3 goes
+/// through a gateway endpoint on the private route tables, guarded by a lifecycle precondition
+/// that those route tables are given (a reused VPC names them); `reuse_s3_endpoint` (default
+/// false) switches it off for a reused VPC whose route tables already have one. There is no
+/// interface endpoint (Secrets Manager, CloudWatch, SQS and SSM go through the NAT), so nothing
+/// needs the VPC's private DNS. A reused VPC is checked instead of changed: its subnets must be
+/// in `vpc_id` (a postcondition) and in two Availability Zones (a precondition).
 #[test]
-fn vpc_endpoints_check_dns_and_route_tables_and_can_be_reused() {
+fn vpc_endpoints_check_route_tables_and_can_be_reused() {
     let root = Module::load(".");
-    let data = |kind: &str, name: &str| -> &Body {
-        root.blocks("data")
-            .find(|b| label(b, 0) == kind && label(b, 1) == name)
-            .map(|b| &b.body)
-            .unwrap_or_else(|| panic!("data {kind}.{name} is not declared"))
-    };
-    let vpc = data("aws_vpc", "warehouse");
-    assert_eq!(attr(vpc, "id").map(text).as_deref(), Some("var.warehouse_vpc_id"));
-
-    let dns_checked = |what: &str, body: &Body| {
-        let conditions = preconditions(&root, body);
-        assert!(
-            conditions.iter().any(|c| c.contains("data.aws_vpc.warehouse[0].enable_dns_support")
-                && c.contains("data.aws_vpc.warehouse[0].enable_dns_hostnames")),
-            "{what} has no precondition on the VPC's DNS support and hostnames: {conditions:?}"
-        );
-    };
-    dns_checked("aws_vpc_endpoint.secretsmanager", root.resource("aws_vpc_endpoint", "secretsmanager"));
-    dns_checked("data.aws_vpc_endpoint.secretsmanager", data("aws_vpc_endpoint", "secretsmanager"));
-
     let s3 = root.resource("aws_vpc_endpoint", "s3");
-    assert_eq!(attr(s3, "route_table_ids").map(text).as_deref(), Some("var.warehouse_route_table_ids"));
+    assert_eq!(attr(s3, "vpc_endpoint_type").and_then(string_literal), Some("Gateway"));
+    assert_eq!(attr(s3, "route_table_ids").map(text).as_deref(), Some("local.private_route_table_ids"));
     let conditions = preconditions(&root, s3);
     assert!(
-        conditions.iter().any(|c| c.contains("length(var.warehouse_route_table_ids) > 0")),
+        conditions
+            .iter()
+            .any(|c| c.contains("length(") && c.contains("var.private_route_table_ids") && c.contains("> 0")),
         "the S3 gateway endpoint has no precondition that route tables are given: {conditions:?}"
     );
-
-    assert_eq!(root.variable_default("warehouse_reuse_vpc_endpoints").map(text).as_deref(), Some("false"));
-    let count = |body: &Body| text(root.resolve(required(body, "count", "endpoint")));
-    for name in ["s3", "secretsmanager"] {
-        let created = count(root.resource("aws_vpc_endpoint", name));
-        assert!(created.contains("!var.warehouse_reuse_vpc_endpoints"), "aws_vpc_endpoint.{name} count {created}");
-        let reused = count(data("aws_vpc_endpoint", name));
-        assert!(
-            reused.contains("var.warehouse_reuse_vpc_endpoints") && !reused.contains('!'),
-            "data.aws_vpc_endpoint.{name} count {reused}"
+    assert_eq!(root.variable_default("reuse_s3_endpoint").map(text).as_deref(), Some("false"));
+    let count = text(root.resolve(required(s3, "count", "endpoint")));
+    assert!(count.contains("!var.reuse_s3_endpoint"), "aws_vpc_endpoint.s3 count {count}");
+    for (name, body) in root.resources("aws_vpc_endpoint") {
+        assert_eq!(
+            attr(body, "vpc_endpoint_type").and_then(string_literal),
+            Some("Gateway"),
+            "{name}: an interface endpoint"
         );
     }
+
+    let subnets = root
+        .blocks("data")
+        .find(|b| label(b, 0) == "aws_subnet" && label(b, 1) == "private")
+        .expect("data.aws_subnet.private checks the reused subnets");
+    let postcondition = block(&subnets.body, "lifecycle")
+        .and_then(|l| block(l, "postcondition"))
+        .map(|p| text(required(p, "condition", "postcondition")))
+        .unwrap_or_default();
+    assert!(postcondition.contains("self.vpc_id") && postcondition.contains("var.vpc_id"), "{postcondition}");
+    let conditions = preconditions(&root, root.resource("aws_security_group", "functions"));
+    assert!(
+        conditions.iter().any(|c| c.contains("distinct(") && c.contains("availability_zone") && c.contains(">= 2")),
+        "no precondition that the reused subnets span two Availability Zones: {conditions:?}"
+    );
 }
 
 /// Operational alarms (issue 13, item 8), read with `hcl-rs`: the Lambda module alarms on the
@@ -1332,8 +1345,6 @@ struct DocStatement {
     resources: Vec<String>,
     /// (test, variable, values)
     conditions: Vec<(String, String, Vec<String>)>,
-    /// (type, identifiers as written)
-    principals: Vec<(String, Vec<String>)>,
 }
 
 fn policy_document(module: &Module, name: &str) -> Vec<DocStatement> {
@@ -1359,12 +1370,6 @@ fn policy_document(module: &Module, name: &str) -> Vec<DocStatement> {
                 .filter(|c| c.identifier.as_str() == "condition")
                 .map(|c| (single(&c.body, "test"), single(&c.body, "variable"), list(&c.body, "values")))
                 .collect(),
-            principals: s
-                .body
-                .blocks()
-                .filter(|c| c.identifier.as_str() == "principals")
-                .map(|c| (single(&c.body, "type"), attr(&c.body, "identifiers").map(value_strings).unwrap_or_default()))
-                .collect(),
         })
         .collect()
 }
@@ -1380,181 +1385,6 @@ fn action_covers(pattern: &str, action: &str) -> bool {
         }
     }
     glob(pattern.as_bytes(), action.as_bytes())
-}
-
-const GITHUB_ISSUER: &str = "token.actions.githubusercontent.com";
-
-/// The one trust statement of a GitHub role: GitHub's OIDC provider, audience sts.amazonaws.com,
-/// and the `sub` condition's values (StringEquals only: StringLike would admit wildcards).
-fn github_trust_subjects(boot: &Module, document: &str) -> Vec<String> {
-    let trust = policy_document(boot, document);
-    assert_eq!(trust.len(), 1, "{document} has one statement: {trust:?}");
-    let statement = &trust[0];
-    assert!(!statement.deny);
-    assert_eq!(statement.actions, ["sts:AssumeRoleWithWebIdentity"], "{document}");
-    assert_eq!(statement.principals, [("Federated".to_owned(), vec!["local.oidc_provider_arn".to_owned()])]);
-    let issuer = |claim: &str| format!("{}:{claim}", "${local.github_issuer}");
-    let mut conditions = statement.conditions.clone();
-    conditions.sort();
-    let audience = ("StringEquals".to_owned(), issuer("aud"), vec!["sts.amazonaws.com".to_owned()]);
-    assert_eq!(conditions.len(), 2, "{document}: only the audience and subject conditions: {conditions:?}");
-    assert!(conditions.contains(&audience), "{document}: the audience condition: {conditions:?}");
-    let subject = conditions.iter().find(|(_, variable, _)| *variable == issuer("sub")).expect("a sub condition");
-    assert_eq!(subject.0, "StringEquals", "{document}: the subject is matched exactly");
-    subject.2.clone()
-}
-
-/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf, read with hcl-rs). The deploy role
-/// trusts GitHub's OIDC provider for exactly one subject, the `production` environment of the
-/// repository named by the variables; the plan role exactly that repository's pull requests; the
-/// provider (audience sts.amazonaws.com) is created unless an existing one's ARN is given.
-#[test]
-fn the_github_roles_trust_only_this_repositorys_production_environment_and_pull_requests() {
-    let boot = Module::load("bootstrap");
-    let locals = boot.locals();
-    let local_template = |name: &str| {
-        let expr = locals.get(name).copied().unwrap_or_else(|| panic!("local.{name}"));
-        boot.template(expr).unwrap_or_else(|| text(expr))
-    };
-    assert_eq!(local_template("github_issuer"), GITHUB_ISSUER);
-    let repo = local_template("github_repo");
-    assert!(repo.contains("\"${var.github_owner}/${var.github_repository}\""), "local.github_repo is {repo}");
-
-    let deploy = boot.resource("aws_iam_role", "deploy");
-    assert_eq!(
-        text(required(deploy, "assume_role_policy", "deploy role")),
-        "data.aws_iam_policy_document.deploy_trust[0].json"
-    );
-    assert_eq!(
-        github_trust_subjects(&boot, "deploy_trust"),
-        ["repo:${local.github_repo}:environment:production"],
-        "the deploy role accepts the production environment of this repository and nothing else"
-    );
-    let plan = boot.resource("aws_iam_role", "plan");
-    assert_eq!(
-        text(required(plan, "assume_role_policy", "plan role")),
-        "data.aws_iam_policy_document.plan_trust[0].json"
-    );
-    assert_eq!(github_trust_subjects(&boot, "plan_trust"), ["repo:${local.github_repo}:pull_request"]);
-
-    let provider = boot.resource("aws_iam_openid_connect_provider", "github");
-    assert_eq!(boot.template(required(provider, "url", "provider")).as_deref(), Some("https://${local.github_issuer}"));
-    assert_eq!(expand(&boot, required(provider, "client_id_list", "provider")), ["sts.amazonaws.com"]);
-    assert!(text(required(provider, "count", "provider")).contains("var.github_oidc_provider_arn == null"));
-    let reuse = text(locals["oidc_provider_arn"]);
-    assert!(reuse.starts_with("var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn"), "{reuse}");
-    assert_eq!(boot.variable_default("github_oidc_provider_arn").map(text).as_deref(), Some("null"));
-}
-
-/// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf and every `aws_iam_role` of the main
-/// root and its modules, read with hcl-rs). The deploy role carries the permission boundary; the
-/// boundary denies creating a role, or giving one a policy, unless the role carries that same
-/// boundary, and denies removing it or changing the boundary and the GitHub roles; the deploy
-/// policy grants those role writes only under the same condition and grants no sts: action. So
-/// the deploy role cannot make itself, or anything, an administrator. Every role the main root
-/// creates carries `var.permissions_boundary_arn` (default null: an administrator's apply).
-#[test]
-fn the_deploy_role_and_every_role_it_creates_carry_the_permission_boundary() {
-    let boot = Module::load("bootstrap");
-    let locals = boot.locals();
-    let deploy = boot.resource("aws_iam_role", "deploy");
-    assert_eq!(text(required(deploy, "permissions_boundary", "deploy role")), "aws_iam_policy.boundary[0].arn");
-    let policy = boot.resource("aws_iam_policy", "boundary");
-    assert_eq!(text(required(policy, "name", "boundary")), "local.boundary_name");
-    assert_eq!(text(required(policy, "policy", "boundary")), "data.aws_iam_policy_document.boundary[0].json");
-    let boundary_arn = boot.template(locals["boundary_arn"]).expect("local.boundary_arn is a template");
-    assert!(boundary_arn.ends_with(":policy/${local.boundary_name}"), "local.boundary_arn is {boundary_arn}");
-    let same_boundary =
-        |test: &str| (test.to_owned(), "iam:PermissionsBoundary".to_owned(), vec![boundary_arn.clone()]);
-
-    let role_writes = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"];
-    let boundary = policy_document(&boot, "boundary");
-    let denies = |action: &str| {
-        boundary.iter().filter(|s| s.deny && s.actions.iter().any(|a| action_covers(a, action))).collect::<Vec<_>>()
-    };
-    for action in role_writes {
-        let deny = denies(action);
-        assert!(
-            deny.iter().any(|s| s.resources == ["*"] && s.conditions == [same_boundary("StringNotEquals")]),
-            "the boundary must deny {action} on every role without iam:PermissionsBoundary = the boundary: {deny:?}"
-        );
-    }
-    assert!(
-        denies("iam:DeleteRolePermissionsBoundary").iter().any(|s| s.resources == ["*"] && s.conditions.is_empty()),
-        "the boundary must deny removing a boundary"
-    );
-    for action in [
-        "iam:CreatePolicyVersion",
-        "iam:SetDefaultPolicyVersion",
-        "iam:DeletePolicy",
-        "iam:UpdateAssumeRolePolicy",
-        "iam:PutRolePolicy",
-    ] {
-        assert!(
-            denies(action).iter().any(|s| s.conditions.is_empty()
-                && s.resources.contains(&boundary_arn)
-                && s.resources.iter().any(|r| r.ends_with(":role/${local.deploy_role_name}"))),
-            "the boundary must deny {action} on itself and on the deploy role"
-        );
-    }
-
-    let deploy_policy = boot.resource("aws_iam_role_policy", "deploy");
-    assert_eq!(text(required(deploy_policy, "policy", "deploy policy")), "data.aws_iam_policy_document.deploy[0].json");
-    let grants = policy_document(&boot, "deploy");
-    let mut creates = 0;
-    for statement in grants.iter().filter(|s| !s.deny) {
-        assert!(!statement.actions.iter().any(|a| a.starts_with("sts:") || a == "*" || a == "iam:*"), "{statement:?}");
-        for action in role_writes.iter().filter(|w| statement.actions.iter().any(|a| action_covers(a, w))) {
-            creates += usize::from(*action == "iam:CreateRole");
-            assert!(
-                statement.conditions.contains(&same_boundary("StringEquals")),
-                "the deploy policy grants {action} without iam:PermissionsBoundary = the boundary: {statement:?}"
-            );
-            assert_eq!(statement.resources, ["arn:${local.partition}:iam::${local.account_id}:role/${local.p}-*"]);
-        }
-    }
-    assert_eq!(creates, 1, "the deploy policy grants iam:CreateRole once");
-
-    // Every role the main root (and its modules) creates carries var.permissions_boundary_arn.
-    let root = Module::load(".");
-    assert!(matches!(root.variable_default("permissions_boundary_arn"), Some(Expression::Null)), "default null");
-    let boundary_local = text(root.locals()["permissions_boundary_arn"]);
-    assert!(
-        boundary_local.contains("var.permissions_boundary_arn"),
-        "local.permissions_boundary_arn is {boundary_local}"
-    );
-    let mut files = Vec::new();
-    collect_tf_files(&terraform_dir(), &mut files);
-    let mut roles = 0;
-    for path in files.iter().filter(|p| !p.starts_with(terraform_dir().join("bootstrap"))) {
-        let relative = path.strip_prefix(terraform_dir()).expect("under terraform/").display().to_string();
-        let body = hcl::parse(&fs::read_to_string(path).expect("readable")).expect("parses");
-        for role in body.blocks().filter(|b| b.identifier.as_str() == "resource" && label(b, 0) == "aws_iam_role") {
-            roles += 1;
-            let boundary = attr(&role.body, "permissions_boundary").map(text);
-            let expected = if relative.starts_with("modules/") {
-                "var.permissions_boundary_arn"
-            } else {
-                "local.permissions_boundary_arn"
-            };
-            assert_eq!(
-                boundary.as_deref(),
-                Some(expected),
-                "{relative}: aws_iam_role.{} has no permissions_boundary",
-                label(role, 1)
-            );
-        }
-    }
-    assert!(roles >= 3, "found {roles} roles");
-    let module = Module::load("modules/lambda_function");
-    assert!(matches!(module.variable_default("permissions_boundary_arn"), Some(Expression::Null)));
-    for (name, body) in function_modules(&root) {
-        assert_eq!(
-            attr(body, "permissions_boundary_arn").map(text).as_deref(),
-            Some("local.permissions_boundary_arn"),
-            "module.{name} passes the boundary"
-        );
-    }
 }
 
 /// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf read with hcl-rs). The plan role
@@ -1607,4 +1437,71 @@ fn the_plan_role_only_reads_the_state_and_the_stacks_configuration() {
         statements.iter().any(|s| s.actions == ["s3:GetObject"] && s.resources == [state_object]),
         "it reads the state"
     );
+}
+
+/// Issue #21 (mechanism: docs/deploy.md's inline code and code blocks read as text, against the
+/// Makefile targets, make/infra.mk's variables and the `output` blocks of both Terraform roots):
+/// every `make <target>` the deploy guide tells a user to run exists, every INFRA_ variable it
+/// sets is one make reads, and every `terraform output` it reads is declared.
+#[test]
+fn the_deploy_guide_runs_only_targets_variables_and_outputs_that_exist() {
+    let guide = repo_file("docs/deploy.md");
+    let makefiles = format!("{}\n{}", repo_file("Makefile"), repo_file("make/infra.mk"));
+    let targets: BTreeSet<&str> = makefiles
+        .lines()
+        .filter_map(|line| line.split_once(':').map(|(name, _)| name))
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    let outputs: BTreeSet<String> = [".", "bootstrap"]
+        .iter()
+        .flat_map(|dir| Module::load(dir).blocks("output").map(|b| label(b, 0).to_owned()).collect::<Vec<_>>())
+        .collect();
+
+    // Inline code spans and the lines of fenced code blocks: what a user copies and runs.
+    let mut commands = Vec::new();
+    let mut fenced = false;
+    for line in guide.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            commands.push(line.trim().to_owned());
+        } else {
+            commands.extend(line.split('`').skip(1).step_by(2).map(str::to_owned));
+        }
+    }
+    let (mut makes, mut reads) = (0, 0);
+    for command in &commands {
+        let words: Vec<&str> =
+            command.split_whitespace().skip_while(|w| w.contains('=') && !w.starts_with('-')).collect();
+        if words.first() == Some(&"make") {
+            // A target, not an assignment, a flag or a placeholder (`make …`).
+            let target_like = |t: &&&str| {
+                t.starts_with(|c: char| c.is_ascii_lowercase())
+                    && t.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '/')
+            };
+            if let Some(target) = words[1..].iter().find(|w| !w.starts_with('-')).filter(target_like) {
+                for target in target.split('/') {
+                    makes += 1;
+                    assert!(targets.contains(target), "docs/deploy.md runs `make {target}`, which no Makefile defines");
+                }
+            }
+        }
+        let read = words
+            .iter()
+            .position(|w| *w == "output")
+            .and_then(|at| words[at + 1..].iter().find(|w| !w.starts_with('-')));
+        if let Some(name) = read {
+            let name = name.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            reads += 1;
+            assert!(outputs.contains(name), "docs/deploy.md reads `terraform output {name}`, which is not declared");
+        }
+        for variable in
+            command.split(|c: char| !(c.is_ascii_uppercase() || c == '_')).filter(|w| w.starts_with("INFRA_"))
+        {
+            assert!(makefiles.contains(variable), "docs/deploy.md sets {variable}, which make does not read");
+        }
+    }
+    assert!(makes >= 10 && reads >= 3, "found {makes} make commands and {reads} output reads in docs/deploy.md");
 }

@@ -1,10 +1,16 @@
-# What GitHub Actions signs in to AWS with (issue #13 item 7): GitHub's OIDC identity provider
-# (or an existing one), a deploy role only the `production` environment of this repository can
-# assume, a read-only plan role for its pull requests, and the permission boundary that caps the
-# deploy role and every role it creates. Created when github_owner and github_repository are set.
+# What GitHub Actions signs in to AWS with (issues #13 item 7, #21): GitHub's OIDC identity
+# provider (or an existing one), a deploy role only the production environment's deploy workflow
+# on the deploy branch can assume, and a read-only plan role for pull requests. Created when
+# github_owner and github_repository are set.
 #
-# Names: the roles are github-<prefix>-deploy / -plan, outside the `<prefix>-*` role names the
-# deploy role manages, so it cannot change itself or the plan role (the boundary denies it too).
+# The deploy role cannot escalate (tests/iam_policy.rs evaluates these statements against the
+# ways it could try): it may create, change, pass or re-trust only roles under the stack's IAM
+# path and only with the workload boundary (boundary.tf); it changes EC2 resources only when they
+# carry the stack's tag, which it may set only while creating them; S3 only in this account;
+# secrets only the stack's, never their values; no function URLs or public permissions; no
+# reading of data objects; no deleting of object versions, versioning, lifecycle or bucket policy
+# changes on the data buckets (the first apply, which creates them, is an administrator's:
+# docs/deploy.md). The roles are github-<prefix>-deploy / -plan, outside the stack's path.
 
 locals {
   github_roles  = var.github_owner != null && var.github_repository != null
@@ -14,16 +20,14 @@ locals {
 
   oidc_provider_arn = var.github_oidc_provider_arn != null ? var.github_oidc_provider_arn : one(aws_iam_openid_connect_provider.github[*].arn)
 
-  # The `sub` claims GitHub puts in the token: a job with `environment: production`, and a job
-  # run for a pull_request event (docs: "Example subject claims").
-  deploy_subject = "repo:${local.github_repo}:environment:production"
-  plan_subject   = "repo:${local.github_repo}:pull_request"
+  # GitHub's customised subject claim (include_claim_keys = repo, context, job_workflow_ref; set
+  # once per repository, docs/deploy.md): the deploy role trusts the production environment
+  # running deploy.yml from the deploy branch, not just any job that names the environment.
+  deploy_subject = "repo:${local.github_repo}:environment:production:job_workflow_ref:${local.github_repo}/.github/workflows/deploy.yml@refs/heads/${var.deploy_branch}"
+  plan_subject   = "repo:${local.github_repo}:pull_request:job_workflow_ref:${local.github_repo}/.github/workflows/ci.yml@refs/pull/*/merge"
 
   deploy_role_name = "github-${var.name_prefix}-deploy"
   plan_role_name   = "github-${var.name_prefix}-plan"
-  boundary_name    = "${var.name_prefix}-deploy-boundary"
-  # Built, not read from the policy resource: the boundary's own statements name it.
-  boundary_arn = "arn:${local.partition}:iam::${local.account_id}:policy/${local.boundary_name}"
 
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
@@ -32,22 +36,24 @@ locals {
 
   # What terraform/ names, from its name_prefix (main.tf, lake.tf, warehouse.tf, alerting.tf).
   arn = {
-    buckets     = [for b in ["ingestion", "processed", "code", "athena-results"] : "arn:${local.partition}:s3:::${local.p}-${b}-*"]
-    functions   = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.p}-*"
-    log_groups  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/*/${local.p}-*"
-    rds_os_logs = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:RDSOSMetrics*"
-    queues      = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.p}-*"
-    topics      = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.p}-*"
-    rules       = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.p}-*"
-    alarms      = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.p}-*"
-    dashboard   = "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${local.p}"
-    secrets     = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${local.p}/*"
+    buckets      = [for b in ["ingestion", "processed", "code", "athena-results"] : "arn:${local.partition}:s3:::${local.p}-${b}-*"]
+    data_buckets = [for b in ["ingestion", "processed"] : "arn:${local.partition}:s3:::${local.p}-${b}-*"]
+    data_objects = [for b in ["ingestion", "processed"] : "arn:${local.partition}:s3:::${local.p}-${b}-*/*"]
+    functions    = local.stack_functions
+    log_groups   = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/*/${local.p}-*"
+    rds_os_logs  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:RDSOSMetrics*"
+    queues       = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${local.p}-*"
+    topics       = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${local.p}-*"
+    rules        = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.p}-*"
+    alarms       = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.p}-*"
+    dashboard    = "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${local.p}"
+    secrets      = local.stack_secrets
     # The warehouse's master password: RDS creates and names that secret itself (rds!db-…).
     rds_secrets = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:rds!db-*"
     glue = [
       "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog",
-      "arn:${local.partition}:glue:${local.region}:${local.account_id}:database/${replace("${local.p}_lake", "-", "_")}",
-      "arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${replace("${local.p}_lake", "-", "_")}/*",
+      "arn:${local.partition}:glue:${local.region}:${local.account_id}:database/${local.lake_database}",
+      "arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${local.lake_database}/*",
     ]
     athena = [
       "arn:${local.partition}:athena:${local.region}:${local.account_id}:workgroup/${local.p}-lake",
@@ -57,25 +63,34 @@ locals {
       [for r in ["db", "pg", "subgrp", "snapshot"] : "arn:${local.partition}:rds:${local.region}:${local.account_id}:${r}:${local.p}-warehouse*"],
       ["arn:${local.partition}:rds:${local.region}:${local.account_id}:og:default:postgres-*"],
     )
-    roles = "arn:${local.partition}:iam::${local.account_id}:role/${local.p}-*"
-    kms   = "arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"
-    alias = "arn:${local.partition}:kms:${local.region}:${local.account_id}:alias/${local.p}"
-    state = ["${module.state_bucket.arn}/${var.state_key}", "${module.state_bucket.arn}/${var.state_key}.tflock"]
+    # Roles and instance profiles only under the stack's path (terraform/main.tf local.iam_path).
+    roles             = "arn:${local.partition}:iam::${local.account_id}:role/${local.p}/*"
+    instance_profiles = "arn:${local.partition}:iam::${local.account_id}:instance-profile/${local.p}/*"
+    kms               = "arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"
+    alias             = "arn:${local.partition}:kms:${local.region}:${local.account_id}:alias/${local.p}"
+    state             = ["${module.state_bucket.arn}/${var.state_key}", "${module.state_bucket.arn}/${var.state_key}.tflock"]
+    deploy_role       = "arn:${local.partition}:iam::${local.account_id}:role/${local.deploy_role_name}"
+    plan_role         = "arn:${local.partition}:iam::${local.account_id}:role/${local.plan_role_name}"
   }
   ec2_in_account = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:*/*"
-  # The EC2 reads of the optional warehouse's network (none can be scoped to a resource).
-  ec2_reads = [
-    "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules", "ec2:DescribeVpcEndpoints", "ec2:DescribeVpcs",
-    "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces", "ec2:DescribePrefixLists", "ec2:DescribeRouteTables",
-    "ec2:DescribeAccountAttributes",
+  # The managed policies a stack role may have attached: RDS Enhanced Monitoring's and the
+  # bastion's Session Manager core (both capped by the workload boundary).
+  attachable_policies = [
+    "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+    "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
   ]
-  rds_monitoring_policy = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+  # The services a stack role may be passed to: the functions, RDS monitoring, the bastion, the
+  # VPC's flow logs.
+  pass_role_services = ["lambda.amazonaws.com", "monitoring.rds.amazonaws.com", "ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+  stack_tag          = { key = "OnyxStack", value = local.p }
   stack_resources = flatten([
     local.arn.buckets, [for b in local.arn.buckets : "${b}/*"], local.arn.functions, "${local.arn.functions}:*",
     local.arn.log_groups, "${local.arn.log_groups}:*", local.arn.rds_os_logs, "${local.arn.rds_os_logs}:*",
     local.arn.queues, local.arn.topics, local.arn.rules, local.arn.alarms, local.arn.dashboard,
-    local.arn.secrets, local.arn.rds_secrets, local.arn.glue, local.arn.athena, local.arn.rds,
+    local.arn.glue, local.arn.athena, local.arn.rds,
   ])
+  # The EC2 reads Terraform's plan and refresh make; none can be scoped to a resource.
+  ec2_reads = ["ec2:Describe*", "ec2:GetSecurityGroupsForVpc"]
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -93,7 +108,7 @@ data "aws_iam_policy_document" "deploy_trust" {
   count = local.github_count
 
   statement {
-    sid     = "GitHubProductionEnvironmentOfThisRepository"
+    sid     = "GitHubDeployWorkflowInProductionOnTheDeployBranch"
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
     principals {
@@ -134,7 +149,7 @@ data "aws_iam_policy_document" "plan_trust" {
     }
 
     condition {
-      test     = "StringEquals"
+      test     = "StringLike"
       variable = "${local.github_issuer}:sub"
       values   = [local.plan_subject]
     }
@@ -142,9 +157,12 @@ data "aws_iam_policy_document" "plan_trust" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Deploy role: terraform apply of terraform/ (and its state), scoped to the stack's names.
+# Deploy role: terraform apply of terraform/ (and its state). Four managed policies (each under
+# IAM's 6,144 characters): the stack's services, its roles, its network, and the guardrails —
+# explicit denies no Allow anywhere can override. The role is outside the stack's path, so it
+# can change neither its own policies nor the plan role's.
 # ---------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "deploy" {
+data "aws_iam_policy_document" "deploy_services" {
   count = local.github_count
 
   statement {
@@ -165,88 +183,55 @@ data "aws_iam_policy_document" "deploy" {
     resources = [aws_kms_key.state.arn]
   }
 
-  # Secrets are left out: Terraform creates them empty and never reads or writes their values.
+  # A bucket is always created in the caller's account; everything else on a bucket name only
+  # when that bucket is this account's (a name pattern alone could match someone else's).
+  statement {
+    sid       = "CreateStackBuckets"
+    actions   = ["s3:CreateBucket"]
+    resources = local.arn.buckets
+  }
+
+  statement {
+    sid       = "ManageStackBucketsOfThisAccount"
+    actions   = ["s3:*"]
+    resources = flatten([local.arn.buckets, [for b in local.arn.buckets : "${b}/*"]])
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:ResourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
   statement {
     sid       = "ManageTheStack"
-    actions   = ["s3:*", "lambda:*", "logs:*", "sqs:*", "sns:*", "events:*", "cloudwatch:*", "glue:*", "athena:*", "rds:*"]
+    actions   = ["lambda:*", "logs:*", "sqs:*", "sns:*", "events:*", "cloudwatch:*", "glue:*", "athena:*", "rds:*"]
     resources = local.stack_resources
   }
 
+  # Terraform creates the secrets empty and never reads or writes their values.
   statement {
     sid = "ManageTheStackSecretsNotTheirValues"
     actions = [
       "secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret",
       "secretsmanager:GetResourcePolicy", "secretsmanager:RestoreSecret", "secretsmanager:TagResource",
-      "secretsmanager:UntagResource", "secretsmanager:UpdateSecret",
+      "secretsmanager:UntagResource",
     ]
-    resources = [local.arn.secrets, local.arn.rds_secrets]
+    resources = [local.arn.secrets]
+  }
+
+  # A warehouse with manage_master_user_password: RDS creates (and rotates) its secret in the
+  # caller's name. None of these reads or chooses a value.
+  statement {
+    sid       = "LetRdsManageTheWarehouseMasterSecret"
+    actions   = ["secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:RotateSecret", "secretsmanager:DescribeSecret"]
+    resources = [local.arn.rds_secrets]
   }
 
   statement {
     sid       = "DescribeLogGroups"
     actions   = ["logs:DescribeLogGroups"]
     resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
-  }
-
-  # Roles only under the stack's names and only with the boundary: a role the deploy role makes
-  # can do no more than the boundary allows, so it cannot make itself an administrator.
-  statement {
-    sid       = "CreateStackRolesOnlyWithTheBoundary"
-    actions   = ["iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"]
-    resources = [local.arn.roles]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
-    }
-  }
-
-  statement {
-    sid       = "AttachOnlyTheRdsMonitoringPolicyWithTheBoundary"
-    actions   = ["iam:AttachRolePolicy"]
-    resources = [local.arn.roles]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
-    }
-
-    condition {
-      test     = "ArnEquals"
-      variable = "iam:PolicyARN"
-      values   = [local.rds_monitoring_policy]
-    }
-  }
-
-  statement {
-    sid = "ManageStackRoles"
-    actions = [
-      "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-      "iam:ListInstanceProfilesForRole", "iam:ListRoleTags", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole",
-      "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:DeleteRolePolicy",
-      "iam:DetachRolePolicy",
-    ]
-    resources = [local.arn.roles]
-  }
-
-  statement {
-    sid       = "PassStackRolesToLambdaAndRdsMonitoring"
-    actions   = ["iam:PassRole"]
-    resources = [local.arn.roles]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["lambda.amazonaws.com", "monitoring.rds.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "ReadTheRdsMonitoringPolicy"
-    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
-    resources = [local.rds_monitoring_policy]
   }
 
   # The pipeline's key is the one aliased alias/<prefix> (terraform/kms.tf). The alias can be
@@ -284,30 +269,116 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   statement {
-    # AWS requires "*": kms:CreateKey, kms:ListAliases and these EC2 Describe calls name no resource.
+    # AWS requires "*": kms:CreateKey and kms:ListAliases name no resource.
     sid       = "NoResourceLevelPermissions"
-    actions   = concat(["kms:CreateKey", "kms:ListAliases"], local.ec2_reads)
+    actions   = ["kms:CreateKey", "kms:ListAliases"]
     resources = ["*"]
   }
+}
 
+data "aws_iam_policy_document" "deploy_roles" {
+  count = local.github_count
+
+  # Roles only under the stack's path and only with the workload boundary: a role the deploy
+  # role makes can do no more than the boundary allows, so it cannot make itself an administrator.
   statement {
-    sid       = "DescribeVpcs"
-    actions   = ["ec2:DescribeVpcAttribute"]
-    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc/*"]
+    sid       = "WriteStackRolesOnlyWithTheWorkloadBoundary"
+    actions   = ["iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"]
+    resources = [local.arn.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.workload_boundary_arn]
+    }
   }
 
-  # The optional warehouse's security groups and VPC endpoints, in an existing VPC: created only
-  # tagged Project = onyx (provider default_tags), changed only when so tagged; tags only at creation.
   statement {
-    sid       = "CreateTaggedNetwork"
-    actions   = ["ec2:CreateSecurityGroup", "ec2:CreateVpcEndpoint"]
+    sid       = "AttachOnlyTheStacksManagedPoliciesWithTheWorkloadBoundary"
+    actions   = ["iam:AttachRolePolicy"]
+    resources = [local.arn.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [local.workload_boundary_arn]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "iam:PolicyARN"
+      values   = local.attachable_policies
+    }
+  }
+
+  # IAM has no condition on a trust policy's contents: re-trusting is confined to the path, and
+  # whatever a role trusts, the workload boundary keeps secrets and the source of truth from it.
+  statement {
+    sid = "ManageStackRoles"
+    actions = [
+      "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole", "iam:ListRoleTags", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole",
+      "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole",
+    ]
+    resources = [local.arn.roles]
+  }
+
+  statement {
+    sid = "ManageStackInstanceProfiles"
+    actions = [
+      "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile",
+      "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile", "iam:UntagInstanceProfile", "iam:ListInstanceProfileTags",
+    ]
+    resources = [local.arn.instance_profiles]
+  }
+
+  statement {
+    sid       = "PassStackRolesToTheStacksServices"
+    actions   = ["iam:PassRole"]
+    resources = [local.arn.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = local.pass_role_services
+    }
+  }
+
+  statement {
+    sid       = "ReadTheBoundaryAndTheAttachablePolicies"
+    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
+    resources = concat(local.attachable_policies, [local.workload_boundary_arn])
+  }
+}
+
+data "aws_iam_policy_document" "deploy_network" {
+  count = local.github_count
+
+  # Everything the stack creates in EC2 (VPC, subnets, gateways, addresses, route tables,
+  # security groups, endpoints, flow logs, the bastion) carries the stack's tag from creation.
+  statement {
+    sid = "CreateOnlyTaggedNetwork"
+    actions = [
+      "ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway", "ec2:CreateNatGateway", "ec2:AllocateAddress",
+      "ec2:CreateRouteTable", "ec2:CreateSecurityGroup", "ec2:CreateVpcEndpoint", "ec2:CreateFlowLogs", "ec2:RunInstances",
+    ]
     resources = [local.ec2_in_account]
 
     condition {
       test     = "StringEquals"
-      variable = "aws:RequestTag/Project"
-      values   = ["onyx"]
+      variable = "aws:RequestTag/${local.stack_tag.key}"
+      values   = [local.stack_tag.value]
     }
+  }
+
+  # What a new resource is created in or launched from: a subnet or VPC (the stack's, or one the
+  # user brings), an Amazon image, and the bastion's own disk and network interface (the instance
+  # itself must be tagged, above). Naming them in a create call changes nothing about them; a
+  # reused VPC's route tables take the S3 gateway endpoint.
+  statement {
+    sid       = "CreateInsideAVpcOrFromAnAmazonImage"
+    actions   = ["ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup", "ec2:CreateVpcEndpoint", "ec2:ModifyVpcEndpoint", "ec2:CreateNatGateway", "ec2:RunInstances"]
+    resources = [for r in ["vpc", "subnet", "route-table", "security-group", "elastic-ip", "image", "volume", "network-interface"] : "arn:${local.partition}:ec2:${local.region}:*:${r}/*"]
   }
 
   statement {
@@ -318,129 +389,59 @@ data "aws_iam_policy_document" "deploy" {
     condition {
       test     = "StringEquals"
       variable = "ec2:CreateAction"
-      values   = ["CreateSecurityGroup", "CreateVpcEndpoint", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"]
+      values   = ["CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateNatGateway", "AllocateAddress", "CreateRouteTable", "CreateSecurityGroup", "CreateVpcEndpoint", "CreateFlowLogs", "RunInstances", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"]
     }
   }
 
   statement {
-    sid = "ChangeTheStackNetwork"
+    sid = "ChangeOnlyTheStacksNetwork"
     actions = [
-      "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroup*", "ec2:RevokeSecurityGroup*", "ec2:ModifySecurityGroupRules",
-      "ec2:UpdateSecurityGroupRuleDescriptions*", "ec2:ModifyVpcEndpoint", "ec2:DeleteVpcEndpoints", "ec2:DeleteTags",
+      "ec2:DeleteVpc", "ec2:ModifyVpcAttribute", "ec2:DeleteSubnet", "ec2:ModifySubnetAttribute", "ec2:AttachInternetGateway",
+      "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:DeleteNatGateway", "ec2:ReleaseAddress", "ec2:DisassociateAddress",
+      "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
+      "ec2:DeleteRouteTable", "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroup*", "ec2:RevokeSecurityGroup*",
+      "ec2:ModifySecurityGroupRules", "ec2:UpdateSecurityGroupRuleDescriptions*", "ec2:ModifyVpcEndpoint", "ec2:DeleteVpcEndpoints",
+      "ec2:DeleteFlowLogs", "ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute",
+      "ec2:ModifyInstanceMetadataOptions", "ec2:AssociateIamInstanceProfile", "ec2:ReplaceIamInstanceProfileAssociation",
     ]
-    resources = [
-      "arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/*",
-      "arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc-endpoint/*",
-    ]
+    resources = [local.ec2_in_account]
 
     condition {
       test     = "StringEquals"
-      variable = "aws:ResourceTag/Project"
-      values   = ["onyx"]
+      variable = "aws:ResourceTag/${local.stack_tag.key}"
+      values   = [local.stack_tag.value]
     }
   }
 
   statement {
-    # The rules of those groups: new rules carry no tags yet; the group's own check above applies too.
-    sid       = "RulesOfTheStackSecurityGroups"
+    # The rules of the stack's groups: new rules carry no tag yet; the group's own check applies too.
+    sid       = "RulesOfTheStacksSecurityGroups"
     actions   = ["ec2:AuthorizeSecurityGroup*", "ec2:RevokeSecurityGroup*", "ec2:ModifySecurityGroupRules", "ec2:UpdateSecurityGroupRuleDescriptions*"]
     resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group-rule/*"]
   }
-}
-
-resource "aws_iam_role" "deploy" {
-  count = local.github_count
-
-  name                 = local.deploy_role_name
-  description          = "GitHub Actions, environment production of ${local.github_repo}: terraform apply of the Onyx stack"
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[0].json
-  permissions_boundary = aws_iam_policy.boundary[0].arn
-  max_session_duration = 3600
-}
-
-resource "aws_iam_role_policy" "deploy" {
-  count = local.github_count
-
-  name   = "deploy-the-stack"
-  role   = aws_iam_role.deploy[0].id
-  policy = data.aws_iam_policy_document.deploy[0].json
-}
-
-# ---------------------------------------------------------------------------------------------
-# The permission boundary: the most the deploy role, and every role it creates (the functions',
-# the lake analyst's, RDS monitoring's), can ever do, whatever their own policies say: the stack's
-# services on the stack's names, the state, roles only with this boundary. It must stay under
-# IAM's 6,144 characters for a managed policy, hence service-wide actions here; the deploy role's
-# own policy (above) is the narrower one.
-# ---------------------------------------------------------------------------------------------
-data "aws_iam_policy_document" "boundary" {
-  count = local.github_count
 
   statement {
-    sid       = "StackServicesOnStackNames"
-    actions   = ["s3:*", "lambda:*", "logs:*", "sqs:*", "sns:*", "events:*", "cloudwatch:*", "secretsmanager:*", "glue:*", "athena:*", "rds:*"]
-    resources = concat(local.stack_resources, local.arn.state, [module.state_bucket.arn])
+    # The bastion's image: the public parameter naming the current Amazon Linux 2023.
+    sid       = "ReadTheAmazonLinuxImageParameter"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = ["arn:${local.partition}:ssm:${local.region}::parameter/aws/service/ami-amazon-linux-latest/*"]
   }
 
   statement {
-    sid       = "StackRoles"
-    actions   = ["iam:*Role", "iam:*RolePolic*", "iam:*RolePermissionsBoundary", "iam:*RoleTags", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:ListInstanceProfilesForRole"]
-    resources = [local.arn.roles]
-  }
-
-  statement {
-    sid       = "ReadTheRdsMonitoringPolicy"
-    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
-    resources = [local.rds_monitoring_policy]
-  }
-
-  statement {
-    sid       = "StackKeys"
-    actions   = ["kms:*"]
-    resources = [local.arn.kms, local.arn.alias]
-
-    condition {
-      test     = "ForAnyValue:StringEquals"
-      variable = "kms:ResourceAliases"
-      values   = ["alias/${local.p}", "alias/${local.p}-tfstate"]
-    }
-  }
-
-  statement {
-    sid       = "SetUpANewKeyBeforeItsAlias"
-    actions   = ["kms:DescribeKey", "kms:GetKey*", "kms:ListResourceTags", "kms:EnableKeyRotation", "kms:TagResource", "kms:CreateAlias"]
-    resources = [local.arn.kms]
-
-    condition {
-      test     = "Null"
-      variable = "kms:ResourceAliases"
-      values   = ["true"]
-    }
-  }
-
-  statement {
-    # AWS requires "*": these calls (and X-Ray's writes) name no resource.
-    sid       = "NoResourceLevelPermissions"
-    actions   = concat(["kms:CreateKey", "kms:ListAliases", "xray:PutTraceSegments", "xray:PutTelemetryRecords"], local.ec2_reads)
+    # AWS requires "*": the EC2 Describe calls name no resource.
+    sid       = "ReadNetworkNoResourceLevelPermissions"
+    actions   = local.ec2_reads
     resources = ["*"]
   }
+}
+
+# Explicit denies: they win over any Allow, so no later edit of the three policies above can
+# grant these. Each names what the issue (#21) says the deploy role must never do.
+data "aws_iam_policy_document" "deploy_guardrails" {
+  count = local.github_count
 
   statement {
-    # The optional warehouse's security groups and VPC endpoints; the functions' network interfaces.
-    sid       = "StackNetwork"
-    actions   = ["ec2:*SecurityGroup*", "ec2:*VpcEndpoint*", "ec2:*NetworkInterface*", "ec2:*PrivateIpAddresses", "ec2:*Tags", "ec2:DescribeVpcAttribute"]
-    resources = [local.ec2_in_account]
-  }
-
-  statement {
-    sid       = "DescribeLogGroups"
-    actions   = ["logs:DescribeLogGroups"]
-    resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
-  }
-
-  statement {
-    # A Deny on "*" grants nothing: no role is created, or given a policy, without this boundary.
-    sid       = "DenyRoleWritesWithoutThisBoundary"
+    sid       = "DenyRoleWritesWithoutTheWorkloadBoundary"
     effect    = "Deny"
     actions   = ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"]
     resources = ["*"]
@@ -448,26 +449,87 @@ data "aws_iam_policy_document" "boundary" {
     condition {
       test     = "StringNotEquals"
       variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
+      values   = [local.workload_boundary_arn]
     }
   }
 
   statement {
-    sid       = "DenyRemovingTheBoundary"
+    sid       = "DenyRemovingABoundary"
     effect    = "Deny"
     actions   = ["iam:DeleteRolePermissionsBoundary"]
     resources = ["*"]
   }
 
+  # Outside the stack's path (the GitHub roles, every other role, every policy) no IAM write.
   statement {
-    sid     = "DenyChangingTheBoundaryAndTheGitHubRoles"
-    effect  = "Deny"
-    actions = ["iam:Create*", "iam:Put*", "iam:Attach*", "iam:Detach*", "iam:Delete*", "iam:Update*", "iam:Tag*", "iam:Untag*", "iam:SetDefaultPolicyVersion"]
-    resources = [
-      local.boundary_arn,
-      "arn:${local.partition}:iam::${local.account_id}:role/${local.deploy_role_name}",
-      "arn:${local.partition}:iam::${local.account_id}:role/${local.plan_role_name}",
-    ]
+    sid           = "DenyIamWritesOutsideTheStacksPath"
+    effect        = "Deny"
+    actions       = ["iam:Create*", "iam:Put*", "iam:Attach*", "iam:Detach*", "iam:Delete*", "iam:Update*", "iam:Tag*", "iam:Untag*", "iam:PassRole", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:SetDefaultPolicyVersion", "iam:Upload*"]
+    not_resources = [local.arn.roles, local.arn.instance_profiles]
+  }
+
+  statement {
+    sid       = "DenyPolicyAndIdentityAdministration"
+    effect    = "Deny"
+    actions   = ["iam:CreatePolicy*", "iam:DeletePolicy*", "iam:CreateUser", "iam:CreateAccessKey", "iam:CreateServiceLinkedRole", "sts:*"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DenySecretValues"
+    effect    = "Deny"
+    actions   = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy", "secretsmanager:BatchGetSecretValue"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "DenyFunctionUrlsAndInvoking"
+    effect    = "Deny"
+    actions   = ["lambda:CreateFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig", "lambda:InvokeFunctionUrl", "lambda:InvokeFunction", "lambda:InvokeAsync"]
+    resources = ["*"]
+  }
+
+  statement {
+    # Only S3 (the stage notifications) and EventBridge (the schedules) may be allowed to invoke.
+    sid       = "DenyFunctionPermissionsForOtherPrincipals"
+    effect    = "Deny"
+    actions   = ["lambda:AddPermission"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "lambda:Principal"
+      values   = ["s3.amazonaws.com", "events.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "DenyReadingOrDeletingDataObjects"
+    effect    = "Deny"
+    actions   = ["s3:GetObject*", "s3:DeleteObject*", "s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention", "s3:RestoreObject", "s3:ReplicateObject"]
+    resources = local.arn.data_objects
+  }
+
+  statement {
+    # The data buckets' protection is set by the administrator's first apply and not weakened after.
+    sid       = "DenyWeakeningTheDataBuckets"
+    effect    = "Deny"
+    actions   = ["s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketObjectLockConfiguration", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketAcl", "s3:PutBucketPublicAccessBlock", "s3:PutBucketOwnershipControls", "s3:PutEncryptionConfiguration", "s3:PutReplicationConfiguration", "s3:DeleteBucket"]
+    resources = local.arn.data_buckets
+  }
+
+  statement {
+    # Re-tagging an existing EC2 resource would bring it under "ChangeOnlyTheStacksNetwork".
+    sid       = "DenyTaggingExistingNetwork"
+    effect    = "Deny"
+    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "ec2:CreateAction"
+      values   = ["true"]
+    }
   }
 
   statement {
@@ -475,16 +537,41 @@ data "aws_iam_policy_document" "boundary" {
     sid       = "DenyAdministeringTheStateBucketAndKey"
     effect    = "Deny"
     actions   = ["s3:DeleteBucket*", "s3:PutBucket*", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration", "s3:DeleteObjectVersion", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:CreateGrant"]
-    resources = [module.state_bucket.arn, aws_kms_key.state.arn]
+    resources = [module.state_bucket.arn, "${module.state_bucket.arn}/*", aws_kms_key.state.arn]
   }
 }
 
-resource "aws_iam_policy" "boundary" {
+locals {
+  deploy_policies = {
+    services   = { document = one(data.aws_iam_policy_document.deploy_services[*].json), what = "the stack's services, state and key" }
+    roles      = { document = one(data.aws_iam_policy_document.deploy_roles[*].json), what = "the stack's roles (path and workload boundary only)" }
+    network    = { document = one(data.aws_iam_policy_document.deploy_network[*].json), what = "the stack's tagged network and bastion" }
+    guardrails = { document = one(data.aws_iam_policy_document.deploy_guardrails[*].json), what = "explicit denies (escalation, secret values, data objects)" }
+  }
+}
+
+resource "aws_iam_role" "deploy" {
   count = local.github_count
 
-  name        = local.boundary_name
-  description = "Permission boundary of the Onyx deploy role and of every role it creates: the stack's services on the stack's resources; roles only with this boundary"
-  policy      = data.aws_iam_policy_document.boundary[0].json
+  name                 = local.deploy_role_name
+  description          = "GitHub Actions, ${local.github_repo} deploy.yml on ${var.deploy_branch} in environment production: terraform apply of the Onyx stack"
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[0].json
+  max_session_duration = 3600
+}
+
+resource "aws_iam_policy" "deploy" {
+  for_each = local.github_roles ? local.deploy_policies : {}
+
+  name        = "${local.deploy_role_name}-${each.key}"
+  description = "Onyx deploy role: ${each.value.what}"
+  policy      = each.value.document
+}
+
+resource "aws_iam_role_policy_attachment" "deploy" {
+  for_each = local.github_roles ? local.deploy_policies : {}
+
+  role       = aws_iam_role.deploy[0].name
+  policy_arn = aws_iam_policy.deploy[each.key].arn
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -525,7 +612,7 @@ data "aws_iam_policy_document" "plan" {
       "secretsmanager:GetResourcePolicy", "glue:GetDatabase", "glue:GetTable", "glue:GetTags", "athena:GetWorkGroup",
       "athena:GetNamedQuery", "athena:ListNamedQueries", "athena:ListTagsForResource", "rds:Describe*", "rds:ListTagsForResource",
     ]
-    resources = local.stack_resources
+    resources = concat(local.stack_resources, [local.arn.secrets, local.arn.rds_secrets])
   }
 
   statement {
@@ -536,8 +623,20 @@ data "aws_iam_policy_document" "plan" {
 
   statement {
     sid       = "ReadStackRoles"
-    actions   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags"]
-    resources = [local.arn.roles]
+    actions   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags", "iam:GetInstanceProfile", "iam:ListInstanceProfileTags"]
+    resources = [local.arn.roles, local.arn.instance_profiles]
+  }
+
+  statement {
+    sid       = "ReadTheBoundaryAndTheAttachablePolicies"
+    actions   = ["iam:GetPolicy", "iam:GetPolicyVersion"]
+    resources = concat(local.attachable_policies, [local.workload_boundary_arn])
+  }
+
+  statement {
+    sid       = "ReadTheAmazonLinuxImageParameter"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = ["arn:${local.partition}:ssm:${local.region}::parameter/aws/service/ami-amazon-linux-latest/*"]
   }
 
   statement {
@@ -565,12 +664,6 @@ data "aws_iam_policy_document" "plan" {
     sid       = "ReadNoResourceLevelPermissions"
     actions   = concat(["kms:ListAliases"], local.ec2_reads)
     resources = ["*"]
-  }
-
-  statement {
-    sid       = "DescribeVpcs"
-    actions   = ["ec2:DescribeVpcAttribute"]
-    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:vpc/*"]
   }
 
   statement {

@@ -45,3 +45,15 @@ variable "github_oidc_provider_arn" {
   type        = string
   default     = null
 }
+
+variable "create_rds_service_linked_role" {
+  description = "Create RDS's service-linked role (AWSServiceRoleForRDS), which a Terraform-created warehouse needs and the deploy role may not create. false when the account already has it (any RDS instance ever created in it made it): `aws iam get-role --role-name AWSServiceRoleForRDS` tells."
+  type        = bool
+  default     = true
+}
+
+variable "deploy_branch" {
+  description = "The branch whose pushes the deploy role trusts (with the production environment and .github/workflows/deploy.yml): the repository's OIDC subject claim must be customised to include repo, context and job_workflow_ref (docs/deploy.md)."
+  type        = string
+  default     = "main"
+}

@@ -1,7 +1,17 @@
-# The production environment: `make plan/deploy/destroy` (INFRA_ENV=prod, the default) and the
-# deploy workflow pass this file with -var-file. It is the one place the region is set: make
-# exports it as AWS_REGION for the aws CLI (make secrets, make smoke) and CI reads it with
-# `make -s infra-region`. No secrets here: they are set out of band (docs/deploy.md section 6).
+# The production environment: the ONE configuration of every apply, from a laptop
+# (`make plan/deploy/destroy`, INFRA_ENV=prod, the default) and from CI (the deploy workflow and
+# the pull-request plan pass this same file with -var-file and set no TF_VAR_), so applies from
+# either never undo each other (issue #21). make exports the region as AWS_REGION for the aws CLI
+# and CI reads it with `make -s infra-region`. No secrets here: they are set out of band
+# (docs/deploy.md). The workload boundary every role carries is derived from the account and
+# name_prefix (terraform/main.tf), so it needs no setting.
 region      = "eu-west-2"
 environment = "prod"
 name_prefix = "onyx"
+
+# "vpc" (private subnets, one NAT gateway whose address is the `egress_ip` output) or "public"
+# (no VPC: both databases reached over the internet, verify-full TLS required). docs/network.md.
+network = "vpc"
+
+# Who receives the alarms (each address confirms AWS's subscription e-mail once).
+alarm_emails = []

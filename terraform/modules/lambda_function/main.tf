@@ -18,7 +18,7 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Code: the zip built by `cargo lambda build --release --arm64 --output-format zip`.
+# Code: the zip `make package` builds (cargo lambda build, then .ci/package_zips.py).
 # source_hash changes with the zip's content, so a new build uploads a new object version and
 # the function is updated to that version; an unchanged build changes nothing.
 # ---------------------------------------------------------------------------------------------
@@ -84,10 +84,12 @@ data "aws_iam_policy_document" "assume" {
 
 resource "aws_iam_role" "this" {
   name               = "${var.function_name}-lambda"
+  path               = var.iam_path
   description        = "Execution role of the ${var.function_name} Lambda function"
   assume_role_policy = data.aws_iam_policy_document.assume.json
 
-  # The deploy role may only create roles that carry its boundary (terraform/bootstrap).
+  # The deploy role may only create roles under the stack's path with the workload boundary
+  # (terraform/bootstrap).
   permissions_boundary = var.permissions_boundary_arn
 }
 
@@ -179,7 +181,7 @@ resource "aws_iam_role_policy" "runtime" {
 # Function
 # ---------------------------------------------------------------------------------------------
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_117:VPC attachment is opt-in through var.vpc_config (used by load when the warehouse is private); extract reaches the ToteSys endpoint and transform only S3, where a VPC adds NAT cost and no isolation.
+  #checkov:skip=CKV_AWS_117:VPC attachment comes through var.vpc_config: extract and load run in the private subnets by default (network = "vpc"); transform touches only S3, where a VPC adds cold-start and NAT cost and isolates nothing.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile and a signing step between build and deploy; the zip is built in CI from reviewed source and uploaded to a private, versioned bucket only the deploy role can write.
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the SQS dead-letter queue through aws_lambda_function_event_invoke_config on_failure, the successor of dead_letter_config, which also records the error and the number of attempts.
   function_name = var.function_name

@@ -118,7 +118,16 @@ variable "reserved_concurrent_executions" {
 }
 
 variable "permissions_boundary_arn" {
-  description = "Permission boundary of the execution role (null: none)."
+  description = "Permission boundary of the execution role: the stack's workload boundary (terraform/bootstrap)."
   type        = string
-  default     = null
+}
+
+variable "iam_path" {
+  description = "IAM path of the execution role: the stack's path, the only one the deploy role may create roles under."
+  type        = string
+
+  validation {
+    condition     = can(regex("^/[a-z0-9-]+/$", var.iam_path))
+    error_message = "iam_path must look like /onyx/."
+  }
 }
