@@ -203,37 +203,45 @@ impl Bootstrap {
                 b.identifier.as_str() == "data" && label(b, 0) == "aws_iam_policy_document" && label(b, 1) == name
             })
             .unwrap_or_else(|| panic!("data.aws_iam_policy_document.{name} is not declared"));
-        let eval = |body: &Body, key: &str| -> Vec<String> {
-            match attr(body, key).map(|e| e.evaluate(&ctx).unwrap_or_else(|err| panic!("{name}.{key}: {err}"))) {
-                None => Vec::new(),
-                Some(Value::Array(items)) => items.iter().map(value_text).collect(),
-                Some(single) => vec![value_text(&single)],
-            }
-        };
-        let one = |body: &Body, key: &str| eval(body, key).into_iter().next().unwrap_or_default();
-        block
-            .body
-            .blocks()
-            .filter(|b| b.identifier.as_str() == "statement")
-            .map(|st| Statement {
-                sid: one(&st.body, "sid"),
-                deny: one(&st.body, "effect") == "Deny",
-                actions: eval(&st.body, "actions"),
-                resources: eval(&st.body, "resources"),
-                not_resources: eval(&st.body, "not_resources"),
-                conditions: st
-                    .body
-                    .blocks()
-                    .filter(|c| c.identifier.as_str() == "condition")
-                    .map(|c| Condition {
-                        test: one(&c.body, "test"),
-                        variable: one(&c.body, "variable"),
-                        values: eval(&c.body, "values"),
-                    })
-                    .collect(),
-            })
-            .collect()
+        evaluate_statements(&block.body, &ctx, name)
     }
+}
+
+/// The statements of a policy document's body (`dynamic "statement"` contents included),
+/// evaluated in `ctx`; `name` is for messages.
+fn evaluate_statements(document: &Body, ctx: &Context, name: &str) -> Vec<Statement> {
+    let eval = |body: &Body, key: &str| -> Vec<String> {
+        match attr(body, key).map(|e| e.evaluate(ctx).unwrap_or_else(|err| panic!("{name}.{key}: {err}"))) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items.iter().map(value_text).collect(),
+            Some(single) => vec![value_text(&single)],
+        }
+    };
+    let one = |body: &Body, key: &str| eval(body, key).into_iter().next().unwrap_or_default();
+    document
+        .blocks()
+        .filter_map(|b| match (b.identifier.as_str(), label(b, 0)) {
+            ("statement", _) => Some(&b.body),
+            ("dynamic", "statement") => b.body.blocks().find(|c| c.identifier.as_str() == "content").map(|c| &c.body),
+            _ => None,
+        })
+        .map(|body| Statement {
+            sid: one(body, "sid"),
+            deny: one(body, "effect") == "Deny",
+            actions: eval(body, "actions"),
+            resources: eval(body, "resources"),
+            not_resources: eval(body, "not_resources"),
+            conditions: body
+                .blocks()
+                .filter(|c| c.identifier.as_str() == "condition")
+                .map(|c| Condition {
+                    test: one(&c.body, "test"),
+                    variable: one(&c.body, "variable"),
+                    values: eval(&c.body, "values"),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn value_text(value: &Value) -> String {
@@ -372,6 +380,11 @@ fn administrator() -> Vec<Statement> {
     }]
 }
 
+/// An S3 request on a bucket or object of the example account.
+fn in_account(action: &str, bucket_or_object: &str) -> Request {
+    request(action, &arn("s3", bucket_or_object), &[("s3:ResourceAccount", ACCOUNT)])
+}
+
 fn arn(kind: &str, rest: &str) -> String {
     match kind {
         "iam" => format!("arn:aws:iam::{ACCOUNT}:{rest}"),
@@ -455,53 +468,26 @@ fn the_deploy_role_cannot_escalate_and_can_still_deploy() {
             "manage another stack's secret",
             request("secretsmanager:CreateSecret", &arn("secretsmanager", "secret:payroll/db"), &[]),
         ),
-        (
-            "read a data object",
-            request(
-                "s3:GetObject",
-                &arn("s3", &format!("onyx-ingestion-{ACCOUNT}/sales_order/x.jsonl")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
-        ),
+        ("read a data object", in_account("s3:GetObject", &format!("onyx-ingestion-{ACCOUNT}/sales_order/x.jsonl"))),
         (
             "read a processed object",
-            request(
-                "s3:GetObject",
-                &arn("s3", &format!("onyx-processed-{ACCOUNT}/fact_sales_order/x.parquet")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
+            in_account("s3:GetObject", &format!("onyx-processed-{ACCOUNT}/fact_sales_order/x.parquet")),
         ),
         (
             "delete an object version of the source of truth",
-            request(
-                "s3:DeleteObjectVersion",
-                &arn("s3", &format!("onyx-ingestion-{ACCOUNT}/sales_order/x.jsonl")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
+            in_account("s3:DeleteObjectVersion", &format!("onyx-ingestion-{ACCOUNT}/sales_order/x.jsonl")),
         ),
         (
             "expire the source of truth with a lifecycle rule",
-            request(
-                "s3:PutLifecycleConfiguration",
-                &arn("s3", &format!("onyx-ingestion-{ACCOUNT}")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
+            in_account("s3:PutLifecycleConfiguration", &format!("onyx-ingestion-{ACCOUNT}")),
         ),
         (
             "suspend versioning of the source of truth",
-            request(
-                "s3:PutBucketVersioning",
-                &arn("s3", &format!("onyx-ingestion-{ACCOUNT}")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
+            in_account("s3:PutBucketVersioning", &format!("onyx-ingestion-{ACCOUNT}")),
         ),
         (
             "open the processed bucket with a bucket policy",
-            request(
-                "s3:PutBucketPolicy",
-                &arn("s3", &format!("onyx-processed-{ACCOUNT}")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
+            in_account("s3:PutBucketPolicy", &format!("onyx-processed-{ACCOUNT}")),
         ),
         (
             "write to a bucket of another account that matches the name pattern",
@@ -601,21 +587,10 @@ fn the_deploy_role_cannot_escalate_and_can_still_deploy() {
             request("secretsmanager:CreateSecret", &arn("secretsmanager", "secret:onyx/source-db-readonly"), &[]),
         ),
         ("create a stack bucket", request("s3:CreateBucket", &arn("s3", &format!("onyx-ingestion-{ACCOUNT}")), &[])),
-        (
-            "upload a function zip",
-            request(
-                "s3:PutObject",
-                &arn("s3", &format!("onyx-code-{ACCOUNT}/onyx-load/bootstrap.zip")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
-        ),
+        ("upload a function zip", in_account("s3:PutObject", &format!("onyx-code-{ACCOUNT}/onyx-load/bootstrap.zip"))),
         (
             "set up the stage notifications",
-            request(
-                "s3:PutBucketNotification",
-                &arn("s3", &format!("onyx-processed-{ACCOUNT}")),
-                &[("s3:ResourceAccount", ACCOUNT)],
-            ),
+            in_account("s3:PutBucketNotification", &format!("onyx-processed-{ACCOUNT}")),
         ),
         ("update a function's code", request("lambda:UpdateFunctionCode", &arn("lambda", "function:onyx-load"), &[])),
         (
@@ -658,6 +633,65 @@ fn the_deploy_role_cannot_escalate_and_can_still_deploy() {
         let decision = decide(&deploy, None, attempt);
         if decision != Decision::Allowed {
             failures.push(format!("the deploy role may not {what} ({decision:?}): {attempt:?}"));
+        }
+    }
+
+    // The sweep the issue asks for: no statement lets the deploy role write, pass or re-trust a
+    // role outside the stack's path (whatever boundary it names), nor write a role's policies or
+    // boundary without the workload boundary, nor touch a policy, whatever the Sid or wording.
+    let role_writes = [
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:PutRolePermissionsBoundary",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PassRole",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:UpdateRole",
+        "iam:DeleteRole",
+        "iam:AddRoleToInstanceProfile",
+        "iam:CreateServiceLinkedRole",
+    ];
+    let services =
+        ["lambda.amazonaws.com", "ec2.amazonaws.com", "monitoring.rds.amazonaws.com", "vpc-flow-logs.amazonaws.com"];
+    for action in role_writes {
+        for outside in
+            ["role/admin", "role/github-onyx-deploy", "role/github-onyx-plan", "role/onyx-x", "role/other/onyx/x"]
+        {
+            for service in services {
+                let attempt = request(
+                    action,
+                    &arn("iam", outside),
+                    &[("iam:PermissionsBoundary", &workload), ("iam:PassedToService", service)],
+                );
+                if decide(&deploy, None, &attempt) == Decision::Allowed {
+                    failures.push(format!("the deploy role may {action} on {outside} (outside the stack's path)"));
+                }
+            }
+        }
+        if action == "iam:UpdateAssumeRolePolicy" || action == "iam:PassRole" || action.contains("Tag") {
+            continue; // no boundary condition exists for these: the path above is what confines them
+        }
+        for boundary in [None, Some(admin_policy)] {
+            let mut context = vec![("iam:PolicyARN", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")];
+            context.extend(boundary.map(|b| ("iam:PermissionsBoundary", b)));
+            let writes_policy_or_boundary = ["Put", "Attach", "Create"].iter().any(|verb| action.contains(verb));
+            if writes_policy_or_boundary
+                && decide(&deploy, None, &request(action, &stack_role, &context)) == Decision::Allowed
+            {
+                failures.push(format!("the deploy role may {action} on a stack role with boundary {boundary:?}"));
+            }
+        }
+    }
+    for action in ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:CreatePolicy"] {
+        for policy in [workload.as_str(), "arn:aws:iam::111122223333:policy/github-onyx-deploy-guardrails"] {
+            if decide(&deploy, None, &request(action, policy, &[])) == Decision::Allowed {
+                failures.push(format!("the deploy role may {action} on {policy}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -1083,40 +1117,7 @@ fn root_document(relative_dir: &str, name: &str, ctx: &Context) -> Vec<Statement
         .flat_map(|b| b.into_blocks())
         .find(|b| b.identifier.as_str() == "data" && label(b, 0) == "aws_iam_policy_document" && label(b, 1) == name)
         .unwrap_or_else(|| panic!("{relative_dir}: data.aws_iam_policy_document.{name} is not declared"));
-    let eval = |body: &Body, key: &str| -> Vec<String> {
-        match attr(body, key).map(|e| e.evaluate(ctx).unwrap_or_else(|err| panic!("{name}.{key}: {err}"))) {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items.iter().map(value_text).collect(),
-            Some(single) => vec![value_text(&single)],
-        }
-    };
-    let one = |body: &Body, key: &str| eval(body, key).into_iter().next().unwrap_or_default();
-    block
-        .body
-        .blocks()
-        .filter_map(|b| match (b.identifier.as_str(), label(b, 0)) {
-            ("statement", _) => Some(&b.body),
-            ("dynamic", "statement") => b.body.blocks().find(|c| c.identifier.as_str() == "content").map(|c| &c.body),
-            _ => None,
-        })
-        .map(|body| Statement {
-            sid: one(body, "sid"),
-            deny: one(body, "effect") == "Deny",
-            actions: eval(body, "actions"),
-            resources: eval(body, "resources"),
-            not_resources: eval(body, "not_resources"),
-            conditions: body
-                .blocks()
-                .filter(|c| c.identifier.as_str() == "condition")
-                .map(|c| Condition {
-                    test: one(&c.body, "test"),
-                    variable: one(&c.body, "variable"),
-                    values: eval(&c.body, "values"),
-                })
-                .collect(),
-        })
-        .filter(|st| !st.deny)
-        .collect()
+    evaluate_statements(&block.body, ctx, name).into_iter().filter(|st| !st.deny).collect()
 }
 
 /// Issue #21 (mechanism: every Allow statement of the functions' policies — iam.tf's extract,

@@ -100,5 +100,9 @@ fn zips_are_byte_identical_for_the_same_binary_and_carry_the_pinned_ca_bundle() 
     // Terraform points every function at the file the zip carries (Lambda unpacks into /var/task).
     let main_tf =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/main.tf")).expect("main.tf");
-    assert!(main_tf.contains(&format!("ONYX_DB_CA_BUNDLE = \"/var/task/{BUNDLE_IN_ZIP}\"")), "terraform/main.tf");
+    let wired = main_tf.lines().any(|line| {
+        let (key, value) = line.split_once('=').unwrap_or_default();
+        key.trim() == "ONYX_DB_CA_BUNDLE" && value.trim() == format!("\"/var/task/{BUNDLE_IN_ZIP}\"")
+    });
+    assert!(wired, "terraform/main.tf sets ONYX_DB_CA_BUNDLE to /var/task/{BUNDLE_IN_ZIP}");
 }
