@@ -9,6 +9,7 @@ mod iam_policy;
 mod lake;
 mod lambda_binaries;
 mod load;
+mod make_infra;
 mod operate;
 mod packaging;
 mod pipeline;
