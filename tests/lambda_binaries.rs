@@ -63,8 +63,10 @@ fn runtime_stub(event: String) -> (String, mpsc::Receiver<Posted>) {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis() + 60_000)
                     .unwrap_or(0);
+                // Connection: close, as the stub answers one request per connection: a client that
+                // kept the connection for its next request could race the close and lose the post.
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-1\r\n\
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: req-1\r\n\
                      Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
                      Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:eu-west-2:123456789012:function:onyx\r\n\
                      Content-Length: {}\r\n\r\n",
@@ -73,7 +75,7 @@ fn runtime_stub(event: String) -> (String, mpsc::Receiver<Posted>) {
                 let _ = stream.write_all(head.as_bytes());
                 let _ = stream.write_all(event.as_bytes());
             } else {
-                let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+                let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
                 let _ = tx.send(Posted { path, body });
             }
         }
