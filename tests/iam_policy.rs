@@ -842,6 +842,20 @@ fn the_github_roles_trust_the_workflow_and_branch_not_only_the_environment() {
         ),
         Decision::Allowed
     );
+    // The subjects name the workflows that really assume the roles: deploy.yml (called by ci.yml
+    // for pushes to the deploy branch) runs in the production environment with the deploy role,
+    // ci.yml's pull-request plan with the plan role.
+    let workflows = terraform_dir().join("../.github/workflows");
+    let deploy_yml = fs::read_to_string(workflows.join("deploy.yml")).expect("deploy.yml");
+    assert!(deploy_yml.contains("environment: production") && deploy_yml.contains("vars.AWS_DEPLOY_ROLE_ARN"));
+    let ci_yml = fs::read_to_string(workflows.join("ci.yml")).expect("ci.yml");
+    let branch = boot.local("__vars");
+    assert!(matches!(branch, Value::Object(v) if v.get("deploy_branch") == Some(&s("main"))));
+    assert!(
+        ci_yml.contains("uses: ./.github/workflows/deploy.yml") && ci_yml.contains("github.ref == 'refs/heads/main'")
+    );
+    assert!(ci_yml.contains("github.event_name == 'pull_request'") && ci_yml.contains("vars.AWS_PLAN_ROLE_ARN"));
+
     // The documented template is what the subjects assume (docs/deploy.md shows the gh command).
     let deploy_md = fs::read_to_string(terraform_dir().join("../docs/deploy.md")).expect("docs/deploy.md");
     for key in ["repo", "context", "job_workflow_ref"] {
