@@ -361,6 +361,29 @@ fn decide(identity: &[Statement], boundary: Option<&[Statement]>, request: &Requ
     if allowed(identity) && boundary.is_none_or(allowed) { Decision::Allowed } else { Decision::ImplicitlyDenied }
 }
 
+/// Each request of `denied` that is allowed, and each of `allowed` that is not, as a message.
+fn mismatches(
+    who: &str,
+    identity: &[Statement],
+    boundary: Option<&[Statement]>,
+    denied: &[(&str, Request)],
+    allowed: &[(&str, Request)],
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (what, attempt) in denied {
+        if decide(identity, boundary, attempt) == Decision::Allowed {
+            failures.push(format!("{who} may {what}: {attempt:?}"));
+        }
+    }
+    for (what, attempt) in allowed {
+        let decision = decide(identity, boundary, attempt);
+        if decision != Decision::Allowed {
+            failures.push(format!("{who} may not {what} ({decision:?}): {attempt:?}"));
+        }
+    }
+    failures
+}
+
 fn deploy_role(boot: &Bootstrap) -> Vec<Statement> {
     ["deploy_services", "deploy_roles", "deploy_network", "deploy_guardrails"]
         .iter()
@@ -533,11 +556,43 @@ fn the_deploy_role_cannot_escalate_and_can_still_deploy() {
             ),
         ),
     ];
-    let mut failures = Vec::new();
-    for (what, attempt) in &denied {
-        let decision = decide(&deploy, None, attempt);
-        if decision == Decision::Allowed {
-            failures.push(format!("the deploy role may {what}: {attempt:?}"));
+    let mut failures = mismatches("the deploy role", &deploy, None, &denied, &[]);
+
+    // The guardrails hold on their own: with an administrator's Allow added to the deploy role
+    // (a careless later edit), what the issue says it must never do is still explicitly denied.
+    let never = [
+        "create a stack role without a boundary",
+        "create a stack role with another boundary",
+        "create a role outside the stack's path, even with the boundary",
+        "give itself a policy",
+        "remove a stack role's boundary",
+        "swap a stack role's boundary",
+        "pass an existing administrator role to Lambda",
+        "change the trust of a role outside the path",
+        "rewrite the workload boundary",
+        "create a policy",
+        "read a secret's value",
+        "rewrite a secret's value (point the load elsewhere)",
+        "rewrite a secret's value through UpdateSecret",
+        "read a data object",
+        "read a processed object",
+        "delete an object version of the source of truth",
+        "expire the source of truth with a lifecycle rule",
+        "suspend versioning of the source of truth",
+        "open the processed bucket with a bucket policy",
+        "give a function a public URL",
+        "let anyone invoke a function",
+        "invoke a function",
+        "tag someone else's security group into the stack",
+        "create RDS's service-linked role",
+        "delete a state version",
+    ];
+    let careless: Vec<Statement> = deploy.iter().cloned().chain(administrator()).collect();
+    for what in never {
+        let (_, attempt) =
+            denied.iter().find(|(w, _)| *w == what).unwrap_or_else(|| panic!("no attempt named {what:?}"));
+        if !matches!(decide(&careless, None, attempt), Decision::Denied(_)) {
+            failures.push(format!("no guardrail denies: {what}"));
         }
     }
 
@@ -629,12 +684,7 @@ fn the_deploy_role_cannot_escalate_and_can_still_deploy() {
             request("s3:PutObject", &arn("s3", &format!("onyx-tfstate-{ACCOUNT}/onyx/terraform.tfstate")), &[]),
         ),
     ];
-    for (what, attempt) in &allowed {
-        let decision = decide(&deploy, None, attempt);
-        if decision != Decision::Allowed {
-            failures.push(format!("the deploy role may not {what} ({decision:?}): {attempt:?}"));
-        }
-    }
+    failures.extend(mismatches("the deploy role", &deploy, None, &[], &allowed));
 
     // The sweep the issue asks for: no statement lets the deploy role write, pass or re-trust a
     // role outside the stack's path (whatever boundary it names), nor write a role's policies or
@@ -772,18 +822,7 @@ fn a_role_the_deploy_role_creates_is_confined_by_the_workload_boundary() {
             request("logs:PutLogEvents", &arn("logs", "log-group:/aws/vpc/onyx-flow-logs:log-stream:eni-1"), &[]),
         ),
     ];
-    let mut failures = Vec::new();
-    for (what, attempt) in &denied {
-        if decide(&admin, Some(&boundary), attempt) == Decision::Allowed {
-            failures.push(format!("a boundary-capped role may {what}: {attempt:?}"));
-        }
-    }
-    for (what, attempt) in &allowed {
-        let decision = decide(&admin, Some(&boundary), attempt);
-        if decision != Decision::Allowed {
-            failures.push(format!("the boundary stops: {what} ({decision:?})"));
-        }
-    }
+    let failures = mismatches("a boundary-capped role", &admin, Some(&boundary), &denied, &allowed);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
