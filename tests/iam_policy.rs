@@ -10,10 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
-use hcl::{Block, Body, Expression, Value};
+use hcl::eval::{Context, Evaluate};
+use hcl::{Body, Expression, Value};
+
+use crate::support::terraform::{
+    attr, collect_tf_files, declare_functions, iam_glob as glob, label, local_expressions, object, parse_dir,
+    resolve_locals, s, terraform_dir, variables,
+};
 
 const ACCOUNT: &str = "111122223333";
 const OTHER_ACCOUNT: &str = "444455556666";
@@ -21,171 +25,27 @@ const REGION: &str = "eu-west-2";
 const OWNER: &str = "acme";
 const REPOSITORY: &str = "onyx";
 
-fn terraform_dir() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../terraform")).to_path_buf()
-}
-
-fn parse_dir(relative: &str) -> Vec<Body> {
-    let dir = terraform_dir().join(relative);
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "tf"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            hcl::parse(&fs::read_to_string(p).expect("readable")).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        })
-        .collect()
-}
-
-fn label(block: &Block, index: usize) -> &str {
-    block.labels.get(index).map(|l| l.as_str()).unwrap_or("")
-}
-
-fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
-    body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
-}
-
-fn object(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-}
-
-fn s(text: &str) -> Value {
-    Value::String(text.to_owned())
-}
-
-/// The Terraform functions the policy locals use.
-fn declare_functions(ctx: &mut Context) {
-    fn strings(value: &Value) -> Vec<Value> {
-        match value {
-            Value::Array(items) => items.iter().flat_map(strings).collect(),
-            other => vec![other.clone()],
-        }
-    }
-    ctx.declare_func(
-        "replace",
-        FuncDef::builder().params([ParamType::String, ParamType::String, ParamType::String]).build(|args: FuncArgs| {
-            let text: Vec<&str> = args.iter().map(|v| v.as_str().unwrap_or_default()).collect();
-            Ok(Value::String(text[0].replace(text[1], text[2])))
-        }),
-    );
-    ctx.declare_func(
-        "concat",
-        FuncDef::builder().variadic_param(ParamType::Any).build(|args: FuncArgs| {
-            Ok(Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
-        }),
-    );
-    ctx.declare_func(
-        "flatten",
-        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| Ok(Value::Array(strings(&args[0])))),
-    );
-    ctx.declare_func(
-        "one",
-        FuncDef::builder()
-            .param(ParamType::Any)
-            .build(|args: FuncArgs| Ok(args[0].as_array().and_then(|a| a.first().cloned()).unwrap_or(Value::Null))),
-    );
-    ctx.declare_func(
-        "coalesce",
-        FuncDef::builder()
-            .variadic_param(ParamType::Any)
-            .build(|args: FuncArgs| Ok(args.iter().find(|v| !v.is_null()).cloned().unwrap_or(Value::Null))),
-    );
-}
-
 /// terraform/bootstrap evaluated for the example account, with the GitHub roles switched on.
 struct Bootstrap {
     bodies: Vec<Body>,
+    vars: hcl::Map<String, Value>,
     locals: hcl::Map<String, Value>,
 }
 
 impl Bootstrap {
     fn load() -> Bootstrap {
         let bodies = parse_dir("bootstrap");
-        let mut vars = hcl::Map::new();
-        for body in &bodies {
-            for variable in body.blocks().filter(|b| b.identifier.as_str() == "variable") {
-                let default = attr(&variable.body, "default").cloned().unwrap_or(Expression::Null);
-                let value = default.evaluate(&Context::new()).expect("variable defaults are literals");
-                vars.insert(label(variable, 0).to_owned(), value);
-            }
-        }
-        vars.insert("github_owner".into(), s(OWNER));
-        vars.insert("github_repository".into(), s(REPOSITORY));
-        vars.insert("region".into(), s(REGION));
-        let mut bootstrap = Bootstrap { bodies, locals: hcl::Map::new() };
-        let expressions: Vec<(String, Expression)> = bootstrap
-            .bodies
-            .iter()
-            .flat_map(|b| b.blocks())
-            .filter(|b| b.identifier.as_str() == "locals")
-            .flat_map(|b| b.body.attributes())
-            .map(|a| (a.key.as_str().to_owned(), a.expr.clone()))
-            .collect();
-        // Locals refer to each other in any order: evaluate until nothing more resolves. Those
-        // naming computed values (policy documents' JSON) stay unresolved; no statement uses them.
-        loop {
-            let before = bootstrap.locals.len();
-            for (name, expr) in &expressions {
-                if bootstrap.locals.contains_key(name) {
-                    continue;
-                }
-                let ctx = bootstrap.context_with(&vars);
-                if let Ok(value) = expr.evaluate(&ctx) {
-                    bootstrap.locals.insert(name.clone(), value);
-                }
-            }
-            if bootstrap.locals.len() == before {
-                break;
-            }
-        }
-        bootstrap.locals.insert("__vars".into(), Value::Object(vars));
-        bootstrap
-    }
-
-    fn context_with(&self, vars: &hcl::Map<String, Value>) -> Context<'static> {
-        let mut ctx = Context::new();
-        declare_functions(&mut ctx);
-        ctx.declare_var("var", Value::Object(vars.clone()));
-        ctx.declare_var("local", Value::Object(self.locals.clone()));
-        ctx.declare_var(
-            "data",
-            object(vec![
-                ("aws_partition", object(vec![("current", object(vec![("partition", s("aws"))]))])),
-                ("aws_caller_identity", object(vec![("current", object(vec![("account_id", s(ACCOUNT))]))])),
-            ]),
+        let vars = variables(
+            &bodies,
+            &[("github_owner", s(OWNER)), ("github_repository", s(REPOSITORY)), ("region", s(REGION))],
         );
-        ctx.declare_var(
-            "module",
-            object(vec![(
-                "state_bucket",
-                object(vec![
-                    ("arn", s(&format!("arn:aws:s3:::onyx-tfstate-{ACCOUNT}"))),
-                    ("id", s(&format!("onyx-tfstate-{ACCOUNT}"))),
-                ]),
-            )]),
-        );
-        ctx.declare_var(
-            "aws_kms_key",
-            object(vec![("state", object(vec![("arn", s(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/state-key")))]))]),
-        );
-        let provider = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com");
-        ctx.declare_var(
-            "aws_iam_openid_connect_provider",
-            object(vec![("github", Value::Array(vec![object(vec![("arn", s(&provider))])]))]),
-        );
-        ctx
+        let expressions = local_expressions(&bodies);
+        let locals = resolve_locals(&expressions, |locals| bootstrap_context(&vars, locals));
+        Bootstrap { bodies, vars, locals }
     }
 
     fn context(&self) -> Context<'static> {
-        let vars = match self.locals.get("__vars") {
-            Some(Value::Object(vars)) => vars.clone(),
-            _ => unreachable!("set by load"),
-        };
-        self.context_with(&vars)
+        bootstrap_context(&self.vars, &self.locals)
     }
 
     fn local(&self, name: &str) -> &Value {
@@ -205,6 +65,41 @@ impl Bootstrap {
             .unwrap_or_else(|| panic!("data.aws_iam_policy_document.{name} is not declared"));
         evaluate_statements(&block.body, &ctx, name)
     }
+}
+
+/// The bootstrap's evaluation context: its variables and locals, the example account.
+fn bootstrap_context(vars: &hcl::Map<String, Value>, locals: &hcl::Map<String, Value>) -> Context<'static> {
+    let mut ctx = Context::new();
+    declare_functions(&mut ctx);
+    ctx.declare_var("var", Value::Object(vars.clone()));
+    ctx.declare_var("local", Value::Object(locals.clone()));
+    ctx.declare_var(
+        "data",
+        object(vec![
+            ("aws_partition", object(vec![("current", object(vec![("partition", s("aws"))]))])),
+            ("aws_caller_identity", object(vec![("current", object(vec![("account_id", s(ACCOUNT))]))])),
+        ]),
+    );
+    ctx.declare_var(
+        "module",
+        object(vec![(
+            "state_bucket",
+            object(vec![
+                ("arn", s(&format!("arn:aws:s3:::onyx-tfstate-{ACCOUNT}"))),
+                ("id", s(&format!("onyx-tfstate-{ACCOUNT}"))),
+            ]),
+        )]),
+    );
+    ctx.declare_var(
+        "aws_kms_key",
+        object(vec![("state", object(vec![("arn", s(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/state-key")))]))]),
+    );
+    let provider = format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com");
+    ctx.declare_var(
+        "aws_iam_openid_connect_provider",
+        object(vec![("github", Value::Array(vec![object(vec![("arn", s(&provider))])]))]),
+    );
+    ctx
 }
 
 /// The statements of a policy document's body (`dynamic "statement"` contents included),
@@ -266,22 +161,6 @@ struct Statement {
     resources: Vec<String>,
     not_resources: Vec<String>,
     conditions: Vec<Condition>,
-}
-
-/// IAM's wildcard match: `*` any run of characters, `?` one; case-insensitive for actions.
-fn glob(pattern: &str, value: &str, ignore_case: bool) -> bool {
-    fn go(p: &[u8], v: &[u8], ignore_case: bool) -> bool {
-        match (p.first(), v.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], v, ignore_case) || (!v.is_empty() && go(p, &v[1..], ignore_case)),
-            (Some(b'?'), Some(_)) => go(&p[1..], &v[1..], ignore_case),
-            (Some(x), Some(y)) if x == y || (ignore_case && x.eq_ignore_ascii_case(y)) => {
-                go(&p[1..], &v[1..], ignore_case)
-            }
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), value.as_bytes(), ignore_case)
 }
 
 /// One API request: the action, the resource it names, the request context's keys.
@@ -888,8 +767,7 @@ fn the_github_roles_trust_the_workflow_and_branch_not_only_the_environment() {
     let deploy_yml = fs::read_to_string(workflows.join("deploy.yml")).expect("deploy.yml");
     assert!(deploy_yml.contains("environment: production") && deploy_yml.contains("vars.AWS_DEPLOY_ROLE_ARN"));
     let ci_yml = fs::read_to_string(workflows.join("ci.yml")).expect("ci.yml");
-    let branch = boot.local("__vars");
-    assert!(matches!(branch, Value::Object(v) if v.get("deploy_branch") == Some(&s("main"))));
+    assert_eq!(boot.vars.get("deploy_branch"), Some(&s("main")));
     assert!(
         ci_yml.contains("uses: ./.github/workflows/deploy.yml") && ci_yml.contains("github.ref == 'refs/heads/main'")
     );
@@ -964,7 +842,7 @@ fn every_stack_role_is_under_the_path_with_the_workload_boundary_the_bootstrap_c
 
     let mut roles = 0;
     let mut files = Vec::new();
-    collect(&terraform_dir(), &mut files);
+    collect_tf_files(&terraform_dir(), &mut files);
     for path in files.iter().filter(|p| !p.starts_with(terraform_dir().join("bootstrap"))) {
         let module = path.parent().expect("dir") != terraform_dir();
         let body = hcl::parse(&fs::read_to_string(path).expect("readable")).expect("parses");
@@ -992,19 +870,6 @@ fn every_stack_role_is_under_the_path_with_the_workload_boundary_the_bootstrap_c
     assert!(
         matches!(tag, Value::Object(o) if o.get("key") == Some(&s("OnyxStack")) && o.get("value") == Some(&s("onyx")))
     );
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != ".terraform") {
-                collect(&path, out);
-            }
-        } else if path.extension().is_some_and(|e| e == "tf") {
-            out.push(path);
-        }
-    }
 }
 
 /// Issue #21, "one configuration for laptop and CI" (mechanism: the workflows' text, make's
@@ -1067,18 +932,6 @@ fn root_context(function_name: &str) -> Context<'static> {
     let base = move |locals: &hcl::Map<String, Value>| {
         let mut ctx = Context::new();
         declare_functions(&mut ctx);
-        ctx.declare_func(
-            "file",
-            FuncDef::builder().param(ParamType::String).build(|args: FuncArgs| {
-                fs::read_to_string(args[0].as_str().unwrap_or_default()).map(Value::String).map_err(|e| e.to_string())
-            }),
-        );
-        ctx.declare_func(
-            "jsondecode",
-            FuncDef::builder().param(ParamType::String).build(|args: FuncArgs| {
-                serde_json::from_str::<Value>(args[0].as_str().unwrap_or_default()).map_err(|e| e.to_string())
-            }),
-        );
         ctx.declare_var("path", object(vec![("module", s(&tf.display().to_string()))]));
         ctx.declare_var(
             "var",
@@ -1138,27 +991,7 @@ fn root_context(function_name: &str) -> Context<'static> {
         ctx.declare_var("local", Value::Object(locals.clone()));
         ctx
     };
-    let expressions: Vec<(String, Expression)> = bodies
-        .iter()
-        .flat_map(|b| b.blocks())
-        .filter(|b| b.identifier.as_str() == "locals")
-        .flat_map(|b| b.body.attributes())
-        .map(|a| (a.key.as_str().to_owned(), a.expr.clone()))
-        .collect();
-    let mut locals = hcl::Map::new();
-    loop {
-        let before = locals.len();
-        for (name, expr) in &expressions {
-            if !locals.contains_key(name)
-                && let Ok(value) = expr.evaluate(&base(&locals))
-            {
-                locals.insert(name.clone(), value);
-            }
-        }
-        if locals.len() == before {
-            break;
-        }
-    }
+    let locals = resolve_locals(&local_expressions(&bodies), &base);
     base(&locals)
 }
 

@@ -7,18 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::unique;
+use crate::support::{sha256_hex, unique};
 
 const BUNDLE_IN_ZIP: &str = "global-bundle.pem";
 const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n";
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/package_zips.py")
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs the script; returns (success, stdout + stderr).

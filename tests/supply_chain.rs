@@ -12,6 +12,8 @@ use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::BasicConstraints;
 
+use crate::support::sha256_hex;
+
 const BUNDLE: &str = "certs/rds-global-bundle.pem";
 const PIN: &str = ".ci/rds-ca-bundle.sha256";
 const LOCK_FILES: [&str; 2] = ["terraform/.terraform.lock.hcl", "terraform/bootstrap/.terraform.lock.hcl"];
@@ -23,11 +25,6 @@ fn repo() -> PathBuf {
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The DER of every certificate in a PEM bundle; panics on anything else in the file (other PEM

@@ -8,10 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::eval::{Context, Evaluate};
 use hcl::{Block, Body, Expression, Value};
+
+use crate::support::terraform::{
+    attr, declare_functions, label, local_expressions, object, parse_dir, s, strings, terraform_dir, variables,
+};
 
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "eu-west-2";
@@ -38,108 +41,13 @@ const ATTRIBUTES: [&str; 18] = [
     "secret_arn",
 ];
 
-fn terraform_dir() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../terraform")).to_path_buf()
-}
-
-fn s(text: &str) -> Value {
-    Value::String(text.to_owned())
-}
-
-fn strings(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|i| s(i)).collect())
-}
-
-fn label(block: &Block, index: usize) -> &str {
-    block.labels.get(index).map(|l| l.as_str()).unwrap_or("")
-}
-
-fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
-    body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
-}
-
 fn nested<'a>(body: &'a Body, kind: &str) -> Vec<&'a Body> {
     body.blocks().filter(|b| b.identifier.as_str() == kind).map(|b| &b.body).collect()
 }
 
 /// The top-level blocks of the main root's `.tf` files.
 fn root_blocks() -> Vec<Block> {
-    let dir = terraform_dir();
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .flat_map(|path| {
-            let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-            let body = hcl::parse(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
-            body.into_blocks().collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// The Terraform functions the evaluated expressions use.
-fn declare_functions(ctx: &mut Context) {
-    fn unique(args: FuncArgs) -> Result<Value, String> {
-        let items = args[0].as_array().cloned().ok_or("not a list")?;
-        let mut out: Vec<Value> = Vec::new();
-        for item in items {
-            if !out.contains(&item) {
-                out.push(item);
-            }
-        }
-        Ok(Value::Array(out))
-    }
-    ctx.declare_func(
-        "length",
-        FuncDef::builder().param(ParamType::Any).build(|args: FuncArgs| {
-            let n = match &args[0] {
-                Value::Array(items) => items.len(),
-                Value::Object(fields) => fields.len(),
-                Value::String(text) => text.chars().count(),
-                other => return Err(format!("length({other:?})")),
-            };
-            Ok(Value::Number(hcl::Number::from(n as u64)))
-        }),
-    );
-    ctx.declare_func("toset", FuncDef::builder().param(ParamType::Any).build(unique));
-    ctx.declare_func("distinct", FuncDef::builder().param(ParamType::Any).build(unique));
-    ctx.declare_func(
-        "contains",
-        FuncDef::builder()
-            .params([ParamType::Any, ParamType::Any])
-            .build(|args: FuncArgs| Ok(Value::Bool(args[0].as_array().is_some_and(|items| items.contains(&args[1]))))),
-    );
-    ctx.declare_func(
-        "coalesce",
-        FuncDef::builder().variadic_param(ParamType::Any).build(|args: FuncArgs| {
-            Ok(args.iter().find(|v| !v.is_null() && v.as_str() != Some("")).cloned().unwrap_or(Value::Null))
-        }),
-    );
-    ctx.declare_func(
-        "concat",
-        FuncDef::builder().variadic_param(ParamType::Any).build(|args: FuncArgs| {
-            Ok(Value::Array(args.iter().flat_map(|a| a.as_array().cloned().unwrap_or_default()).collect()))
-        }),
-    );
-    ctx.declare_func(
-        "merge",
-        FuncDef::builder().variadic_param(ParamType::Any).build(|args: FuncArgs| {
-            let mut merged = hcl::Map::new();
-            for arg in args.iter() {
-                merged.extend(arg.as_object().cloned().ok_or("merge of a non-object")?);
-            }
-            Ok(Value::Object(merged))
-        }),
-    );
-    // Arguments are evaluated before the call, so this try() only sees the first one succeed.
-    ctx.declare_func(
-        "try",
-        FuncDef::builder().variadic_param(ParamType::Any).build(|args: FuncArgs| Ok(args[0].clone())),
-    );
+    parse_dir(".").into_iter().flat_map(|body| body.into_blocks()).collect()
 }
 
 /// One instance of a resource or data source: `count.index`, `each.key` / `each.value`, or neither.
@@ -195,16 +103,7 @@ impl Plan {
 
     fn with_overrides(settings: &[(&str, Value)], overrides: &[(&str, Value)]) -> Plan {
         let blocks = root_blocks();
-        let mut vars = hcl::Map::new();
-        for variable in blocks.iter().filter(|b| b.identifier.as_str() == "variable") {
-            let default = attr(&variable.body, "default").cloned().unwrap_or(Expression::Null);
-            let value = default.evaluate(&Context::new()).expect("variable defaults are literals");
-            vars.insert(label(variable, 0).to_owned(), value);
-        }
-        for (name, value) in settings {
-            assert!(vars.contains_key(*name), "terraform/ declares no variable {name}");
-            vars.insert((*name).to_owned(), value.clone());
-        }
+        let vars = variables(&parse_dir("."), settings);
         let mut plan = Plan {
             blocks,
             vars,
@@ -212,13 +111,7 @@ impl Plan {
             instances: BTreeMap::new(),
             overrides: overrides.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
         };
-        let locals: Vec<(String, Expression)> = plan
-            .blocks
-            .iter()
-            .filter(|b| b.identifier.as_str() == "locals")
-            .flat_map(|b| b.body.attributes())
-            .map(|a| (a.key.as_str().to_owned(), a.expr.clone()))
-            .collect();
+        let locals = local_expressions(&parse_dir("."));
         let objects: Vec<(String, String, String, Body)> = plan
             .blocks
             .iter()
@@ -485,10 +378,6 @@ impl Plan {
         }
         failing
     }
-}
-
-fn object(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 fn field(value: &Value, key: &str) -> Value {

@@ -8,11 +8,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hcl::expr::{Expression, ObjectKey, TemplateExpr};
 use hcl::{Block, Body};
 use onyx_core::keys::{MANIFEST_PREFIX, MANIFEST_SUFFIX};
+
+use crate::support::terraform::{attr, collect_tf_files, iam_glob, label, terraform_dir};
 
 const LAMBDA_MODULE: &str = "./modules/lambda_function";
 const FUNCTION_BINARIES: [&str; 3] = ["onyx-extract", "onyx-transform", "onyx-load"];
@@ -58,10 +60,6 @@ const ALLOWED_WILDCARD_RESOURCES: [(&str, &str, &str); 10] = [
         "X-Ray's writes, the EC2 Describe calls and the SSM agent's channels support no resource-level permissions",
     ),
 ];
-
-fn terraform_dir() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../terraform")).to_path_buf()
-}
 
 /// The `.tf` files of one Terraform module directory, parsed.
 struct Module {
@@ -148,14 +146,6 @@ impl Module {
             _ => None,
         }
     }
-}
-
-fn label(block: &Block, index: usize) -> &str {
-    block.labels.get(index).map(|l| l.as_str()).unwrap_or("")
-}
-
-fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
-    body.attributes().find(|a| a.key.as_str() == key).map(|a| &a.expr)
 }
 
 fn required<'a>(body: &'a Body, key: &str, what: &str) -> &'a Expression {
@@ -428,23 +418,6 @@ fn iam_statements_name_the_resources_they_grant() {
             wildcards.contains(&(file.to_owned(), sid.to_owned())),
             "ALLOWED_WILDCARD_RESOURCES lists {file} {sid}, which no longer grants on \"*\": remove it"
         );
-    }
-}
-
-fn collect_tf_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != ".terraform") {
-                collect_tf_files(&path, out);
-            }
-        } else if path.extension().is_some_and(|ext| ext == "tf") {
-            out.push(path);
-        }
     }
 }
 
@@ -1376,15 +1349,7 @@ fn policy_document(module: &Module, name: &str) -> Vec<DocStatement> {
 
 /// Does an IAM action pattern (`iam:*Role`, `iam:Put*`, `*`) cover the action?
 fn action_covers(pattern: &str, action: &str) -> bool {
-    fn glob(p: &[u8], a: &[u8]) -> bool {
-        match (p.first(), a.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => glob(&p[1..], a) || (!a.is_empty() && glob(p, &a[1..])),
-            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => glob(&p[1..], &a[1..]),
-            _ => false,
-        }
-    }
-    glob(pattern.as_bytes(), action.as_bytes())
+    iam_glob(pattern, action, true)
 }
 
 /// Issue #13 item 7 (mechanism: terraform/bootstrap/github.tf read with hcl-rs). The plan role

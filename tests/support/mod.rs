@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod terraform;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -240,4 +242,10 @@ pub fn bucket_of(location: &Location) -> (String, String) {
         Location::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
         Location::Local(_) => panic!("not an S3 location"),
     }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
