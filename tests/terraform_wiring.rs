@@ -14,7 +14,7 @@ use hcl::expr::{Expression, ObjectKey, TemplateExpr};
 use hcl::{Block, Body};
 use onyx_core::keys::{MANIFEST_PREFIX, MANIFEST_SUFFIX};
 
-use crate::support::terraform::{attr, collect_tf_files, iam_glob, label, terraform_dir};
+use crate::support::terraform::{attr, collect_tf_files, iam_glob, label, parse_dir_named, terraform_dir};
 
 const LAMBDA_MODULE: &str = "./modules/lambda_function";
 const FUNCTION_BINARIES: [&str; 3] = ["onyx-extract", "onyx-transform", "onyx-load"];
@@ -68,24 +68,7 @@ struct Module {
 
 impl Module {
     fn load(relative: &str) -> Module {
-        let dir = terraform_dir().join(relative);
-        let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-            .map(|entry| entry.expect("directory entry").path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "tf"))
-            .collect();
-        paths.sort();
-        assert!(!paths.is_empty(), "no .tf files in {}", dir.display());
-        let files = paths
-            .into_iter()
-            .map(|path| {
-                let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-                let body = hcl::parse(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
-                let name = path.file_name().expect("file name").to_string_lossy().into_owned();
-                (name, body)
-            })
-            .collect();
-        Module { files }
+        Module { files: parse_dir_named(relative) }
     }
 
     fn blocks(&self, kind: &str) -> impl Iterator<Item = &Block> + '_ {

@@ -13,6 +13,11 @@ pub fn terraform_dir() -> PathBuf {
 
 /// The `.tf` files of one directory under terraform/ ("." for the main root), parsed, in name order.
 pub fn parse_dir(relative: &str) -> Vec<Body> {
+    parse_dir_named(relative).into_iter().map(|(_, body)| body).collect()
+}
+
+/// As [`parse_dir`], each body with its file name.
+pub fn parse_dir_named(relative: &str) -> Vec<(String, Body)> {
     let dir = terraform_dir().join(relative);
     let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
@@ -25,7 +30,8 @@ pub fn parse_dir(relative: &str) -> Vec<Body> {
         .iter()
         .map(|path| {
             let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-            hcl::parse(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+            let body = hcl::parse(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+            (path.file_name().expect("file name").to_string_lossy().into_owned(), body)
         })
         .collect()
 }
