@@ -49,6 +49,25 @@ resource "aws_cloudwatch_metric_alarm" "schema_changes" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
 }
 
+# Continuity: the extract found the source restored or failed over (a new WAL timeline, a WAL
+# position behind the previous run's, or a row version the previous run saw gone back). It read
+# everything once so nothing is lost; someone should know the database changed underneath.
+resource "aws_cloudwatch_metric_alarm" "source_discontinuity" {
+  alarm_name          = "${var.name_prefix}-source-discontinuity"
+  alarm_description   = "The ToteSys source was restored, rewound or failed over since the previous extract; the run read every row once so nothing is lost. First: `onyx logs --stage extract` (the ERROR names what changed), then `onyx verify`. Runbook: docs/runbook.md#source-discontinuity"
+  namespace           = "Onyx"
+  metric_name         = "SourceDiscontinuities"
+  dimensions          = { Stage = "extract" }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
 # A transform or load run failed for a reason retrying will not fix (bad data the database
 # rejects, an unreadable manifest, a permission): later runs wait behind it, in order.
 resource "aws_cloudwatch_metric_alarm" "blocked_runs" {

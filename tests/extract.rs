@@ -272,6 +272,9 @@ impl ObjectStore for FailingAfter {
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         self.inner.list_dirs(prefix).await
     }
+    async fn modified(&self, key: &str) -> Result<onyx_core::chrono::DateTime<onyx_core::chrono::Utc>, StorageError> {
+        self.inner.modified(key).await
+    }
     fn location(&self) -> String {
         self.inner.location()
     }

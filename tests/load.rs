@@ -295,10 +295,29 @@ async fn migrations_are_idempotent_upgrade_older_warehouses_and_match_the_descri
         .await
         .expect("a V1 row");
     let applied = load::migrate(&mut client).await.expect("upgrade");
-    assert_eq!(applied.len(), 3, "V2, V3 and V4 are applied: {applied:?}");
+    assert_eq!(applied.len(), 4, "V2, V3, V4 and V5 are applied: {applied:?}");
     let old_row =
         texts(&client, "SELECT created_time::text || ' ' || version_order || '|' FROM fact_payment_current").await;
-    assert_eq!(old_row, [String::from("14:20:52.186 |")], "the V1 row survives, older than any new version");
+    assert_eq!(
+        old_row,
+        [String::from("14:20:52.186 0:0000000001|")],
+        "the V1 row survives, numbered below any run's version"
+    );
+    let version_keys = texts(
+        &client,
+        "SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE contype = 'u' AND conrelid::regclass::text LIKE 'fact\\_%' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        version_keys,
+        [
+            "fact_payment UNIQUE (payment_id, version_order)",
+            "fact_purchase_order UNIQUE (purchase_order_id, version_order)",
+            "fact_sales_order UNIQUE (sales_order_id, version_order)"
+        ],
+        "a version is its id and version order (schema version 5)"
+    );
     let precision = texts(
         &client,
         "SELECT DISTINCT table_name || '.' || column_name || ' ' || datetime_precision FROM information_schema.columns
@@ -690,11 +709,12 @@ async fn a_missing_reference_on_the_bulk_path_names_the_row_and_loads_nothing() 
     assert_eq!(texts(&warehouse, foreign_keys).await, keys_before, "every key is back");
 }
 
-/// A bulk-sized run of versions the warehouse already has (2,000 payments updated without
-/// touching `last_updated`: same version key, seen later) replaces them, as the normal path's
-/// `ON CONFLICT … DO UPDATE` does: the bulk path's update of present versions, not its append.
+/// A bulk-sized run of new versions with the stamps of loaded ones (2,000 payments updated
+/// without touching `last_updated`) is appended on the bulk path — every committed version is a
+/// row (schema version 5) and the new ones are current; the same 2,000 rewritten with identical
+/// content add nothing (`fact_append_sql` skips a version equal to the one before it).
 #[tokio::test]
-async fn versions_already_loaded_are_replaced_on_the_bulk_path_not_appended() {
+async fn new_versions_are_appended_on_the_bulk_path_and_identical_ones_skipped() {
     let source_db = TestDb::seeded("ld_bulk_again").await;
     let mut source = source_db.connect().await;
     let (_, ingestion, _) = local_dir("ld-bulk-again-in");
@@ -713,14 +733,23 @@ async fn versions_already_loaded_are_replaced_on_the_bulk_path_not_appended() {
         load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
     assert_eq!(loaded[0].bulk_tables, ["fact_payment"], "2,000 of 15,836 payments: the bulk path");
     assert_eq!(loaded[0].rows.get("fact_payment"), Some(&2000));
-    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, payments, "replaced, not appended");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, payments + 2000, "appended");
     let source_paid =
         texts(&source, "SELECT payment_id || ' ' || paid FROM payment WHERE payment_id <= 2000 ORDER BY payment_id")
             .await;
     let warehouse_paid = texts(
         &warehouse,
-        "SELECT payment_id || ' ' || paid FROM fact_payment WHERE payment_id <= 2000 ORDER BY payment_id",
+        "SELECT payment_id || ' ' || paid FROM fact_payment_current WHERE payment_id <= 2000 ORDER BY payment_id",
     )
     .await;
-    assert_eq!(warehouse_paid, source_paid);
+    assert_eq!(warehouse_paid, source_paid, "the new versions are current");
+
+    source.batch_execute("UPDATE payment SET paid = paid WHERE payment_id <= 2000").await.expect("same content");
+    onyx_core::extract::run(&mut source, ingestion.as_ref(), &Default::default()).await.expect("extract");
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    let loaded =
+        load::load_pending(&mut warehouse, processed.as_ref(), None, &LoadOptions::default()).await.expect("load");
+    assert_eq!(loaded[0].bulk_tables, ["fact_payment"]);
+    assert_eq!(loaded[0].rows.get("fact_payment"), Some(&0), "identical versions add nothing");
+    assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, payments + 2000);
 }

@@ -2,6 +2,7 @@
 //! They need PostgreSQL and moto's server: run them with `make test`.
 
 mod bounded_runs;
+mod continuity;
 mod db_tls;
 mod extract;
 mod extract_lambda;
@@ -23,4 +24,5 @@ mod terraform_network;
 mod terraform_wiring;
 mod transform;
 mod verify;
+mod versions;
 mod warehouse_roles;

@@ -131,6 +131,7 @@ impl ExtractFunction {
             rows_per_table: rows,
             quarantined_rows: None,
             schema_changes: Some(summary.manifest.schema_changes.len() as u64),
+            source_discontinuities: Some(u64::from(summary.manifest.source_discontinuity.is_some())),
         });
         Ok(Ok(summary))
     }
@@ -326,6 +327,7 @@ fn log_transformed(run: &TransformedRun) {
         rows_per_table: rows,
         quarantined_rows: Some(run.manifest.quarantined_rows),
         schema_changes: None,
+        source_discontinuities: None,
     });
 }
 
@@ -563,6 +565,7 @@ fn log_loaded(run: &LoadedRun) {
         rows_per_table: run.rows.iter().map(|(t, n)| (t.clone(), *n)).collect(),
         quarantined_rows: None,
         schema_changes: None,
+        source_discontinuities: None,
     });
 }
 

@@ -52,6 +52,8 @@ pub struct RunMetrics<'a> {
     pub quarantined_rows: Option<u64>,
     /// Source schema changes the extract saw (`SchemaChanges`, alarmed on when above 0).
     pub schema_changes: Option<u64>,
+    /// Runs that found the source restored or failed over (`SourceDiscontinuities`, alarmed on).
+    pub source_discontinuities: Option<u64>,
 }
 
 /// The EMF documents for one successful run: per-stage totals and per-table row counts.
@@ -78,6 +80,10 @@ pub fn emf_documents(metrics: &RunMetrics<'_>) -> Vec<Value> {
     if let Some(changes) = metrics.schema_changes {
         stage_metrics.push(json!({"Name": "SchemaChanges", "Unit": "Count"}));
         stage_doc["SchemaChanges"] = json!(changes);
+    }
+    if let Some(discontinuities) = metrics.source_discontinuities {
+        stage_metrics.push(json!({"Name": "SourceDiscontinuities", "Unit": "Count"}));
+        stage_doc["SourceDiscontinuities"] = json!(discontinuities);
     }
     stage_doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] = Value::Array(stage_metrics);
     let mut docs = vec![stage_doc];

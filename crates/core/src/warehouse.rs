@@ -29,7 +29,11 @@ pub enum WKind {
 pub const VIEWS_SQL: &str = include_str!("warehouse_views.sql");
 
 /// The schema version the descriptions are at: the newest migration that changed a table.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 5;
+
+/// The schema version from which a fact version is identified by `(id, version_order)`; before
+/// it, by `(id, last_updated)`, which lost updates that kept the stamp.
+pub const VERSION_KEY_SINCE: u32 = 5;
 
 impl WKind {
     pub fn sql_type(self) -> String {
@@ -87,8 +91,8 @@ const fn version_order() -> WColumn {
 pub enum Role {
     /// Latest values only: upserted by `key`.
     Dimension,
-    /// Every version kept: appended, unique on `version_key`.
-    Fact { record_id: &'static str, version_key: &'static [&'static str] },
+    /// Every committed version kept: appended, unique on `(key, version_order)`.
+    Fact { record_id: &'static str },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -118,6 +122,23 @@ impl WarehouseTable {
         matches!(self.role, Role::Fact { .. })
     }
 
+    /// A fact's warehouse-generated record id column.
+    pub fn record_id(&self) -> Option<&'static str> {
+        match self.role {
+            Role::Fact { record_id } => Some(record_id),
+            Role::Dimension => None,
+        }
+    }
+
+    /// The columns that identify one version of a fact at schema version `version`.
+    pub fn version_key_at(&self, version: u32) -> Vec<&'static str> {
+        if version < VERSION_KEY_SINCE {
+            vec![self.key, "last_updated_date", "last_updated_time"]
+        } else {
+            vec![self.key, VERSION_ORDER]
+        }
+    }
+
     /// `CREATE TABLE` for this table as schema version `version` had it, with its primary, unique
     /// and foreign keys.
     pub fn create_sql_at(&self, version: u32) -> String {
@@ -127,14 +148,22 @@ impl WarehouseTable {
             .filter(|c| c.since <= version)
             .map(|c| {
                 let null = if c.nullable || c.kind == WKind::Serial { "" } else { " NOT NULL" };
-                format!("    {} {}{null}", c.name, c.kind.sql_type_at(version))
+                // Compared byte-wise, so that its index serves "the version before this one".
+                let collation =
+                    if c.name == VERSION_ORDER && version >= VERSION_KEY_SINCE { " COLLATE \"C\"" } else { "" };
+                format!("    {} {}{collation}{null}", c.name, c.kind.sql_type_at(version))
             })
             .collect();
         match self.role {
             Role::Dimension => lines.push(format!("    PRIMARY KEY ({})", self.key)),
-            Role::Fact { record_id, version_key } => {
+            Role::Fact { record_id } => {
                 lines.push(format!("    PRIMARY KEY ({record_id})"));
-                lines.push(format!("    UNIQUE ({})", version_key.join(", ")));
+                let key = self.version_key_at(version).join(", ");
+                if version < VERSION_KEY_SINCE {
+                    lines.push(format!("    UNIQUE ({key})"));
+                } else {
+                    lines.push(format!("    CONSTRAINT {}_version_key UNIQUE ({key})", self.name));
+                }
             }
         }
         for column in self.columns {
@@ -256,10 +285,7 @@ pub const DIM_TRANSACTION: WarehouseTable = WarehouseTable {
 pub const FACT_SALES_ORDER: WarehouseTable = WarehouseTable {
     name: "fact_sales_order",
     key: "sales_order_id",
-    role: Role::Fact {
-        record_id: "sales_record_id",
-        version_key: &["sales_order_id", "last_updated_date", "last_updated_time"],
-    },
+    role: Role::Fact { record_id: "sales_record_id" },
     columns: &[
         c("sales_record_id", Serial),
         c("sales_order_id", Int),
@@ -283,10 +309,7 @@ pub const FACT_SALES_ORDER: WarehouseTable = WarehouseTable {
 pub const FACT_PURCHASE_ORDER: WarehouseTable = WarehouseTable {
     name: "fact_purchase_order",
     key: "purchase_order_id",
-    role: Role::Fact {
-        record_id: "purchase_record_id",
-        version_key: &["purchase_order_id", "last_updated_date", "last_updated_time"],
-    },
+    role: Role::Fact { record_id: "purchase_record_id" },
     columns: &[
         c("purchase_record_id", Serial),
         c("purchase_order_id", Int),
@@ -310,10 +333,7 @@ pub const FACT_PURCHASE_ORDER: WarehouseTable = WarehouseTable {
 pub const FACT_PAYMENT: WarehouseTable = WarehouseTable {
     name: "fact_payment",
     key: "payment_id",
-    role: Role::Fact {
-        record_id: "payment_record_id",
-        version_key: &["payment_id", "last_updated_date", "last_updated_time"],
-    },
+    role: Role::Fact { record_id: "payment_record_id" },
     columns: &[
         c("payment_record_id", Serial),
         c("payment_id", Int),
@@ -368,10 +388,12 @@ mod tests {
     fn ddl_has_keys() {
         let sql = FACT_PAYMENT.create_sql_at(SCHEMA_VERSION);
         assert!(sql.contains("payment_record_id SERIAL,"), "{sql}");
-        assert!(sql.contains("UNIQUE (payment_id, last_updated_date, last_updated_time)"), "{sql}");
+        assert!(sql.contains("CONSTRAINT fact_payment_version_key UNIQUE (payment_id, version_order)"), "{sql}");
+        assert!(sql.contains("version_order TEXT COLLATE \"C\" NOT NULL"), "{sql}");
+        assert!(FACT_PAYMENT.create_sql_at(1).contains("UNIQUE (payment_id, last_updated_date, last_updated_time)"));
         assert!(sql.contains("FOREIGN KEY (payment_type_id) REFERENCES dim_payment_type (payment_type_id)"), "{sql}");
         assert!(DIM_STAFF.create_sql_at(1).contains("PRIMARY KEY (staff_id)"));
-        assert!(sql.contains("created_time TIME(6) NOT NULL") && sql.contains("version_order TEXT NOT NULL"), "{sql}");
+        assert!(sql.contains("created_time TIME(6) NOT NULL"), "{sql}");
         let v1 = FACT_PAYMENT.create_sql_at(1);
         assert!(v1.contains("created_time TIME(3) NOT NULL") && !v1.contains("version_order"), "{v1}");
     }

@@ -6,6 +6,11 @@
 //! holder died without one expires after its lease, and the next run takes the following attempt.
 //! The holder never writes its manifest after its lease ran out, so a taken-over claim cannot
 //! produce a second run after the same predecessor.
+//!
+//! A claim's age is measured by the store's clock, never by comparing the wall clocks of two
+//! machines: a contender writes a probe object and compares its `Last-Modified` with the
+//! claim's. The holder measures its own run on its monotonic clock from before it claimed, so
+//! it always gives up before a contender may take over, however wrong either machine's clock is.
 
 use std::time::Duration;
 
@@ -58,11 +63,12 @@ pub async fn claim(
             let key = keys::claim(previous, attempt);
             let released = existing.iter().any(|k| *k == keys::claim_release(previous, attempt));
             let holder: Option<Claim> = serde_json::from_slice(&store.get(&key).await?).ok();
-            let expired = holder.as_ref().is_none_or(|c| {
-                now.signed_duration_since(c.claimed_at)
-                    .to_std()
-                    .is_ok_and(|age| age > Duration::from_secs(c.lease_seconds))
-            });
+            let expired = match &holder {
+                None => true,
+                Some(c) => {
+                    claim_age(store, &key, previous, attempt, run_id).await? > Duration::from_secs(c.lease_seconds)
+                }
+            };
             if !released && !expired {
                 let holder = holder.map(|c| (c.run_id, c.claimed_at.to_rfc3339())).unwrap_or_default();
                 return Ok(Err(ClaimHeld { key, holder: holder.0, claimed_at: holder.1 }));
@@ -91,6 +97,23 @@ pub async fn claim(
         }
         Err(e) => Err(e),
     }
+}
+
+/// How long ago the store wrote claim `key`, by the store's clock: the time between its
+/// `Last-Modified` and that of a probe object written now (`<attempt>-checked-<run>.json`,
+/// which claim listings ignore).
+async fn claim_age(
+    store: &dyn ObjectStore,
+    key: &str,
+    previous: Option<&str>,
+    attempt: u32,
+    run_id: &str,
+) -> Result<Duration, StorageError> {
+    let claimed = store.modified(key).await?;
+    let probe = format!("{}{attempt:04}-checked-{run_id}.json", keys::claim_prefix(previous));
+    store.put(&probe, b"{}".to_vec()).await?;
+    let now = store.modified(&probe).await?;
+    Ok(now.signed_duration_since(claimed).to_std().unwrap_or_default())
 }
 
 /// Marks a claim released after its run failed, so the next run need not wait for the lease.

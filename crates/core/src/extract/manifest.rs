@@ -51,6 +51,14 @@ pub struct IngestionManifest {
     /// continues from here at once. `None`: everything the snapshot could see was delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingRead>,
+    /// What the next run checks to know the source is still this history (see
+    /// [`super::continuity`]); absent in manifests written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuity: Option<super::continuity::Continuity>,
+    /// Why this run found the source discontinuous with its predecessor's (a failover, a
+    /// restore): it read in full. Counted as `SourceDiscontinuities`, which alarms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_discontinuity: Option<String>,
 }
 
 /// A read delivered over several bounded runs ("pass"), in dependency order of the tables and

@@ -12,6 +12,7 @@
 //! back cannot lose rows. See `docs/architecture.md` for the argument and the limits.
 
 pub mod claim;
+pub mod continuity;
 mod json_line;
 pub mod manifest;
 
@@ -196,6 +197,7 @@ async fn extract_run(
         .ok()
         .flatten()
         .map(|row| row.get(0));
+    let wal = continuity::wal_position(client).await;
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -223,12 +225,40 @@ async fn extract_run(
     let snapshot_time: String = row.get(1);
     let identity = format!("{}/{}", system_id.as_deref().unwrap_or("?"), row.get::<_, String>(2));
 
-    let window = read_window(previous, &snapshot, &identity);
+    let mut window = read_window(previous, &snapshot, &identity);
     let next_xid = age_reference(&tx, &snapshot).await?;
-    if let ReadWindow::All { reason: Some(reason) } = &window {
+    let catalog = read_catalog(&tx).await?;
+    let mut witnesses = continuity::WitnessSet::default();
+    let mut discontinuity = None;
+    if let (ReadWindow::Since { from }, Some(previous)) = (&window, previous)
+        && let Some(before) = &previous.continuity
+    {
+        let (from, skip) = (*from, previous.seen_transactions.as_slice());
+        let reads = |xid: u64| xid >= from && skip.binary_search(&xid).is_err();
+        let present = |name: &str| catalog.get(name).is_some_and(|c| !c.is_empty());
+        let (broken, in_place) = continuity::check(&tx, &previous.run_id, before, wal, &snapshot, reads, present)
+            .await
+            .map_err(|reason| ExtractError::Query { table: "(continuity witnesses)".into(), reason })?;
+        match broken {
+            Some(reason) => {
+                tracing::error!(
+                    stage = "extract",
+                    run_id,
+                    previous_run = %previous.run_id,
+                    reason = %reason,
+                    "{reason}: reading every row of every table once, so that nothing is lost"
+                );
+                discontinuity = Some(reason.clone());
+                window = ReadWindow::All { reason: Some(reason) };
+            }
+            None => in_place.iter().for_each(|w| witnesses.keep(w)),
+        }
+    }
+    if let ReadWindow::All { reason: Some(reason) } = &window
+        && discontinuity.is_none()
+    {
         tracing::warn!(stage = "extract", run_id, reason, "reading every row of every table once");
     }
-    let catalog = read_catalog(&tx).await?;
 
     // What the previous run saw is only meaningful against its own snapshot: a full read (a
     // different or restored database, say) skips nothing.
@@ -305,6 +335,7 @@ async fn extract_run(
             Some(_) => {}
         }
         seen.extend(out.seen.iter().copied());
+        witnesses.absorb(std::mem::take(&mut out.witnesses));
         tables.push(out.finish(store, run_id).await?);
     }
     let pending = pass.filter(|p| p.index < SOURCE_TABLES.len()).map(|p| PendingRead {
@@ -346,6 +377,12 @@ async fn extract_run(
         schema_changes,
         seen_transactions: seen.into_iter().collect(),
         pending,
+        continuity: Some(continuity::Continuity {
+            timeline: wal.0,
+            wal_position: wal.1,
+            witnesses: witnesses.into_witnesses(),
+        }),
+        source_discontinuity: discontinuity,
     };
     let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
@@ -611,11 +648,22 @@ struct TableOutput<'a> {
     next_part: usize,
     rows: u64,
     seen: BTreeSet<u64>,
+    /// The newest row versions read (see [`continuity`]).
+    witnesses: continuity::WitnessSet,
 }
 
 impl<'a> TableOutput<'a> {
     fn new(table: &'static SourceTable, columns: &'a [CatalogColumn]) -> Self {
-        Self { table, columns, buffer: Vec::new(), objects: Vec::new(), next_part: 0, rows: 0, seen: BTreeSet::new() }
+        Self {
+            table,
+            columns,
+            buffer: Vec::new(),
+            objects: Vec::new(),
+            next_part: 0,
+            rows: 0,
+            seen: BTreeSet::new(),
+            witnesses: continuity::WitnessSet::default(),
+        }
     }
 
     async fn push(
@@ -739,7 +787,9 @@ impl TableReader<'_> {
                 }
                 out.push(self.store, self.run_id, &line, self.options.max_object_bytes).await?;
                 outcome.rows += 1;
-                outcome.last_key = Some(row.try_get(key_at).map_err(query_error)?);
+                let key: i64 = row.try_get(key_at).map_err(query_error)?;
+                out.witnesses.offer(table, key, xid);
+                outcome.last_key = Some(key);
             }
             if fetched < FETCH_ROWS {
                 return Ok(outcome);
@@ -890,6 +940,8 @@ mod tests {
             schema_changes: vec![],
             seen_transactions: vec![],
             pending: None,
+            continuity: None,
+            source_discontinuity: None,
         };
         assert_eq!(read_window(Some(&before), &snapshot, "7/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };

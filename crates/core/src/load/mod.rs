@@ -20,7 +20,7 @@ use crate::frames::{self, FrameError};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, manifest_run_ids};
 use crate::transform::ProcessedManifest;
-use crate::warehouse::{DIM_DATE, Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
+use crate::warehouse::{Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
 
 /// The ledger of loaded runs (part of the first migration).
 pub const LEDGER_DDL: &str = "CREATE TABLE onyx_load_ledger (
@@ -281,18 +281,23 @@ pub async fn load_run(
         None => crate::runs::parking(processed, run_id).await?,
     };
     if let Some(park) = parked {
-        // Set aside by an operator: recorded, with who, when and why, so later runs flow. The
-        // calendar days its transform added still load: they are generated, not the run's
-        // content, and later runs extend dim_date from them (it must stay gap-free).
+        // Set aside by an operator: recorded, with who, when and why, so later runs flow. Its
+        // facts are set aside; its dimension rows still load, because the transform's reference
+        // state counts them as loaded (later facts refer to them, and later runs emit only what
+        // changes) — and the calendar days, which later runs extend dim_date from.
         let mut rows = BTreeMap::new();
-        if let Some(entry) = manifest.tables.iter().find(|t| t.table == DIM_DATE.name && !t.objects.is_empty()) {
-            let stage = copy::create_stage(&tx, &DIM_DATE).await.map_err(db(DIM_DATE.name))?;
+        for table in WAREHOUSE_TABLES.iter().filter(|t| !t.is_fact()) {
+            let Some(entry) = manifest.tables.iter().find(|t| t.table == table.name && !t.objects.is_empty()) else {
+                continue;
+            };
+            let stage = copy::create_stage(&tx, table).await.map_err(db(table.name))?;
             for object in &entry.objects {
-                let cells = frames::from_parquet(&DIM_DATE, processed.get(object).await?)?;
-                copy::copy_rows(&tx, &DIM_DATE, &stage, &cells).await.map_err(db(DIM_DATE.name))?;
+                let cells = frames::from_parquet(table, processed.get(object).await?)?;
+                copy::copy_rows(&tx, table, &stage, &cells).await.map_err(db(table.name))?;
             }
-            let changed = tx.execute(merge_sql(&DIM_DATE, &stage).as_str(), &[]).await.map_err(db(DIM_DATE.name))?;
-            rows.insert(DIM_DATE.name.to_string(), changed);
+            let changed = tx.execute(merge_sql(table, &stage).as_str(), &[]).await.map_err(db(table.name))?;
+            tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
+            rows.insert(table.name.to_string(), changed);
         }
         tx.execute(
             "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note) VALUES ($1, $2, 0, 'parked', $3)",
@@ -315,6 +320,7 @@ pub async fn load_run(
     let mut rows = BTreeMap::new();
     let mut bulk_tables = Vec::new();
     let mut staged = 0;
+    let mut conflicts = 0u64;
     for table in WAREHOUSE_TABLES {
         let Some(entry) = manifest.tables.iter().find(|t| t.table == table.name) else { continue };
         if entry.objects.is_empty() {
@@ -330,6 +336,9 @@ pub async fn load_run(
         staged += 1;
         if options.fail_after_staged_tables == Some(staged) {
             return Err(LoadError::Injected(staged));
+        }
+        if table.is_fact() {
+            conflicts += report_conflicts(&tx, table, &stage, run_id).await.map_err(db(table.name))?;
         }
         let bulk = matches!(table.role, Role::Fact { .. })
             && bulk_load_worthwhile(
@@ -359,7 +368,7 @@ pub async fn load_run(
         tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
         rows.insert(table.name.to_string(), changed);
     }
-    let quarantined = manifest.quarantined_rows as i64;
+    let quarantined = (manifest.quarantined_rows + conflicts) as i64;
     tx.execute(
         "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows) VALUES ($1, $2, $3)",
         &[&run_id, &serde_json::json!(rows), &quarantined],
@@ -370,11 +379,37 @@ pub async fn load_run(
     Ok(Some(LoadedRun {
         run_id: run_id.to_string(),
         rows,
-        quarantined_rows: manifest.quarantined_rows,
+        quarantined_rows: manifest.quarantined_rows + conflicts,
         duration: started.elapsed(),
         parked: None,
         bulk_tables,
     }))
+}
+
+/// Logs an ERROR for every staged version that conflicts with a loaded one (see
+/// [`conflicting_versions_sql`]) and returns how many there are: they are skipped, counted with
+/// the run's quarantined rows, and never block the run.
+async fn report_conflicts(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &WarehouseTable,
+    stage: &str,
+    run_id: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    let rows = tx.query(conflicting_versions_sql(table, stage).as_str(), &[]).await?;
+    for row in &rows {
+        let (key, version_order): (String, String) = (row.get(0), row.get(1));
+        tracing::error!(
+            stage = "load",
+            run_id,
+            table = table.name,
+            key = %key,
+            version_order = %version_order,
+            "{} {}={key} version {version_order} is loaded with other content: the loaded version is kept, this one is skipped",
+            table.name,
+            table.key
+        );
+    }
+    Ok(rows.len() as u64)
 }
 
 /// Whether a fact table's staged rows are better appended by the bulk path: when they are many
@@ -411,9 +446,7 @@ async fn may_alter(
 /// with a single set-based query over the table instead of a trigger per row and reference, and
 /// stands in for the loader's own reference check (every reference column is NOT NULL, so the
 /// two find the same rows; on a violation the caller rolls back to [`BULK_SAVEPOINT`] and runs
-/// that check for its precise error). Versions already present are updated where the staged one
-/// is later, the rest inserted plainly: the same rows as [`merge_sql`]'s `ON CONFLICT`, without
-/// its per-row speculative insertion. Readers wait for the commit (the table is locked
+/// that check for its precise error). The rows are appended by [`fact_append_sql`]. Readers wait for the commit (the table is locked
 /// exclusively) and never see a half-loaded run; a failure rolls everything back.
 async fn bulk_merge(
     tx: &tokio_postgres::Transaction<'_>,
@@ -433,10 +466,7 @@ async fn bulk_merge(
         let drops: Vec<String> = keys.iter().map(|(name, _)| format!("DROP CONSTRAINT {name}")).collect();
         tx.batch_execute(&format!("ALTER TABLE {} {}", table.name, drops.join(", "))).await?;
     }
-    let mut changed = 0;
-    for statement in bulk_merge_sql(table, stage) {
-        changed += tx.execute(statement.as_str(), &[]).await?;
-    }
+    let changed = tx.execute(merge_sql(table, stage).as_str(), &[]).await?;
     if !keys.is_empty() {
         let adds: Vec<String> =
             keys.iter().map(|(name, definition)| format!("ADD CONSTRAINT {name} {definition}")).collect();
@@ -448,39 +478,6 @@ async fn bulk_merge(
 
 /// Where [`bulk_merge`] begins, for the way back from a missing reference.
 const BULK_SAVEPOINT: &str = "onyx_bulk_merge";
-
-/// [`merge_sql`] for a fact table as two statements: versions already present updated where the
-/// staged one was seen later, then the new versions appended in version order. A run stages one
-/// version per key, so the two cover each staged row once.
-pub fn bulk_merge_sql(table: &WarehouseTable, stage: &str) -> Vec<String> {
-    let Role::Fact { version_key, .. } = table.role else { return vec![merge_sql(table, stage)] };
-    let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
-    let same_version: Vec<String> = version_key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
-    let updates: Vec<String> = table
-        .data_columns()
-        .filter(|c| !version_key.contains(&c.name))
-        .map(|c| format!("{} = {}", c.name, staged_expr_of(c, "s.")))
-        .collect();
-    let values: Vec<String> = table.data_columns().map(|c| staged_expr_of(c, "s.")).collect();
-    vec![
-        format!(
-            "UPDATE {name} AS t SET {updates} FROM {stage} AS s WHERE {same} \
-             AND t.{VERSION_ORDER} COLLATE \"C\" < s.{VERSION_ORDER} COLLATE \"C\"",
-            name = table.name,
-            updates = updates.join(", "),
-            same = same_version.join(" AND "),
-        ),
-        format!(
-            "INSERT INTO {name} ({cols}) SELECT {vals} FROM {stage} AS s \
-             WHERE NOT EXISTS (SELECT 1 FROM {name} AS t WHERE {same}) ORDER BY {order}",
-            name = table.name,
-            cols = columns.join(", "),
-            vals = values.join(", "),
-            same = same_version.join(" AND "),
-            order = version_key.iter().map(|k| format!("s.{k}")).collect::<Vec<_>>().join(", "),
-        ),
-    ]
-}
 
 /// The session's timeouts, as PostgreSQL applies them (milliseconds).
 async fn session_limits(client: &Client) -> Result<SessionLimits, tokio_postgres::Error> {
@@ -526,24 +523,77 @@ pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
                 key = table.key,
             )
         }
-        // A version already present is replaced only by one the extract saw later (the same
-        // `last_updated` written again, e.g. by an update that did not touch it): replays of
-        // older runs change nothing.
-        Role::Fact { version_key, .. } => {
-            let updates: Vec<String> =
-                columns.iter().filter(|c| !version_key.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-            format!(
-                "INSERT INTO {name} AS t ({cols}) SELECT {vals} FROM {stage} ORDER BY {order} \
-                 ON CONFLICT ({order}) DO UPDATE SET {updates} \
-                 WHERE t.{VERSION_ORDER} COLLATE \"C\" < EXCLUDED.{VERSION_ORDER} COLLATE \"C\"",
-                name = table.name,
-                cols = columns.join(", "),
-                vals = values.join(", "),
-                order = version_key.join(", "),
-                updates = updates.join(", "),
-            )
-        }
+        Role::Fact { .. } => fact_append_sql(table, stage),
     }
+}
+
+/// Appends a run's fact versions, set-based over the whole run: a staged version is skipped when
+/// it is the same version again (its `(id, version_order)` is loaded: a replay) or when its
+/// content equals the version just before it in version order — staged or loaded. That makes a
+/// version read twice (a held row released while the same version is read again, a row read
+/// again by a full read, a requeued line) a no-op, while A → B → A keeps three rows. Every
+/// column but `version_order` is content.
+pub fn fact_append_sql(table: &WarehouseTable, stage: &str) -> String {
+    let key = table.key;
+    let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
+    let staged: Vec<String> = table.data_columns().map(|c| format!("{} AS {}", staged_expr(c), c.name)).collect();
+    let content = |prefix: &str| {
+        let cells: Vec<String> = table
+            .data_columns()
+            .filter(|c| c.name != VERSION_ORDER)
+            .map(|c| if prefix.is_empty() { staged_expr(c) } else { format!("{prefix}{}", c.name) })
+            .collect();
+        format!("ROW({})", cells.join(", "))
+    };
+    format!(
+        "INSERT INTO {name} ({cols}) \
+         SELECT {s_cols} FROM ( \
+           SELECT {staged}, lag({staged_content}) OVER w AS previous_content, lag({VERSION_ORDER}) OVER w AS previous_order \
+           FROM {stage} WINDOW w AS (PARTITION BY {key} ORDER BY {VERSION_ORDER} COLLATE \"C\") \
+         ) AS s \
+         LEFT JOIN LATERAL ( \
+           SELECT {t_content} AS content, t.{VERSION_ORDER} AS version_order FROM {name} AS t \
+           WHERE t.{key} = s.{key} AND t.{VERSION_ORDER} <= s.{VERSION_ORDER} COLLATE \"C\" \
+           ORDER BY t.{VERSION_ORDER} DESC LIMIT 1 \
+         ) AS loaded ON true \
+         WHERE loaded.version_order IS DISTINCT FROM s.{VERSION_ORDER} COLLATE \"C\" \
+           AND CASE WHEN s.previous_order IS NOT NULL \
+                     AND (loaded.version_order IS NULL OR s.previous_order COLLATE \"C\" > loaded.version_order) \
+                    THEN s.previous_content IS DISTINCT FROM {s_content} \
+                    ELSE loaded.content IS DISTINCT FROM {s_content} END \
+         ORDER BY s.{key}, s.{VERSION_ORDER} COLLATE \"C\" \
+         ON CONFLICT ({key}, {VERSION_ORDER}) DO NOTHING",
+        name = table.name,
+        cols = columns.join(", "),
+        s_cols = columns.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
+        staged = staged.join(", "),
+        staged_content = content(""),
+        t_content = content("t."),
+        s_content = content("s."),
+    )
+}
+
+/// The staged versions whose `(id, version_order)` is loaded with other content: the same
+/// version cannot have two contents, so the loaded one is kept and these are reported (a
+/// processed bucket rebuilt with other rules, say) — never a blocked run.
+fn conflicting_versions_sql(table: &WarehouseTable, stage: &str) -> String {
+    let content = |prefix: &str| {
+        let cells: Vec<String> = table
+            .data_columns()
+            .filter(|c| c.name != VERSION_ORDER)
+            .map(|c| if prefix == "s." { staged_expr_of(c, "s.") } else { format!("{prefix}{}", c.name) })
+            .collect();
+        format!("ROW({})", cells.join(", "))
+    };
+    format!(
+        "SELECT s.{key}::text, s.{VERSION_ORDER} FROM {stage} AS s JOIN {name} AS t \
+         ON t.{key} = s.{key} AND t.{VERSION_ORDER} = s.{VERSION_ORDER} COLLATE \"C\" \
+         WHERE {t} IS DISTINCT FROM {s} ORDER BY 1, 2 LIMIT 1000",
+        key = table.key,
+        name = table.name,
+        t = content("t."),
+        s = content("s."),
+    )
 }
 
 /// Fails with the first staged row whose reference is missing from its dimension, naming the

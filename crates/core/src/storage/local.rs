@@ -120,6 +120,17 @@ impl ObjectStore for LocalDir {
         }
     }
 
+    async fn modified(&self, key: &str) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
+        let path = self.path(key)?;
+        match std::fs::metadata(&path).and_then(|m| m.modified()) {
+            Ok(at) => Ok(at.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StorageError::NotFound { location: self.location(), key: key.to_string() })
+            }
+            Err(e) => Err(self.io(key, "stat", e)),
+        }
+    }
+
     async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
         let (dir, _) = Self::split_prefix(prefix);
         let mut keys = Vec::new();

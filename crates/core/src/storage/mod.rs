@@ -57,6 +57,11 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Lists every key that starts with `prefix` and sorts after `start_after`, in order.
     async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError>;
 
+    /// When the store wrote `key`, by the store's own clock (S3's `Last-Modified`, a file's
+    /// modification time): ages compared on it do not depend on the clocks of the machines
+    /// that wrote or read the object.
+    async fn modified(&self, key: &str) -> Result<chrono::DateTime<chrono::Utc>, StorageError>;
+
     /// Lists the immediate "sub-directories" of `prefix` (which ends in `/`): the distinct
     /// `prefix + segment + "/"` of the keys below it, in order.
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StorageError>;

@@ -91,6 +91,26 @@ impl ObjectStore for S3Store {
         Ok(bytes.to_vec())
     }
 
+    async fn modified(&self, key: &str) -> Result<chrono::DateTime<chrono::Utc>, StorageError> {
+        let result = self.client.head_object().bucket(&self.bucket).key(self.full(key)).send().await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err) if matches!(err.code(), Some("NotFound" | "NoSuchKey")) => {
+                return Err(StorageError::NotFound { location: self.location(), key: key.to_string() });
+            }
+            Err(err) => return Err(self.error(key, "stat", err)),
+        };
+        output.last_modified().and_then(|at| chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos())).ok_or_else(
+            || StorageError::Io {
+                location: self.location(),
+                key: key.to_string(),
+                operation: "stat",
+                message: "no Last-Modified in the response".into(),
+                retryable: false,
+            },
+        )
+    }
+
     async fn list(&self, prefix: &str, start_after: Option<&str>) -> Result<Vec<String>, StorageError> {
         let mut request = self.client.list_objects_v2().bucket(&self.bucket).prefix(self.full(prefix));
         if let Some(after) = start_after {

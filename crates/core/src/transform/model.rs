@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -118,7 +118,9 @@ struct Builder {
     /// Attributes flagged (loaded, but wrong) on the row being applied: `(column, value, reason)`.
     flags: Vec<(String, String, String)>,
     dims: BTreeMap<&'static str, BTreeMap<i32, Vec<Cell>>>,
-    facts: BTreeMap<&'static str, BTreeMap<(i32, NaiveDateTime), Vec<Cell>>>,
+    /// Fact rows by `(id, version_order)`: every version is its own row, also two with the same
+    /// `last_updated`.
+    facts: BTreeMap<&'static str, BTreeMap<(i32, String), Vec<Cell>>>,
     /// Days the emitted facts refer to (they decide how far `dim_date` reaches).
     dates: BTreeSet<NaiveDate>,
     /// Days of the fact being applied: they count only if the fact is emitted, so a quarantined
@@ -197,17 +199,13 @@ impl Builder {
         Ok(())
     }
 
-    fn fact(
-        &mut self,
-        table: &'static WarehouseTable,
-        version: (i32, NaiveDateTime),
-        mut cells: Vec<Cell>,
-    ) -> Result<(), Rejection> {
-        cells.push(Cell::Text(self.version_order()));
+    fn fact(&mut self, table: &'static WarehouseTable, id: i32, mut cells: Vec<Cell>) -> Result<(), Rejection> {
+        let version_order = self.version_order();
+        cells.push(Cell::Text(version_order.clone()));
         fits(table, &cells)?;
         // Content first: only a fact whose content is valid is held for a missing reference.
         self.held_for()?;
-        self.facts.entry(table.name).or_default().insert(version, cells);
+        self.facts.entry(table.name).or_default().insert((id, version_order), cells);
         self.dates.extend(self.fact_dates.drain(..));
         Ok(())
     }
@@ -649,8 +647,7 @@ fn apply(
                 b.date_text(row, "agreed_delivery_date")?,
                 refer(b, state, row, "agreed_delivery_location_id", "address")?,
             ]);
-            let version = (id, row.timestamp("last_updated")?);
-            b.fact(&warehouse::FACT_SALES_ORDER, version, cells)?;
+            b.fact(&warehouse::FACT_SALES_ORDER, id, cells)?;
         }
         "purchase_order" => {
             let mut cells = b.fact_head(row, id)?;
@@ -669,8 +666,7 @@ fn apply(
                 b.date_text(row, "agreed_payment_date")?,
                 refer(b, state, row, "agreed_delivery_location_id", "address")?,
             ]);
-            let version = (id, row.timestamp("last_updated")?);
-            b.fact(&warehouse::FACT_PURCHASE_ORDER, version, cells)?;
+            b.fact(&warehouse::FACT_PURCHASE_ORDER, id, cells)?;
         }
         "payment" => {
             let mut cells = b.fact_head(row, id)?;
@@ -687,8 +683,7 @@ fn apply(
                 Cell::Bool(row.bool("paid")?),
                 b.date_text(row, "payment_date")?,
             ]);
-            let version = (id, row.timestamp("last_updated")?);
-            b.fact(&warehouse::FACT_PAYMENT, version, cells)?;
+            b.fact(&warehouse::FACT_PAYMENT, id, cells)?;
         }
         other => return Err(Rejection::row(format!("no transform rule for table {other}"))),
     }
