@@ -292,3 +292,160 @@ async fn onyx_run_overlaps_the_stages_across_bounded_runs_and_loads_each_run_onc
         verify::verify(&mut check, &warehouse, ingestion.as_ref(), &VerifyOptions::default()).await.expect("verify");
     assert!(report.is_clean(), "{report:#?}");
 }
+
+/// The run (manifest) whose `table` object holds the row with `key` = `id`.
+async fn run_holding(ingestion: &dyn ObjectStore, table: &str, key: &str, id: i64) -> String {
+    for manifest in manifests(ingestion).await {
+        for object in &manifest.table(table).expect("table").objects {
+            let body = String::from_utf8(ingestion.get(object).await.expect("object")).expect("UTF-8");
+            let found = body
+                .lines()
+                .any(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")[key].as_i64() == Some(id));
+            if found {
+                return manifest.run_id.clone();
+            }
+        }
+    }
+    panic!("{table} {id} was never extracted")
+}
+
+/// Runs the pipeline with the small cap until nothing is left to deliver; every run stays within
+/// the cap.
+async fn deliver(
+    source: &mut Client,
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+    warehouse: &mut Client,
+) -> Vec<IngestionManifest> {
+    let mut runs = Vec::new();
+    loop {
+        let manifest = run_once(source, ingestion, processed, warehouse).await;
+        assert!(
+            manifest.total_rows() <= CAP,
+            "run {} carried {} rows, more than the cap ({CAP})",
+            manifest.run_id,
+            manifest.total_rows()
+        );
+        let more = manifest.has_more();
+        runs.push(manifest);
+        if !more {
+            return runs;
+        }
+        assert!(runs.len() < 20, "the backlog does not drain");
+    }
+}
+
+/// Issue #22 item 3, mechanism: `extract::backlog_cut`. A backlog of changes larger than the cap
+/// (8 transactions of 1,000 sales orders, then a new sales order with its transaction and
+/// payment in one transaction, then 8 transactions of 1,000 payments) is delivered in
+/// transaction order: each run carries whole transactions, oldest first, up to the cap. Before,
+/// it went out table by table in key order, so the new sales order and its payment landed in two
+/// runs (and two warehouse transactions).
+#[tokio::test]
+async fn a_small_transaction_inside_a_backlog_lands_in_one_run() {
+    let source_db = TestDb::seeded("backlog_txn").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("backlog-txn-in");
+    let (_, processed, _) = local_dir("backlog-txn-out");
+    let (_wh, mut warehouse) = warehouse_db("backlog_txn_wh").await;
+    let whole = ExtractOptions { max_run_rows: 100_000, ..Default::default() };
+    extract::run(&mut source, ingestion.as_ref(), &whole).await.expect("first run");
+    for batch in 0..8 {
+        source
+            .batch_execute(&format!(
+                "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = LOCALTIMESTAMP
+                 WHERE sales_order_id > {} AND sales_order_id <= {}",
+                batch * 1000,
+                (batch + 1) * 1000
+            ))
+            .await
+            .expect("a batch of sales orders");
+    }
+    let row = source
+        .query_one(
+            "WITH o AS (
+                INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, units_sold,
+                    unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+                VALUES (LOCALTIMESTAMP, LOCALTIMESTAMP, 1, 1, 1, 5, 2.50, 1, '2026-12-10', '2026-12-11', 1)
+                RETURNING sales_order_id),
+             t AS (INSERT INTO transaction (transaction_type, sales_order_id, created_at, last_updated)
+                SELECT 'SALE', sales_order_id, LOCALTIMESTAMP, LOCALTIMESTAMP FROM o RETURNING transaction_id)
+             INSERT INTO payment (transaction_id, counterparty_id, payment_amount, currency_id, payment_type_id, paid,
+                payment_date, company_ac_number, counterparty_ac_number)
+             SELECT transaction_id, 1, 12.50, 1, 1, false, '2026-12-11', 1, 2 FROM t
+             RETURNING (SELECT sales_order_id FROM o)::int8, transaction_id::int8, payment_id::int8",
+            &[],
+        )
+        .await
+        .expect("a sale, its transaction and payment in one transaction");
+    let (order, transaction, payment): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    for batch in 0..8 {
+        source
+            .batch_execute(&format!(
+                "UPDATE payment SET paid = NOT paid, last_updated = LOCALTIMESTAMP
+                 WHERE payment_id > {} AND payment_id <= {}",
+                batch * 1000,
+                (batch + 1) * 1000
+            ))
+            .await
+            .expect("a batch of payments");
+    }
+
+    let runs = deliver(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    assert!(runs.len() >= 3, "16,003 changes at {CAP} per run: {} runs", runs.len());
+    let order_run = run_holding(ingestion.as_ref(), "sales_order", "sales_order_id", order).await;
+    assert_eq!(
+        run_holding(ingestion.as_ref(), "transaction", "transaction_id", transaction).await,
+        order_run,
+        "the transaction row arrives with its sales order"
+    );
+    assert_eq!(
+        run_holding(ingestion.as_ref(), "payment", "payment_id", payment).await,
+        order_run,
+        "the payment arrives with its sales order: one transaction, one run"
+    );
+    assert_complete_and_once(&source_db, ingestion.as_ref()).await;
+    let report =
+        verify::verify(&mut source, &warehouse, ingestion.as_ref(), &VerifyOptions::default()).await.expect("verify");
+    assert!(report.is_clean(), "{report:#?}");
+}
+
+/// Issue #22 item 5, mechanism: the capped read of the changes behind a pass's cursor. A first
+/// load delivered over bounded runs; after two runs, 9 transactions change 9,000 sales orders
+/// the pass has already delivered. Before, the next run read every change behind the cursor
+/// without the cap (plus the pass's page: over 10,000 rows in a run of 7,000). Now those changes
+/// are cut at a transaction boundary too, and every run stays within the cap.
+#[tokio::test]
+async fn changes_behind_a_pass_cursor_stay_within_the_cap() {
+    let source_db = TestDb::seeded("behind_cursor").await;
+    let mut source = source_db.connect().await;
+    let (_, ingestion, _) = local_dir("behind-cursor-in");
+    let (_, processed, _) = local_dir("behind-cursor-out");
+    let (_wh, mut warehouse) = warehouse_db("behind_cursor_wh").await;
+    for _ in 0..2 {
+        let run = run_once(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+        assert!(run.pending.is_some(), "the pass goes on");
+    }
+    let cursor = manifests(ingestion.as_ref()).await.last().and_then(|m| m.pending.clone()).expect("pending");
+    assert!(
+        SOURCE_TABLES.iter().position(|t| t.name == cursor.table)
+            > SOURCE_TABLES.iter().position(|t| t.name == "sales_order"),
+        "sales orders are behind the cursor: {cursor:?}"
+    );
+    for batch in 0..9 {
+        source
+            .batch_execute(&format!(
+                "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = LOCALTIMESTAMP
+                 WHERE sales_order_id > {} AND sales_order_id <= {}",
+                batch * 1000,
+                (batch + 1) * 1000
+            ))
+            .await
+            .expect("a batch of delivered sales orders");
+    }
+    deliver(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    assert_complete_and_once(&source_db, ingestion.as_ref()).await;
+    let report =
+        verify::verify(&mut source, &warehouse, ingestion.as_ref(), &VerifyOptions::default()).await.expect("verify");
+    assert!(report.is_clean(), "{report:#?}");
+}

@@ -119,3 +119,49 @@ async fn a_source_restored_from_a_cold_copy_is_read_in_full_and_loses_nothing() 
     let fourth = extract_once(&mut source, ingestion.as_ref()).await;
     assert!(fourth.full_read.is_none(), "{:?}", fourth.full_read);
 }
+
+/// Mechanism: the WAL timeline in `continuity::check`. A standby made by `pg_basebackup` after
+/// run 1 lags behind its primary, which changes 50 payments and is extracted again; then the
+/// primary is gone and the standby is promoted at the same address (a failover to a lagging
+/// replica: a new timeline). Run 3 names the timeline change, reads in full, and the
+/// warehouse verifies clean against the promoted server.
+#[tokio::test]
+async fn a_promoted_lagging_replica_is_a_new_timeline_and_is_read_in_full() {
+    let primary = PrivateCluster::start_new("failover");
+    let admin = primary.connect("postgres").await;
+    admin.batch_execute("CREATE DATABASE totesys").await.expect("create database");
+    let mut source = primary.connect("totesys").await;
+    onyx_core::seed::seed_sample(&mut source).await.expect("seed");
+    let (_, ingestion, _) = local_dir("failover-in");
+    extract_once(&mut source, ingestion.as_ref()).await;
+    let standby = primary.base_backup();
+    for id in 1..=50 {
+        source
+            .batch_execute(&format!("UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id = {id}"))
+            .await
+            .expect("change on the primary");
+    }
+    let second = extract_once(&mut source, ingestion.as_ref()).await;
+    assert_eq!(second.table("payment").map(|t| t.rows), Some(50));
+    assert_eq!(second.continuity.as_ref().and_then(|c| c.timeline), Some(1), "{:?}", second.continuity);
+    drop(source);
+    drop(admin);
+    primary.stop();
+
+    standby.start();
+    standby.promote();
+    let mut source = standby.connect("totesys").await;
+    source.batch_execute("SELECT 1").await.expect("the promoted server answers");
+    let third = extract_once(&mut source, ingestion.as_ref()).await;
+    let reason = third.source_discontinuity.as_deref().expect("a failover is a discontinuity");
+    assert!(reason.contains("timeline changed from 1 to 2"), "{reason}");
+    assert!(third.full_read.is_some());
+
+    let (_, processed, _) = local_dir("failover-out");
+    let (_wh, mut warehouse) = warehouse_db("failover_wh").await;
+    transform::transform_pending(ingestion.as_ref(), processed.as_ref(), None).await.expect("transform");
+    load::load_pending(&mut warehouse, processed.as_ref(), None, &Default::default()).await.expect("load");
+    let report =
+        verify::verify(&mut source, &warehouse, ingestion.as_ref(), &VerifyOptions::default()).await.expect("verify");
+    assert!(report.is_clean(), "{report:#?}");
+}

@@ -100,6 +100,27 @@ impl PrivateCluster {
         PrivateCluster { dir, port: self.port }
     }
 
+    /// A streaming standby of this (running) cluster made with `pg_basebackup -R`, not started:
+    /// started later, after this one stopped, it stays at the backup's point — a lagging replica
+    /// — until promoted. It serves on this cluster's port.
+    pub fn base_backup(&self) -> PrivateCluster {
+        let dir = std::env::temp_dir().join(super::unique("onyx-cluster-standby-"));
+        std::fs::create_dir_all(&dir).expect("standby dir");
+        own(&dir);
+        let data = dir.join("data").to_string_lossy().into_owned();
+        let port = self.port.to_string();
+        run(
+            "pg_basebackup",
+            &["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, "-D", &data, "-R", "-X", "stream", "-c", "fast"],
+        );
+        PrivateCluster { dir, port: self.port }
+    }
+
+    /// Promotes a standby to a primary (a new WAL timeline).
+    pub fn promote(&self) {
+        run("pg_ctl", &["-D", &self.data(), "-w", "promote"]);
+    }
+
     pub fn url(&self, database: &str) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
     }

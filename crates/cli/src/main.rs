@@ -442,7 +442,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 match extract::run(&mut client, store.as_ref(), &options).await {
                     Ok(summary) => {
                         print_json(&handlers::summary_json(&summary))?;
-                        if summary.manifest.pending.is_none() {
+                        if !summary.manifest.has_more() {
                             break;
                         }
                     }

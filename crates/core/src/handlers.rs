@@ -82,7 +82,7 @@ impl ExtractFunction {
         loop {
             let (summary, pending) = match self.handle_one().await? {
                 Ok(summary) => {
-                    let pending = summary.manifest.pending.is_some();
+                    let pending = summary.manifest.has_more();
                     (summary_json(&summary), pending.then_some(summary.duration))
                 }
                 Err(skipped) => return Ok(skipped),

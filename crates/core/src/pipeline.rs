@@ -56,7 +56,7 @@ pub async fn run_until_delivered(
         loop {
             let summary = extract::run(&mut source, extract_store.as_ref(), &options).await?;
             runs += 1;
-            let more = summary.manifest.pending.is_some();
+            let more = summary.manifest.has_more();
             // A closed channel: a later stage failed, stop here.
             if extracted_tx.send(summary).await.is_err() || !more {
                 return Ok::<usize, ExtractError>(runs);

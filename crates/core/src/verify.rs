@@ -288,7 +288,7 @@ fn in_flight_sql(alias: &str, table: &str, window: Option<&(i32, Vec<i32>)>, pen
             let seen: Vec<String> = seen.iter().map(ToString::to_string).collect();
             let xmin = format!("{alias}.xmin");
             let seen = format!("'{{{}}}'::int4[]", seen.join(","));
-            format!("({})", extract::unseen_by_snapshot_sql(&xmin, &span.to_string(), &seen))
+            format!("({})", extract::unseen_by_snapshot_sql(&xmin, "0", &span.to_string(), &seen))
         }
     };
     let position = |name: &str| SOURCE_TABLES.iter().position(|t| t.name == name);
@@ -385,7 +385,7 @@ pub async fn verify(
                 table: "(snapshot)",
                 reason: e.to_string(),
             })?;
-            let span = next.saturating_sub(snapshot.xmin);
+            let span = next.saturating_sub(manifest.next_window_start().unwrap_or(snapshot.xmin));
             (span < (1 << 31)).then(|| {
                 let seen = manifest.seen_transactions.iter().map(|x| next.saturating_sub(*x) as i32).collect();
                 (span as i32, seen)

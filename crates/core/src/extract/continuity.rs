@@ -112,6 +112,26 @@ pub async fn wal_position(client: &Client) -> (Option<u32>, Option<u64>) {
     (timeline, position)
 }
 
+/// Why the WAL says the source is another history than the one run `previous_run` read: a new
+/// timeline (a failover, a point-in-time restore) or a position behind the recorded one.
+pub fn wal_discontinuity(previous_run: &str, before: &Continuity, now: (Option<u32>, Option<u64>)) -> Option<String> {
+    if let (Some(was), Some(is)) = (before.timeline, now.0)
+        && was != is
+    {
+        return Some(format!(
+            "source continuity broken: the WAL timeline changed from {was} to {is} since run {previous_run} (a failover or a point-in-time restore)"
+        ));
+    }
+    if let (Some(was), Some(is)) = (before.wal_position, now.1)
+        && is < was
+    {
+        return Some(format!(
+            "source continuity broken: the WAL position {is} is behind run {previous_run}'s {was} (the database was restored or rewound)"
+        ));
+    }
+    None
+}
+
 /// What became of one witness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WitnessState {
@@ -125,38 +145,17 @@ pub enum WitnessState {
     Missing,
 }
 
-/// Why the source is not the history the previous run read, if it is not: a new timeline, a WAL
-/// position behind the recorded one, or a witness that went back. `reads` tells whether the new
-/// window reads a transaction; `full_xid` places a row's 32-bit `xmin` in the current epoch.
+/// Why the source is not the history the previous run read, if a witness says so (one back at an
+/// older version, or the newest gone), and the witnesses found in place. `reads` tells whether
+/// the new window reads a transaction.
 pub async fn check(
     tx: &Transaction<'_>,
     previous_run: &str,
     before: &Continuity,
-    now: (Option<u32>, Option<u64>),
     snapshot: &SourceSnapshot,
     reads: impl Fn(u64) -> bool,
     tables_present: impl Fn(&str) -> bool,
 ) -> Result<(Option<String>, Vec<Witness>), String> {
-    if let (Some(was), Some(is)) = (before.timeline, now.0)
-        && was != is
-    {
-        return Ok((
-            Some(format!(
-                "source continuity broken: the WAL timeline changed from {was} to {is} since run {previous_run} (a failover or a point-in-time restore)"
-            )),
-            Vec::new(),
-        ));
-    }
-    if let (Some(was), Some(is)) = (before.wal_position, now.1)
-        && is < was
-    {
-        return Ok((
-            Some(format!(
-                "source continuity broken: the WAL position {is} is behind run {previous_run}'s {was} (the database was restored or rewound)"
-            )),
-            Vec::new(),
-        ));
-    }
     let mut in_place = Vec::new();
     for (index, witness) in before.witnesses.iter().enumerate() {
         let Some(table) = SourceTable::named(&witness.table).filter(|t| tables_present(t.name)) else { continue };

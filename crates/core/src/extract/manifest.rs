@@ -59,6 +59,11 @@ pub struct IngestionManifest {
     /// restore): it read in full. Counted as `SourceDiscontinuities`, which alarms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_discontinuity: Option<String>,
+    /// Set when the changes since the previous run exceeded the cap: this run delivered the
+    /// transactions before this id (whole, oldest first), and the next run continues at once
+    /// from here (see [`IngestionManifest::next_window_start`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_before: Option<u64>,
 }
 
 /// A read delivered over several bounded runs ("pass"), in dependency order of the tables and
@@ -83,6 +88,10 @@ pub struct PendingRead {
 pub struct PassWindow {
     pub from: u64,
     pub skip: Vec<u64>,
+    /// Only transactions before this one (a backlog cut at a transaction boundary, see
+    /// `extract::backlog_cut`); `None`: no upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
 }
 
 impl IngestionManifest {
@@ -92,6 +101,20 @@ impl IngestionManifest {
 
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    /// Whether this run left rows for the next to deliver at once (a pass, or a backlog cut).
+    pub fn has_more(&self) -> bool {
+        self.pending.is_some() || self.delivered_before.is_some()
+    }
+
+    /// Where the next run's window of changes starts: the snapshot's `xmin` (every transaction
+    /// it could not see), or the backlog's cut if that is earlier (transactions from there on
+    /// were left for later). Transactions at or after it that this run wrote are in
+    /// `seen_transactions`.
+    pub fn next_window_start(&self) -> Option<u64> {
+        let xmin = self.snapshot.as_ref()?.xmin;
+        Some(self.delivered_before.map_or(xmin, |cut| cut.min(xmin)))
     }
 }
 

@@ -229,14 +229,31 @@ async fn extract_run(
     let next_xid = age_reference(&tx, &snapshot).await?;
     let catalog = read_catalog(&tx).await?;
     let mut witnesses = continuity::WitnessSet::default();
-    let mut discontinuity = None;
+    // A different history, by what the server says of itself (identity, WAL, counter) ...
+    let mut discontinuity = previous.and_then(|p| {
+        p.continuity
+            .as_ref()
+            .and_then(|c| continuity::wal_discontinuity(&p.run_id, c, wal))
+            .or_else(|| counter_discontinuity(p, &snapshot, &identity))
+    });
+    if let Some(reason) = &discontinuity {
+        tracing::error!(
+            stage = "extract",
+            run_id,
+            previous_run = previous.map(|p| p.run_id.as_str()).unwrap_or("-"),
+            reason = %reason,
+            "{reason}: reading every row of every table once, so that nothing is lost"
+        );
+        window = ReadWindow::All { reason: Some(reason.clone()) };
+    }
+    // ... or by the newest row versions the previous run saw.
     if let (ReadWindow::Since { from }, Some(previous)) = (&window, previous)
         && let Some(before) = &previous.continuity
     {
         let (from, skip) = (*from, previous.seen_transactions.as_slice());
         let reads = |xid: u64| xid >= from && skip.binary_search(&xid).is_err();
         let present = |name: &str| catalog.get(name).is_some_and(|c| !c.is_empty());
-        let (broken, in_place) = continuity::check(&tx, &previous.run_id, before, wal, &snapshot, reads, present)
+        let (broken, in_place) = continuity::check(&tx, &previous.run_id, before, &snapshot, reads, present)
             .await
             .map_err(|reason| ExtractError::Query { table: "(continuity witnesses)".into(), reason })?;
         match broken {
@@ -262,82 +279,133 @@ async fn extract_run(
 
     // What the previous run saw is only meaningful against its own snapshot: a full read (a
     // different or restored database, say) skips nothing.
-    let changes: Option<PassWindow> = match (&window, previous) {
+    let mut changes: Option<PassWindow> = match (&window, previous) {
         (ReadWindow::Since { from }, Some(previous)) => {
-            Some(PassWindow { from: *from, skip: previous.seen_transactions.clone() })
+            Some(PassWindow { from: *from, skip: previous.seen_transactions.clone(), before: None })
         }
         _ => None,
     };
-    let mut pass = initial_pass(&window, previous, &snapshot, run_id)?;
-    // Transactions this snapshot still has to look at again (at or after its xmin) that the
-    // previous run wrote stay seen for the next run.
-    let mut seen: BTreeSet<u64> =
-        changes.iter().flat_map(|c| c.skip.iter().copied()).filter(|x| *x >= snapshot.xmin).collect();
     let reader = TableReader { tx: &tx, store, run_id, snapshot: &snapshot, next_xid, options };
-    let mut budget = options.max_run_rows;
     // A pass always advances by at least this much, however many changes the run also carries.
     let least_page = (options.max_run_rows / 4).max(1);
-    let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
-    for (index, table) in SOURCE_TABLES.iter().copied().enumerate() {
-        let Some(columns) = catalog.get(table.name).filter(|c| !c.is_empty()) else {
-            if let Some(pass) = pass.as_mut().filter(|p| p.index == index) {
-                pass.index += 1;
-                pass.after_key = None;
-            }
-            tables.push(TableExtract { table: table.name.into(), rows: 0, objects: Vec::new(), columns: Vec::new() });
-            continue;
+    // Changes beyond the cap are cut at a transaction boundary (see `backlog_cut`) and the tables
+    // read again from the first: objects of the discarded attempt stay unreferenced, numbered
+    // below the next attempt's.
+    let mut first_part = 0;
+    let (tables, seen, pass) = 'attempt: loop {
+        let mut pass = initial_pass(&window, previous, &snapshot, run_id)?;
+        // Transactions the next run's window still covers (at or after this snapshot's xmin, or
+        // the backlog's cut if earlier) that earlier runs wrote stay seen for the next run.
+        let next_start = changes.as_ref().and_then(|c| c.before).map_or(snapshot.xmin, |cut| cut.min(snapshot.xmin));
+        let mut seen: BTreeSet<u64> =
+            changes.iter().flat_map(|c| c.skip.iter().copied()).filter(|x| *x >= next_start).collect();
+        let mut budget = options.max_run_rows;
+        // A cut window fits by construction; otherwise the changes are read up to the cap
+        // (leaving a pass its least page).
+        let change_cap = match (&changes, &pass) {
+            (Some(w), _) if w.before.is_some() => None,
+            (_, Some(_)) => Some(options.max_run_rows.saturating_sub(least_page)),
+            _ => Some(options.max_run_rows),
         };
-        let mut out = TableOutput::new(table, columns);
-        match pass.as_mut() {
-            // No pass: this run carries every change, unless they exceed the cap.
-            None => {
-                let outcome = reader.read(&mut out, changes.as_ref(), KeyRange::Whole, Some(budget)).await?;
+        let mut change_rows = 0u64;
+        let mut paged = false;
+        let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
+        for (index, table) in SOURCE_TABLES.iter().copied().enumerate() {
+            let Some(columns) = catalog.get(table.name).filter(|c| !c.is_empty()) else {
+                if let Some(pass) = pass.as_mut().filter(|p| p.index == index) {
+                    pass.index += 1;
+                    pass.after_key = None;
+                }
+                tables.push(TableExtract {
+                    table: table.name.into(),
+                    rows: 0,
+                    objects: Vec::new(),
+                    columns: Vec::new(),
+                });
+                continue;
+            };
+            let mut out = TableOutput::new(table, columns, first_part);
+            // The changes of this table the run carries (`range`: the part a pass delivered).
+            let range = match pass.as_ref() {
+                None => Some(KeyRange::Whole),
+                Some(pass) if index < pass.index => Some(KeyRange::Whole),
+                Some(pass) if index == pass.index => pass.after_key.map(KeyRange::UpTo),
+                Some(_) => None,
+            };
+            if let Some(range) = range
+                && (changes.is_some() || pass.is_none())
+            {
+                let limit = change_cap.map(|cap| cap.saturating_sub(change_rows));
+                let outcome = reader.read(&mut out, changes.as_ref(), range, limit).await?;
                 if outcome.more {
-                    tracing::warn!(
-                        stage = "extract",
-                        run_id,
-                        table = table.name,
-                        max_run_rows = options.max_run_rows,
-                        "more changes than one run carries: delivering them over consecutive runs, in key order"
-                    );
-                    out.discard();
-                    let mut started = Pass {
-                        window: changes.clone(),
-                        index,
-                        after_key: None,
-                        started_by: run_id.to_string(),
-                        reason: format!(
-                            "the changes since run {} exceed ONYX_MAX_RUN_ROWS ({}) at table {}",
-                            previous.map(|p| p.run_id.as_str()).unwrap_or("-"),
-                            options.max_run_rows,
-                            table.name
-                        ),
-                    };
-                    budget = reader.page(&mut out, &mut started, budget).await?;
-                    pass = Some(started);
+                    if let Some(window) = changes.as_ref()
+                        && let Some(cut) = backlog_cut(&tx, &catalog, window, next_xid, change_cap.unwrap_or(0)).await?
+                    {
+                        tracing::warn!(
+                            stage = "extract",
+                            run_id,
+                            max_run_rows = options.max_run_rows,
+                            delivered_before = cut,
+                            "more changes than one run carries: delivering them over consecutive runs, whole transactions, oldest first"
+                        );
+                        changes = Some(PassWindow { before: Some(cut), ..window.clone() });
+                        first_part += 1000;
+                        continue 'attempt;
+                    }
+                    if pass.is_none() {
+                        // The oldest transaction alone exceeds the cap: the changes go out in
+                        // key order over consecutive runs.
+                        tracing::warn!(
+                            stage = "extract",
+                            run_id,
+                            table = table.name,
+                            max_run_rows = options.max_run_rows,
+                            "one transaction carries more changes than a run: delivering them over consecutive runs, in key order"
+                        );
+                        out.discard();
+                        let mut started = Pass {
+                            window: changes.clone(),
+                            index,
+                            after_key: None,
+                            started_by: run_id.to_string(),
+                            reason: format!(
+                                "the changes since run {} exceed ONYX_MAX_RUN_ROWS ({}) at table {}, in one transaction",
+                                previous.map(|p| p.run_id.as_str()).unwrap_or("-"),
+                                options.max_run_rows,
+                                table.name
+                            ),
+                        };
+                        budget = reader.page(&mut out, &mut started, budget).await?;
+                        paged = true;
+                        pass = Some(started);
+                        seen.extend(out.seen.iter().copied());
+                        witnesses.absorb(std::mem::take(&mut out.witnesses));
+                        tables.push(out.finish(store, run_id).await?);
+                        continue;
+                    }
+                    // Inside a pass, one transaction larger than the changes' share: read it whole.
+                    let rest = reader.read(&mut out, changes.as_ref(), range, None).await?;
+                    change_rows += rest.rows;
+                    budget = budget.saturating_sub(rest.rows);
                 } else {
+                    change_rows += outcome.rows;
                     budget = budget.saturating_sub(outcome.rows);
                 }
             }
-            // Delivered by earlier runs of the pass: only their changes.
-            Some(pass) if index < pass.index => {
-                let outcome = reader.read(&mut out, changes.as_ref(), KeyRange::Whole, None).await?;
-                budget = budget.saturating_sub(outcome.rows);
+            if let Some(pass) = pass.as_mut().filter(|p| p.index == index) {
+                // The least page once per run: a table finished within the budget hands on only
+                // what is left of it.
+                let floor = if paged { 0 } else { least_page };
+                budget = reader.page(&mut out, pass, budget.max(floor)).await?;
+                paged = true;
             }
-            Some(pass) if index == pass.index => {
-                if let Some(key) = pass.after_key {
-                    let outcome = reader.read(&mut out, changes.as_ref(), KeyRange::UpTo(key), None).await?;
-                    budget = budget.saturating_sub(outcome.rows);
-                }
-                budget = reader.page(&mut out, pass, budget.max(least_page)).await?;
-            }
-            // Not reached by the pass yet: later runs read it.
-            Some(_) => {}
+            seen.extend(out.seen.iter().copied());
+            witnesses.absorb(std::mem::take(&mut out.witnesses));
+            tables.push(out.finish(store, run_id).await?);
         }
-        seen.extend(out.seen.iter().copied());
-        witnesses.absorb(std::mem::take(&mut out.witnesses));
-        tables.push(out.finish(store, run_id).await?);
-    }
+        break (tables, seen, pass);
+    };
+    let delivered_before = changes.as_ref().and_then(|w| w.before);
     let pending = pass.filter(|p| p.index < SOURCE_TABLES.len()).map(|p| PendingRead {
         started_by: p.started_by,
         reason: p.reason,
@@ -383,6 +451,7 @@ async fn extract_run(
             witnesses: witnesses.into_witnesses(),
         }),
         source_discontinuity: discontinuity,
+        delivered_before,
     };
     let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
@@ -442,15 +511,31 @@ fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot, ident
             )),
         };
     }
-    if now.xmax - before.xmin >= XID_WINDOW_LIMIT {
+    let start = previous.next_window_start().unwrap_or(before.xmin);
+    if now.xmax.saturating_sub(start) >= XID_WINDOW_LIMIT {
         return ReadWindow::All {
             reason: Some(format!(
                 "{} transactions since the previous run's oldest open transaction: too many to place 32-bit ids safely",
-                now.xmax - before.xmin
+                now.xmax.saturating_sub(start)
             )),
         };
     }
-    ReadWindow::Since { from: before.xmin }
+    ReadWindow::Since { from: start }
+}
+
+/// A discontinuity the counters show: another database (identity) or a transaction counter
+/// behind the previous run's (a restore or failover that lost transactions). The same cases
+/// `read_window` reads in full for, as the reason the run reports.
+fn counter_discontinuity(previous: &IngestionManifest, now: &SourceSnapshot, identity: &str) -> Option<String> {
+    match read_window(Some(previous), now, identity) {
+        ReadWindow::All { reason: Some(reason) }
+            if reason.contains("not the database the previous run read")
+                || reason.contains("is behind the previous run's") =>
+        {
+            Some(format!("source continuity broken: {reason}"))
+        }
+        _ => None,
+    }
 }
 
 /// Whether two source identities are the same database history (`?` matches any system
@@ -486,11 +571,58 @@ pub async fn age_reference(tx: &Transaction<'_>, snapshot: &SourceSnapshot) -> R
 
 /// The SQL test "the transaction `xmin` wrote this row after the snapshot, and is not one of
 /// `seen`": `age(xmin)` is `next − xmin` (see `age_reference`), so the window is
-/// `0 ≤ age ≤ span` (older rows, and rows frozen before 9.4, fall outside), and `seen` holds the
+/// `low ≤ age ≤ span` (older rows, and rows frozen before 9.4, fall outside; `low` above 0 leaves
+/// out the transactions from a backlog's cut on), and `seen` holds the
 /// ages of transactions to leave out. CASE fixes the order of evaluation. Used by the extract
 /// (what is new) and by `verify` (what is in flight).
-pub fn unseen_by_snapshot_sql(xmin: &str, span: &str, seen: &str) -> String {
-    format!("CASE WHEN age({xmin}) BETWEEN 0 AND {span} THEN NOT (age({xmin}) = ANY({seen})) ELSE false END")
+pub fn unseen_by_snapshot_sql(xmin: &str, low: &str, span: &str, seen: &str) -> String {
+    format!("CASE WHEN age({xmin}) BETWEEN {low} AND {span} THEN NOT (age({xmin}) = ANY({seen})) ELSE false END")
+}
+
+/// The smallest `age()` a window reads: 0, or past its cut (`xid < before` ⇔ `age > next − before`).
+fn window_low(next_xid: u64, window: &PassWindow) -> i32 {
+    window.before.map_or(0, |before| (next_xid + 1).saturating_sub(before).min(i32::MAX as u64) as i32)
+}
+
+/// Where a backlog of changes larger than `budget` rows is cut: the first transaction (in id
+/// order, over every table) whose rows no longer fit, so that the run carries whole transactions,
+/// oldest first. `None` when even the oldest transaction alone is larger than the budget (it is
+/// then delivered in key order over several runs: the one exception to whole transactions).
+async fn backlog_cut(
+    tx: &Transaction<'_>,
+    catalog: &BTreeMap<String, Vec<CatalogColumn>>,
+    window: &PassWindow,
+    next_xid: u64,
+    budget: u64,
+) -> Result<Option<u64>, ExtractError> {
+    let filter = unseen_by_snapshot_sql("xmin", "$3::int4", "$1::int4", "$2::int4[]");
+    let per_table: Vec<String> = SOURCE_TABLES
+        .iter()
+        .filter(|t| catalog.get(t.name).is_some_and(|c| !c.is_empty()))
+        .map(|t| {
+            format!("SELECT age(xmin) AS age, count(*) AS n FROM {} WHERE {filter} GROUP BY 1", quote_ident(t.name))
+        })
+        .collect();
+    // Ascending transaction id is descending age; the running total says where the cap is hit.
+    let sql = format!(
+        "WITH per_transaction AS (SELECT age, sum(n) AS n FROM ({}) AS u GROUP BY age),
+              running AS (SELECT age, sum(n) OVER (ORDER BY age DESC) AS total FROM per_transaction)
+         SELECT age, age = (SELECT max(age) FROM per_transaction) FROM running
+         WHERE total > $4::int8 ORDER BY age DESC LIMIT 1",
+        per_table.join(" UNION ALL ")
+    );
+    let span = next_xid.saturating_sub(window.from) as i32;
+    let skip: Vec<i32> = window.skip.iter().map(|x| next_xid.saturating_sub(*x) as i32).collect();
+    let low = window_low(next_xid, window);
+    let limit = i64::try_from(budget).unwrap_or(i64::MAX);
+    let row = tx
+        .query_opt(sql.as_str(), &[&span, &skip, &low, &limit])
+        .await
+        .map_err(|e| ExtractError::Query { table: "(backlog by transaction)".into(), reason: error_text(&e) })?;
+    Ok(row.and_then(|row| {
+        let (age, oldest): (i32, bool) = (row.get(0), row.get(1));
+        (!oldest).then(|| next_xid - age as u64)
+    }))
 }
 
 /// Every table and column of the source's schema, from the catalog, in column order.
@@ -553,8 +685,8 @@ fn select_sql(table: &SourceTable, columns: &[CatalogColumn], windowed: bool, ra
     let mut filters = Vec::new();
     let mut next_param = 1;
     if windowed {
-        filters.push(unseen_by_snapshot_sql("xmin", "$1::int4", "$2::int4[]"));
-        next_param = 3;
+        filters.push(unseen_by_snapshot_sql("xmin", "$3::int4", "$1::int4", "$2::int4[]"));
+        next_param = 4;
     }
     let mut tail = String::new();
     match range {
@@ -653,13 +785,13 @@ struct TableOutput<'a> {
 }
 
 impl<'a> TableOutput<'a> {
-    fn new(table: &'static SourceTable, columns: &'a [CatalogColumn]) -> Self {
+    fn new(table: &'static SourceTable, columns: &'a [CatalogColumn], first_part: usize) -> Self {
         Self {
             table,
             columns,
             buffer: Vec::new(),
             objects: Vec::new(),
-            next_part: 0,
+            next_part: first_part,
             rows: 0,
             seen: BTreeSet::new(),
             witnesses: continuity::WitnessSet::default(),
@@ -747,6 +879,7 @@ impl TableReader<'_> {
             let skip: Vec<i32> = window.skip.iter().map(|x| self.next_xid.saturating_sub(*x) as i32).collect();
             params.push(Box::new(span));
             params.push(Box::new(skip));
+            params.push(Box::new(window_low(self.next_xid, window)));
         }
         match range {
             KeyRange::Whole => {}
@@ -903,19 +1036,19 @@ mod tests {
             sql.starts_with("SELECT \"payment_id\"::int8, \"payment_amount\"::text, \"created_at\"::timestamp, "),
             "every column in catalog order, numeric as exact text: {sql}"
         );
-        assert!(sql.contains("FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4"), "{sql}");
+        assert!(sql.contains("FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN $3::int4 AND $1::int4"), "{sql}");
         assert!(sql.contains("THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
         assert!(!select_sql(&PAYMENT, &columns, false, KeyRange::Whole).contains("$1"));
-        assert!(sql.ends_with(", xmin::text::int8, \"payment_id\"::int8 FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN 0 AND $1::int4 THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
+        assert!(sql.ends_with(", xmin::text::int8, \"payment_id\"::int8 FROM \"payment\" WHERE CASE WHEN age(xmin) BETWEEN $3::int4 AND $1::int4 THEN NOT (age(xmin) = ANY($2::int4[])) ELSE false END"), "{sql}");
         let page = select_sql(&PAYMENT, &columns, true, KeyRange::Page { after: Some(7), rows: 10 });
         assert!(
-            page.ends_with("ELSE false END AND \"payment_id\" > $3::int8 ORDER BY \"payment_id\" LIMIT $4::int8"),
+            page.ends_with("ELSE false END AND \"payment_id\" > $4::int8 ORDER BY \"payment_id\" LIMIT $5::int8"),
             "{page}"
         );
         let first_page = select_sql(&PAYMENT, &columns, false, KeyRange::Page { after: None, rows: 10 });
         assert!(first_page.ends_with("FROM \"payment\" ORDER BY \"payment_id\" LIMIT $1::int8"), "{first_page}");
         let covered = select_sql(&PAYMENT, &columns, true, KeyRange::UpTo(7));
-        assert!(covered.ends_with("ELSE false END AND \"payment_id\" <= $3::int8"), "{covered}");
+        assert!(covered.ends_with("ELSE false END AND \"payment_id\" <= $4::int8"), "{covered}");
         let odd = select_sql(&PAYMENT, &[column("it's \"odd\"", 25)], false, KeyRange::Whole);
         assert!(odd.starts_with("SELECT \"it's \"\"odd\"\"\"::text, "), "{odd}");
         assert!(!odd.contains("ORDER BY"), "{odd}");
@@ -942,6 +1075,7 @@ mod tests {
             pending: None,
             continuity: None,
             source_discontinuity: None,
+            delivered_before: None,
         };
         assert_eq!(read_window(Some(&before), &snapshot, "7/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };

@@ -54,16 +54,23 @@ pub enum Level {
 /// counterparty before its address), whose facts would otherwise wait for them forever.
 pub const HELD_TABLES: [&str; 5] = ["counterparty", "staff", "sales_order", "purchase_order", "payment"];
 
-/// Whether the state already has this version of a reference row or a newer one (by
-/// `last_updated`): an older version applied again would overwrite it.
-fn superseded(state: &ReferenceState, table: &SourceTable, raw: &Map<String, Value>) -> bool {
+/// Whether the state already has this version of a reference row or one committed later: an
+/// older version applied again would overwrite it. Decided by `version_order` (the order the
+/// extract saw the versions in, which is commit order) where the state recorded it; by
+/// `last_updated` only for rows a state from before that holds.
+fn superseded(
+    state: &ReferenceState,
+    table: &SourceTable,
+    raw: &Map<String, Value>,
+    version_order: Option<&str>,
+) -> bool {
+    let id = raw.get(table.key).and_then(Value::as_i64).and_then(|k| i32::try_from(k).ok());
+    let Some(id) = id else { return false };
+    if let (Some(known), Some(this)) = (state.row_order(table.name, id), version_order) {
+        return known >= this;
+    }
     let updated = |row: &Map<String, Value>| row.get(tables::LAST_UPDATED).and_then(Value::as_str).map(str::to_string);
-    let known = raw
-        .get(table.key)
-        .and_then(Value::as_i64)
-        .and_then(|k| i32::try_from(k).ok())
-        .and_then(|k| state.row(table.name, k));
-    match (known.and_then(updated), updated(raw)) {
+    match (state.row(table.name, id).and_then(updated), updated(raw)) {
         (Some(known), Some(this)) => known >= this,
         _ => false,
     }
@@ -388,7 +395,9 @@ impl RunBuilder {
             std::mem::take(&mut state.held).into_iter().partition(|h| h.table == table.name);
         state.held = rest;
         for mut held in mine {
-            if super::state::REFERENCE_TABLES.contains(&table.name) && superseded(state, table, &held.row) {
+            if super::state::REFERENCE_TABLES.contains(&table.name)
+                && superseded(state, table, &held.row, Some(&held.version_order))
+            {
                 tracing::info!(
                     stage = "transform",
                     run_id = %self.0.run_id,
@@ -452,15 +461,20 @@ impl RunBuilder {
             let entry = requeued.entry;
             let Value::Object(raw) = entry.row else { continue };
             let key = raw.get(table.key).and_then(Value::as_i64);
-            if super::state::REFERENCE_TABLES.contains(&table.name) && superseded(state, table, &raw) {
+            // Lines written before `version_order` was recorded are placed at the end of the run
+            // that read them: never after a version a later run read.
+            let version_order = entry
+                .version_order
+                .clone()
+                .unwrap_or_else(|| format!("{}:{:010}", requeued.run_id, 9_000_000_000 + i as u64));
+            if super::state::REFERENCE_TABLES.contains(&table.name)
+                && superseded(state, table, &raw, Some(&version_order))
+            {
                 tracing::info!(stage = "transform", run_id = %self.0.run_id, table = table.name, key,
                     request = %requeued.request, from_run = %requeued.run_id,
                     "requeued reference row skipped: the state has a newer version of it");
                 continue;
             }
-            // Lines written before `version_order` was recorded come last in this run.
-            let version_order =
-                entry.version_order.clone().unwrap_or_else(|| self.0.version_order_at(9_000_000_000 + i as u64));
             let replay = Replay {
                 source_object: entry.source_object.clone(),
                 line: entry.line,
@@ -689,6 +703,7 @@ fn apply(
     }
     if super::state::REFERENCE_TABLES.contains(&row.table.name) {
         state.set_row(row.table.name, id, raw.clone());
+        state.set_row_order(row.table.name, id, b.version_order());
     }
     Ok(())
 }
@@ -848,8 +863,17 @@ mod tests {
 
     /// Transforms one run's lines (grouped per source table) against the state of earlier runs, and
     /// advances the state; all output at once, as `transform_one` feeds a [`RunBuilder`].
-    fn transform(state: &mut ReferenceState, mut inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
-        let mut builder = RunBuilder::for_run("20261128T070000000-test");
+    fn transform(state: &mut ReferenceState, inputs: BTreeMap<&'static str, Vec<InputLine>>) -> RunOutput {
+        transform_as("20261128T070000000-test", state, inputs)
+    }
+
+    /// [`transform`] as run `run_id`.
+    fn transform_as(
+        run_id: &str,
+        state: &mut ReferenceState,
+        mut inputs: BTreeMap<&'static str, Vec<InputLine>>,
+    ) -> RunOutput {
+        let mut builder = RunBuilder::for_run(run_id);
         for table in tables::SOURCE_TABLES {
             builder.release_held(state, table);
             builder.apply_lines(state, table, inputs.remove(table.name).unwrap_or_default());
@@ -1086,5 +1110,79 @@ mod tests {
         assert_eq!(second.tables["dim_staff"].len(), 1);
         assert_eq!(second.tables["dim_staff"][0][4], Cell::text("Leeds"));
         assert!(second.quarantine.is_empty());
+    }
+
+    /// Issue #22 item 5, mechanism: `superseded` by `version_order`. A staff row held in run A
+    /// (stamp 10:00) and a version committed later but stamped earlier (09:00, a transaction
+    /// that started first) applied in run B: when run C releases the held row, it is older by
+    /// commit order and is dropped. Before, `last_updated` decided and the older commit won.
+    #[test]
+    fn a_held_reference_row_older_by_commit_order_is_dropped_whatever_its_stamp() {
+        let mut state = ReferenceState::default();
+        let staff = |name: &str, department: i64, at: &str| {
+            line(json!({"staff_id": 5, "first_name": name, "last_name": "O", "department_id": department,
+                "email_address": "a@b", "created_at": AT, "last_updated": at}))
+        };
+        let dept = |id: i64| {
+            line(json!({"department_id": id, "department_name": "D", "location": "Leeds", "manager": null,
+                "created_at": AT, "last_updated": AT}))
+        };
+        let run_a = transform_as(
+            "20261128T070000000-aaaa",
+            &mut state,
+            BTreeMap::from([("staff", vec![staff("Held", 3, "2022-11-04T10:00:00.000")])]),
+        );
+        assert!(run_a.quarantine[0].held);
+        transform_as(
+            "20261128T080000000-bbbb",
+            &mut state,
+            BTreeMap::from([
+                ("department", vec![dept(1)]),
+                ("staff", vec![staff("Later", 1, "2022-11-04T09:00:00.000")]),
+            ]),
+        );
+        let run_c =
+            transform_as("20261128T090000000-cccc", &mut state, BTreeMap::from([("department", vec![dept(3)])]));
+        assert!(state.held.is_empty(), "{:?}", state.held);
+        assert_eq!(state.row("staff", 5).and_then(|r| r["first_name"].as_str()), Some("Later"));
+        let names: Vec<&Cell> = run_c.tables.get("dim_staff").into_iter().flatten().map(|r| &r[1]).collect();
+        assert!(!names.contains(&&Cell::text("Held")), "the older commit must not come back: {names:?}");
+    }
+
+    /// Issue #22 item 5, mechanism: `apply_requeued`'s `version_order` for a line written before
+    /// it was recorded: the end of the run that read it, not the requeuing run's (which made an
+    /// old version `*_current` over versions later runs loaded).
+    #[test]
+    fn a_requeued_line_without_a_version_order_keeps_its_own_runs_place() {
+        let mut state = ReferenceState::default();
+        for (table, row) in [
+            ("counterparty", json!({"counterparty_id": 1, "legal_address_id": 1})),
+            ("currency", json!({"currency_id": 1})),
+            ("payment_type", json!({"payment_type_id": 1})),
+        ] {
+            state.set_row(table, 1, row.as_object().cloned().expect("object"));
+        }
+        state.add_transaction(99);
+        let row = json!({"payment_id": 7, "created_at": AT, "last_updated": AT, "transaction_id": 99,
+            "counterparty_id": 1, "payment_amount": "1.00", "currency_id": 1, "payment_type_id": 1,
+            "paid": false, "payment_date": "2022-11-04", "company_ac_number": 1, "counterparty_ac_number": 2});
+        let entry = Quarantined {
+            table: "payment".into(),
+            source_object: "payment/x.jsonl".into(),
+            line: 1,
+            key: Some(7),
+            column: None,
+            reason: "old rule".into(),
+            row,
+            level: Level::Error,
+            held: false,
+            version_order: None,
+        };
+        let requeued = Requeued { request: "_requeue/r.json".into(), run_id: "20261101T000000000-orig".into(), entry };
+        let mut builder = RunBuilder::for_run("20261130T000000000-late");
+        builder.apply_requeued(&mut state, &tables::PAYMENT, vec![requeued]);
+        let output = builder.finish(&mut state);
+        let Some(Cell::Text(order)) = output.tables["fact_payment"][0].last() else { panic!("{output:?}") };
+        assert!(order.starts_with("20261101T000000000-orig:"), "{order}");
     }
 }

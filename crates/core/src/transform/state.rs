@@ -46,6 +46,11 @@ pub struct ReferenceState {
     /// that the gaps older runs left close. Not stored.
     #[serde(skip)]
     pub calendar_to_fill: Option<(NaiveDate, NaiveDate)>,
+    /// The `version_order` of the version in `rows`, per reference table and id (absent for rows
+    /// a state before it recorded): a held or requeued reference row is older than the state's
+    /// when it was read earlier — commit order, not `last_updated`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub row_orders: BTreeMap<String, BTreeMap<i32, String>>,
 }
 
 /// A fact held for an unknown reference (see the module documentation).
@@ -76,6 +81,14 @@ impl ReferenceState {
 
     pub fn set_row(&mut self, table: &str, id: i32, row: Map<String, Value>) {
         self.rows.entry(table.to_string()).or_default().insert(id, row);
+    }
+
+    pub fn set_row_order(&mut self, table: &str, id: i32, version_order: String) {
+        self.row_orders.entry(table.to_string()).or_default().insert(id, version_order);
+    }
+
+    pub fn row_order(&self, table: &str, id: i32) -> Option<&str> {
+        self.row_orders.get(table).and_then(|orders| orders.get(&id)).map(String::as_str)
     }
 
     pub fn rows_of(&self, table: &str) -> impl Iterator<Item = (&i32, &Map<String, Value>)> {
