@@ -209,3 +209,83 @@ async fn a_run_parked_after_its_transform_leaves_later_runs_flowing() {
     assert!(current.ends_with("/true"), "{current}");
     assert_verifies_clean(&mut source, &warehouse, ingestion.as_ref()).await;
 }
+
+/// Mechanism: `load::report_conflicts`. A processed run whose payment has the `(payment_id,
+/// version_order)` of a loaded version but other content (a processed bucket rebuilt with other
+/// rules, say) cannot be two versions: the load keeps the loaded one, logs an ERROR naming
+/// table, key and version order, counts it with the run's quarantined rows — and the run loads.
+#[tokio::test]
+async fn a_conflicting_copy_of_a_loaded_version_is_reported_and_blocks_nothing() {
+    use onyx_core::keys;
+    use onyx_core::transform::{ProcessedManifest, ProcessedTable};
+    use onyx_core::values::{Cell, Decimal};
+    use onyx_core::warehouse::{FACT_PAYMENT, WAREHOUSE_TABLES};
+
+    let db = TestDb::seeded("v_conflict").await;
+    let mut source = db.connect().await;
+    let (_, ingestion, _) = local_dir("v-conflict-in");
+    let (_, processed, _) = local_dir("v-conflict-out");
+    let (_wh, mut warehouse) = warehouse_db("v_conflict_wh").await;
+    run_pipeline(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
+    let loaded = warehouse
+        .query_one(
+            "SELECT created_date, created_time, last_updated_date, last_updated_time, transaction_id, counterparty_id,
+                    currency_id, payment_type_id, paid, payment_date, version_order
+             FROM fact_payment WHERE payment_id = 19",
+            &[],
+        )
+        .await
+        .expect("payment 19");
+    let version_order: String = loaded.get(10);
+    let row = vec![
+        Cell::Int(19),
+        Cell::Date(loaded.get(0)),
+        Cell::Time(loaded.get(1)),
+        Cell::Date(loaded.get(2)),
+        Cell::Time(loaded.get(3)),
+        Cell::Int(loaded.get(4)),
+        Cell::Int(loaded.get(5)),
+        Cell::Decimal(Decimal::parse("123456.78").expect("decimal")),
+        Cell::Int(loaded.get(6)),
+        Cell::Int(loaded.get(7)),
+        Cell::Bool(loaded.get(8)),
+        Cell::Date(loaded.get(9)),
+        Cell::Text(version_order.clone()),
+    ];
+    let run_id = "20991231T000000000-conf";
+    let object = keys::processed_part(FACT_PAYMENT.name, run_id, 0);
+    processed.put(&object, onyx_core::frames::to_parquet(&FACT_PAYMENT, &[row]).expect("parquet")).await.expect("put");
+    let manifest = ProcessedManifest {
+        format: 1,
+        run_id: run_id.into(),
+        source_manifest: keys::manifest(run_id),
+        tables: WAREHOUSE_TABLES
+            .iter()
+            .map(|t| ProcessedTable {
+                table: t.name.into(),
+                rows: u64::from(t.name == FACT_PAYMENT.name),
+                objects: if t.name == FACT_PAYMENT.name { vec![object.clone()] } else { Vec::new() },
+            })
+            .collect(),
+        state_object: keys::state(run_id),
+        ..Default::default()
+    };
+    processed.put(&keys::manifest(run_id), serde_json::to_vec(&manifest).expect("json")).await.expect("manifest");
+
+    let logs = crate::support::CapturedLogs::default();
+    let guard = logs.install();
+    let runs = load::load_pending(&mut warehouse, processed.as_ref(), None, &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("a conflicting version must not block the run: {e}"));
+    drop(guard);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].quarantined_rows, 1, "counted with the run's quarantined rows");
+    let (versions, current) = payment_versions(&warehouse, 19).await;
+    assert_eq!(versions.len(), 1, "{versions:?}");
+    assert!(!current.starts_with("123456.78"), "the loaded version is kept: {current}");
+    let text = logs.text();
+    assert!(
+        text.lines().any(|l| l.contains("\"ERROR\"") && l.contains("fact_payment") && l.contains(&version_order)),
+        "an ERROR names the table and the version: {text}"
+    );
+}

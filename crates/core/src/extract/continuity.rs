@@ -160,7 +160,7 @@ pub async fn check(
     for (index, witness) in before.witnesses.iter().enumerate() {
         let Some(table) = SourceTable::named(&witness.table).filter(|t| tables_present(t.name)) else { continue };
         let sql = format!(
-            "SELECT xmin::text::int8 FROM {} WHERE {}::int8 = $1",
+            "SELECT xmin::text::int8 FROM {} WHERE {} = $1::int8",
             quote_ident(table.name),
             quote_ident(table.key)
         );
