@@ -337,9 +337,18 @@ pub async fn load_run(
         if options.fail_after_staged_tables == Some(staged) {
             return Err(LoadError::Injected(staged));
         }
-        if table.is_fact() {
+        // An empty fact table (a first load) has no loaded version to compare with or conflict
+        // with: its append skips the lookup and the conflict check.
+        let empty_fact = table.is_fact()
+            && tx
+                .query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", table.name), &[])
+                .await
+                .map_err(db(table.name))?
+                .get::<_, bool>(0);
+        if table.is_fact() && !empty_fact {
             conflicts += report_conflicts(&tx, table, &stage, run_id).await.map_err(db(table.name))?;
         }
+        let append = if empty_fact { first_append_sql(table, &stage) } else { merge_sql(table, &stage) };
         let bulk = matches!(table.role, Role::Fact { .. })
             && bulk_load_worthwhile(
                 staged_rows,
@@ -348,7 +357,7 @@ pub async fn load_run(
             && may_alter(&tx, table).await.map_err(db(table.name))?;
         let changed = if bulk {
             bulk_tables.push(table.name.to_string());
-            match bulk_merge(&tx, table, &stage).await {
+            match bulk_merge(&tx, table, &append).await {
                 Ok(changed) => changed,
                 // A staged row names a missing reference: back to before the merge, and the
                 // loader's own check names the row, the column and the value.
@@ -363,7 +372,7 @@ pub async fn load_run(
             }
         } else {
             check_references(&tx, table, &stage, run_id, &limits).await?;
-            tx.execute(merge_sql(table, &stage).as_str(), &[]).await.map_err(db(table.name))?
+            tx.execute(append.as_str(), &[]).await.map_err(db(table.name))?
         };
         tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
         rows.insert(table.name.to_string(), changed);
@@ -446,12 +455,13 @@ async fn may_alter(
 /// with a single set-based query over the table instead of a trigger per row and reference, and
 /// stands in for the loader's own reference check (every reference column is NOT NULL, so the
 /// two find the same rows; on a violation the caller rolls back to [`BULK_SAVEPOINT`] and runs
-/// that check for its precise error). The rows are appended by [`fact_append_sql`]. Readers wait for the commit (the table is locked
+/// that check for its precise error). The rows are appended by `append` ([`fact_append_sql`], or
+/// [`first_append_sql`] into an empty table). Readers wait for the commit (the table is locked
 /// exclusively) and never see a half-loaded run; a failure rolls everything back.
 async fn bulk_merge(
     tx: &tokio_postgres::Transaction<'_>,
     table: &WarehouseTable,
-    stage: &str,
+    append: &str,
 ) -> Result<u64, tokio_postgres::Error> {
     tx.batch_execute(&format!("SAVEPOINT {BULK_SAVEPOINT}")).await?;
     let keys = tx
@@ -466,7 +476,7 @@ async fn bulk_merge(
         let drops: Vec<String> = keys.iter().map(|(name, _)| format!("DROP CONSTRAINT {name}")).collect();
         tx.batch_execute(&format!("ALTER TABLE {} {}", table.name, drops.join(", "))).await?;
     }
-    let changed = tx.execute(merge_sql(table, stage).as_str(), &[]).await?;
+    let changed = tx.execute(append, &[]).await?;
     if !keys.is_empty() {
         let adds: Vec<String> =
             keys.iter().map(|(name, definition)| format!("ADD CONSTRAINT {name} {definition}")).collect();
@@ -569,6 +579,38 @@ pub fn fact_append_sql(table: &WarehouseTable, stage: &str) -> String {
         staged = staged.join(", "),
         staged_content = content(""),
         t_content = content("t."),
+        s_content = content("s."),
+    )
+}
+
+/// [`fact_append_sql`] for an empty fact table (a first load): only the run's own versions to
+/// compare, so no lookup of a loaded version and no conflict check; a staged copy of the version
+/// before it (same content, or the same `version_order`) is still skipped.
+pub fn first_append_sql(table: &WarehouseTable, stage: &str) -> String {
+    let key = table.key;
+    let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
+    let staged: Vec<String> = table.data_columns().map(|c| format!("{} AS {}", staged_expr(c), c.name)).collect();
+    let content = |prefix: &str| {
+        let cells: Vec<String> = table
+            .data_columns()
+            .filter(|c| c.name != VERSION_ORDER)
+            .map(|c| if prefix.is_empty() { staged_expr(c) } else { format!("{prefix}{}", c.name) })
+            .collect();
+        format!("ROW({})", cells.join(", "))
+    };
+    format!(
+        "INSERT INTO {name} ({cols}) \
+         SELECT {s_cols} FROM ( \
+           SELECT {staged}, lag({staged_content}) OVER w AS previous_content, lag({VERSION_ORDER}) OVER w AS previous_order \
+           FROM {stage} WINDOW w AS (PARTITION BY {key} ORDER BY {VERSION_ORDER} COLLATE \"C\") \
+         ) AS s \
+         WHERE s.previous_order IS DISTINCT FROM s.{VERSION_ORDER} AND s.previous_content IS DISTINCT FROM {s_content} \
+         ORDER BY s.{key}, s.{VERSION_ORDER} COLLATE \"C\"",
+        name = table.name,
+        cols = columns.join(", "),
+        s_cols = columns.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
+        staged = staged.join(", "),
+        staged_content = content(""),
         s_content = content("s."),
     )
 }
