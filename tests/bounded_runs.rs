@@ -393,6 +393,10 @@ async fn a_small_transaction_inside_a_backlog_lands_in_one_run() {
 
     let runs = deliver(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse).await;
     assert!(runs.len() >= 3, "16,003 changes at {CAP} per run: {} runs", runs.len());
+    assert!(
+        runs.iter().all(|m| m.delivered_before.is_some() == (m.format == 4)),
+        "a cut manifest is format 4, so that a build without cuts refuses to continue from it"
+    );
     let order_run = run_holding(ingestion.as_ref(), "sales_order", "sales_order_id", order).await;
     assert_eq!(
         run_holding(ingestion.as_ref(), "transaction", "transaction_id", transaction).await,

@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 /// Current manifest format version. Format 1 (a `last_updated` window with a safety lag) is
 /// still read: the transform accepts it, and an extract that follows it re-reads every row once.
 /// Format 3 adds `pending` (bounded runs): a build that does not know it must not continue.
-pub const FORMAT: u32 = 3;
+/// Format 4 marks a manifest with `delivered_before` (a backlog cut): a build that does not know
+/// it would start its window at the snapshot's `xmin` and skip what the cut left, so it must not
+/// continue. Manifests without a cut are still written as format 3.
+pub const FORMAT: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestionManifest {

@@ -429,7 +429,7 @@ async fn extract_run(
         );
     }
     let manifest = IngestionManifest {
-        format: manifest::FORMAT,
+        format: if delivered_before.is_some() { manifest::FORMAT } else { 3 },
         run_id: run_id.to_string(),
         snapshot_time,
         source_timezone: Some(options.source_timezone.clone()),
