@@ -234,7 +234,7 @@ async fn extract_run(
         p.continuity
             .as_ref()
             .and_then(|c| continuity::wal_discontinuity(&p.run_id, c, wal))
-            .or_else(|| counter_discontinuity(p, &snapshot, &identity))
+            .or_else(|| changed_history(p, &snapshot, &identity).map(|r| format!("source continuity broken: {r}")))
     });
     if let Some(reason) = &discontinuity {
         tracing::error!(
@@ -486,14 +486,8 @@ enum ReadWindow {
 
 fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot, identity: &str) -> ReadWindow {
     let Some(previous) = previous else { return ReadWindow::All { reason: None } };
-    if let Some(before) = &previous.source_identity
-        && !same_source(before, identity)
-    {
-        return ReadWindow::All {
-            reason: Some(format!(
-                "the source is not the database the previous run read ({before} → {identity}): its transaction ids do not compare"
-            )),
-        };
+    if let Some(reason) = changed_history(previous, now, identity) {
+        return ReadWindow::All { reason: Some(reason) };
     }
     let Some(before) = &previous.snapshot else {
         return ReadWindow::All {
@@ -503,14 +497,6 @@ fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot, ident
             )),
         };
     };
-    if now.xmax < before.xmax {
-        return ReadWindow::All {
-            reason: Some(format!(
-                "the source's transaction counter ({}) is behind the previous run's ({}): it is a different or restored database",
-                now.xmax, before.xmax
-            )),
-        };
-    }
     let start = previous.next_window_start().unwrap_or(before.xmin);
     if now.xmax.saturating_sub(start) >= XID_WINDOW_LIMIT {
         return ReadWindow::All {
@@ -523,19 +509,24 @@ fn read_window(previous: Option<&IngestionManifest>, now: &SourceSnapshot, ident
     ReadWindow::Since { from: start }
 }
 
-/// A discontinuity the counters show: another database (identity) or a transaction counter
-/// behind the previous run's (a restore or failover that lost transactions). The same cases
-/// `read_window` reads in full for, as the reason the run reports.
-fn counter_discontinuity(previous: &IngestionManifest, now: &SourceSnapshot, identity: &str) -> Option<String> {
-    match read_window(Some(previous), now, identity) {
-        ReadWindow::All { reason: Some(reason) }
-            if reason.contains("not the database the previous run read")
-                || reason.contains("is behind the previous run's") =>
-        {
-            Some(format!("source continuity broken: {reason}"))
-        }
-        _ => None,
+/// Why the server is not the database history the previous run read, by what it says of itself:
+/// another identity (system identifier, database oid), or a transaction counter behind the
+/// previous run's (a restore or failover that lost transactions). Their ids do not compare.
+fn changed_history(previous: &IngestionManifest, now: &SourceSnapshot, identity: &str) -> Option<String> {
+    if let Some(before) = &previous.source_identity
+        && !same_source(before, identity)
+    {
+        return Some(format!(
+            "the source is not the database the previous run read ({before} → {identity}): its transaction ids do not compare"
+        ));
     }
+    let before = previous.snapshot.as_ref()?;
+    (now.xmax < before.xmax).then(|| {
+        format!(
+            "the source's transaction counter ({}) is behind the previous run's ({}): it is a different or restored database",
+            now.xmax, before.xmax
+        )
+    })
 }
 
 /// Whether two source identities are the same database history (`?` matches any system

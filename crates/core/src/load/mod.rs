@@ -537,6 +537,31 @@ pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
     }
 }
 
+/// A fact version's content (every data column but `version_order`) as a row value: the columns
+/// of `prefix` (`"t."`, `"s."`) as they are, or, with `staged`, cast from the stage to the
+/// warehouse's types (decimals are staged as text).
+fn content_row(table: &WarehouseTable, prefix: &str, staged: bool) -> String {
+    let cells: Vec<String> = table
+        .data_columns()
+        .filter(|c| c.name != VERSION_ORDER)
+        .map(|c| if staged { staged_expr_of(c, prefix) } else { format!("{prefix}{}", c.name) })
+        .collect();
+    format!("ROW({})", cells.join(", "))
+}
+
+/// The stage's versions as the warehouse types them, each with the content and `version_order`
+/// of the staged version before it (`previous_content`, `previous_order`), as subquery `s`.
+fn staged_versions_sql(table: &WarehouseTable, stage: &str) -> String {
+    let staged: Vec<String> = table.data_columns().map(|c| format!("{} AS {}", staged_expr(c), c.name)).collect();
+    format!(
+        "(SELECT {staged}, lag({content}) OVER w AS previous_content, lag({VERSION_ORDER}) OVER w AS previous_order \
+         FROM {stage} WINDOW w AS (PARTITION BY {key} ORDER BY {VERSION_ORDER} COLLATE \"C\")) AS s",
+        staged = staged.join(", "),
+        content = content_row(table, "", true),
+        key = table.key,
+    )
+}
+
 /// Appends a run's fact versions, set-based over the whole run: a staged version is skipped when
 /// it is the same version again (its `(id, version_order)` is loaded: a replay) or when its
 /// content equals the version just before it in version order — staged or loaded. That makes a
@@ -546,21 +571,9 @@ pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
 pub fn fact_append_sql(table: &WarehouseTable, stage: &str) -> String {
     let key = table.key;
     let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
-    let staged: Vec<String> = table.data_columns().map(|c| format!("{} AS {}", staged_expr(c), c.name)).collect();
-    let content = |prefix: &str| {
-        let cells: Vec<String> = table
-            .data_columns()
-            .filter(|c| c.name != VERSION_ORDER)
-            .map(|c| if prefix.is_empty() { staged_expr(c) } else { format!("{prefix}{}", c.name) })
-            .collect();
-        format!("ROW({})", cells.join(", "))
-    };
     format!(
         "INSERT INTO {name} ({cols}) \
-         SELECT {s_cols} FROM ( \
-           SELECT {staged}, lag({staged_content}) OVER w AS previous_content, lag({VERSION_ORDER}) OVER w AS previous_order \
-           FROM {stage} WINDOW w AS (PARTITION BY {key} ORDER BY {VERSION_ORDER} COLLATE \"C\") \
-         ) AS s \
+         SELECT {s_cols} FROM {staged} \
          LEFT JOIN LATERAL ( \
            SELECT {t_content} AS content, t.{VERSION_ORDER} AS version_order FROM {name} AS t \
            WHERE t.{key} = s.{key} AND t.{VERSION_ORDER} <= s.{VERSION_ORDER} COLLATE \"C\" \
@@ -576,10 +589,9 @@ pub fn fact_append_sql(table: &WarehouseTable, stage: &str) -> String {
         name = table.name,
         cols = columns.join(", "),
         s_cols = columns.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
-        staged = staged.join(", "),
-        staged_content = content(""),
-        t_content = content("t."),
-        s_content = content("s."),
+        staged = staged_versions_sql(table, stage),
+        t_content = content_row(table, "t.", false),
+        s_content = content_row(table, "s.", false),
     )
 }
 
@@ -587,31 +599,18 @@ pub fn fact_append_sql(table: &WarehouseTable, stage: &str) -> String {
 /// compare, so no lookup of a loaded version and no conflict check; a staged copy of the version
 /// before it (same content, or the same `version_order`) is still skipped.
 pub fn first_append_sql(table: &WarehouseTable, stage: &str) -> String {
-    let key = table.key;
     let columns: Vec<&str> = table.data_columns().map(|c| c.name).collect();
-    let staged: Vec<String> = table.data_columns().map(|c| format!("{} AS {}", staged_expr(c), c.name)).collect();
-    let content = |prefix: &str| {
-        let cells: Vec<String> = table
-            .data_columns()
-            .filter(|c| c.name != VERSION_ORDER)
-            .map(|c| if prefix.is_empty() { staged_expr(c) } else { format!("{prefix}{}", c.name) })
-            .collect();
-        format!("ROW({})", cells.join(", "))
-    };
     format!(
         "INSERT INTO {name} ({cols}) \
-         SELECT {s_cols} FROM ( \
-           SELECT {staged}, lag({staged_content}) OVER w AS previous_content, lag({VERSION_ORDER}) OVER w AS previous_order \
-           FROM {stage} WINDOW w AS (PARTITION BY {key} ORDER BY {VERSION_ORDER} COLLATE \"C\") \
-         ) AS s \
+         SELECT {s_cols} FROM {staged} \
          WHERE s.previous_order IS DISTINCT FROM s.{VERSION_ORDER} AND s.previous_content IS DISTINCT FROM {s_content} \
          ORDER BY s.{key}, s.{VERSION_ORDER} COLLATE \"C\"",
         name = table.name,
+        key = table.key,
         cols = columns.join(", "),
         s_cols = columns.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
-        staged = staged.join(", "),
-        staged_content = content(""),
-        s_content = content("s."),
+        staged = staged_versions_sql(table, stage),
+        s_content = content_row(table, "s.", false),
     )
 }
 
@@ -619,22 +618,14 @@ pub fn first_append_sql(table: &WarehouseTable, stage: &str) -> String {
 /// version cannot have two contents, so the loaded one is kept and these are reported (a
 /// processed bucket rebuilt with other rules, say) — never a blocked run.
 fn conflicting_versions_sql(table: &WarehouseTable, stage: &str) -> String {
-    let content = |prefix: &str| {
-        let cells: Vec<String> = table
-            .data_columns()
-            .filter(|c| c.name != VERSION_ORDER)
-            .map(|c| if prefix == "s." { staged_expr_of(c, "s.") } else { format!("{prefix}{}", c.name) })
-            .collect();
-        format!("ROW({})", cells.join(", "))
-    };
     format!(
         "SELECT s.{key}::text, s.{VERSION_ORDER} FROM {stage} AS s JOIN {name} AS t \
          ON t.{key} = s.{key} AND t.{VERSION_ORDER} = s.{VERSION_ORDER} COLLATE \"C\" \
          WHERE {t} IS DISTINCT FROM {s} ORDER BY 1, 2 LIMIT 1000",
         key = table.key,
         name = table.name,
-        t = content("t."),
-        s = content("s."),
+        t = content_row(table, "t.", false),
+        s = content_row(table, "s.", true),
     )
 }
 
