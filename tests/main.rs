@@ -4,6 +4,7 @@
 mod bounded_runs;
 mod continuity;
 mod db_tls;
+mod deletes;
 mod extract;
 mod extract_lambda;
 mod iam_policy;

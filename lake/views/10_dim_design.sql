@@ -2,10 +2,16 @@
 -- every run's rows (dim_design_history); object keys sort in run order, so the greatest "$path"
 -- is the newest run.
 CREATE OR REPLACE VIEW dim_design AS
-SELECT h.*
+SELECT h.*, d.deleted_at, d.deleted_by_run
 FROM dim_design_history h
 JOIN (
     SELECT design_id, max("$path") AS newest_path
     FROM dim_design_history
     GROUP BY design_id
 ) newest ON newest.design_id = h.design_id AND newest.newest_path = h."$path"
+-- Marked deleted (as the warehouse's deleted_at/deleted_by_run) when a run after the row's found
+-- its key gone from the source.
+LEFT JOIN (
+    SELECT key_from, key_to, deleted_at, deleted_by_run FROM tombstones WHERE table_name = 'dim_design'
+) d ON h.design_id BETWEEN d.key_from AND d.key_to
+    AND d.deleted_by_run > regexp_extract(h."$path", '([0-9]{8}T[0-9]{9}-[0-9a-f]+)-[0-9]+\.parquet$', 1)

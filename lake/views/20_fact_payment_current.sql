@@ -2,10 +2,16 @@
 -- (`<run id>:<position>`, compared byte-wise as the warehouse's COLLATE "C"), not the greatest
 -- last_updated.
 CREATE OR REPLACE VIEW fact_payment_current AS
-SELECT f.*
+SELECT f.*, CAST(NULL AS VARCHAR) AS deleted_at, CAST(NULL AS VARCHAR) AS deleted_by_run
 FROM fact_payment f
 JOIN (
     SELECT payment_id, max(version_order) AS newest_version
     FROM fact_payment
     GROUP BY payment_id
 ) newest ON newest.payment_id = f.payment_id AND newest.newest_version = f.version_order
+-- Not current once a run found the key gone from the source after this version was read.
+WHERE NOT EXISTS (
+    SELECT 1 FROM tombstones d
+    WHERE d.table_name = 'fact_payment' AND f.payment_id BETWEEN d.key_from AND d.key_to
+      AND d.deleted_by_run > f.version_order
+)

@@ -56,6 +56,10 @@ struct Lag {
     /// [env: ONYX_MAX_RUN_ROWS; default 500000]
     #[arg(long)]
     max_run_rows: Option<u64>,
+    /// How often a run compares the keys it delivered with the source's, to find deleted rows
+    /// (e.g. 1h, 30m; 0s: every run) [env: ONYX_RECONCILE_EVERY; default 1h]
+    #[arg(long)]
+    reconcile_every: Option<String>,
 }
 
 impl Lag {
@@ -63,6 +67,7 @@ impl Lag {
         Ok(extract::ExtractOptions {
             source_timezone: config::source_timezone(self.source_timezone),
             max_run_rows: config::max_run_rows(self.max_run_rows)?,
+            reconcile_every: config::reconcile_every(self.reconcile_every)?,
             ..Default::default()
         })
     }

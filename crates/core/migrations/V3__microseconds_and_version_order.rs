@@ -25,6 +25,6 @@ pub fn migration() -> String {
             sql.push_str(&format!("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT;\n", table.name, column.name));
         }
     }
-    sql.push_str(crate::warehouse::VIEWS_SQL);
+    sql.push_str(crate::warehouse::VIEWS_SQL_V3);
     sql
 }

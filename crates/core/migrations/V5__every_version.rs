@@ -33,6 +33,6 @@ ALTER TABLE {name} ADD CONSTRAINT {name}_version_key UNIQUE ({key}, {VERSION_ORD
 "
         ));
     }
-    sql.push_str(crate::warehouse::VIEWS_SQL);
+    sql.push_str(crate::warehouse::VIEWS_SQL_V3);
     sql
 }

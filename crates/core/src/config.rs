@@ -15,6 +15,7 @@ pub const ENV_INGESTION: &str = "ONYX_INGESTION";
 pub const ENV_PROCESSED: &str = "ONYX_PROCESSED";
 pub const ENV_SOURCE_TIMEZONE: &str = "ONYX_SOURCE_TIMEZONE";
 pub const ENV_MAX_RUN_ROWS: &str = "ONYX_MAX_RUN_ROWS";
+pub const ENV_RECONCILE_EVERY: &str = "ONYX_RECONCILE_EVERY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -116,6 +117,20 @@ pub fn max_run_rows(explicit: Option<u64>) -> Result<u64, ConfigError> {
             reason: "expected a whole number of rows greater than 0".into(),
         }),
     }
+}
+
+/// How often the extract reconciles keys to find deleted rows (`ONYX_RECONCILE_EVERY`, a
+/// duration such as `1h` or `30m`, `0s` for every run; default
+/// [`crate::extract::reconcile::DEFAULT_RECONCILE_EVERY`]).
+pub fn reconcile_every(explicit: Option<String>) -> Result<std::time::Duration, ConfigError> {
+    let Some(text) = explicit.or_else(|| env(ENV_RECONCILE_EVERY)) else {
+        return Ok(crate::extract::reconcile::DEFAULT_RECONCILE_EVERY);
+    };
+    humantime::parse_duration(text.trim()).map_err(|e| ConfigError::Invalid {
+        var: ENV_RECONCILE_EVERY,
+        value: text.clone(),
+        reason: format!("expected a duration such as 1h, 30m or 0s: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -61,6 +61,15 @@ fn build_column(
         reason: format!("{cell:?} does not fit {}", column.kind.sql_type()),
     };
     let series = match column.kind {
+        // The deletion marks are set by the load, never carried in Parquet.
+        WKind::Timestamp => {
+            return Err(FrameError::Value {
+                table: table.name,
+                column: column.name,
+                row: 0,
+                reason: "is set by the load, not carried in Parquet".into(),
+            });
+        }
         WKind::Int | WKind::Serial => {
             let mut values = Vec::with_capacity(cells.len());
             for (row, cell) in cells.iter().enumerate() {
@@ -197,6 +206,7 @@ pub fn from_parquet(table: &'static WarehouseTable, bytes: Vec<u8>) -> Result<Ve
         let series = series.as_materialized_series();
         let series = series.rechunk();
         match column.kind {
+            WKind::Timestamp => return Err(schema("is set by the load, not carried in Parquet".into())),
             WKind::Int | WKind::Serial => {
                 for (row, v) in rows.iter_mut().zip(series.i32().map_err(|e| schema(e.to_string()))?.iter()) {
                     row.push(Cell::opt_int(v));

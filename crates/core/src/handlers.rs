@@ -54,7 +54,8 @@ pub struct ExtractFunction {
 }
 
 impl ExtractFunction {
-    /// Reads `ONYX_SOURCE_URL`/`ONYX_SOURCE_SECRET`, `ONYX_INGESTION` and `ONYX_SOURCE_TIMEZONE`.
+    /// Reads `ONYX_SOURCE_URL`/`ONYX_SOURCE_SECRET`, `ONYX_INGESTION`, `ONYX_SOURCE_TIMEZONE`,
+    /// `ONYX_MAX_RUN_ROWS` and `ONYX_RECONCILE_EVERY`.
     pub async fn from_env() -> Result<Self, StageError> {
         let fatal = |e: &dyn std::error::Error| StageError::new("extract", e, false);
         let source = config::source(None).map_err(|e| fatal(&e))?;
@@ -64,10 +65,11 @@ impl ExtractFunction {
         let ingestion = location.open().await.map_err(|e| fatal(&e))?;
         let source_timezone = config::source_timezone(None);
         let max_run_rows = config::max_run_rows(None).map_err(|e| fatal(&e))?;
+        let reconcile_every = config::reconcile_every(None).map_err(|e| fatal(&e))?;
         Ok(Self {
             source,
             ingestion,
-            options: ExtractOptions { source_timezone, max_run_rows, ..ExtractOptions::default() },
+            options: ExtractOptions { source_timezone, max_run_rows, reconcile_every, ..ExtractOptions::default() },
         })
     }
 

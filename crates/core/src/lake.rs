@@ -17,7 +17,7 @@
 use serde::Serialize;
 
 use crate::frames::decimal_carrier;
-use crate::warehouse::{WAREHOUSE_TABLES, WKind, WarehouseTable};
+use crate::warehouse::{Role, WAREHOUSE_TABLES, WColumn, WKind, WarehouseTable};
 
 /// The partition column every lake table has: the `YYYY/MM/DD` of the run in the object key.
 pub const PARTITION_COLUMN: &str = "run_date";
@@ -25,6 +25,27 @@ pub const PARTITION_COLUMN: &str = "run_date";
 pub const PARTITION_FORMAT: &str = "yyyy/MM/dd";
 /// The first day the projection enumerates (no Onyx run is older).
 pub const PARTITION_FIRST_DAY: &str = "2022/01/01";
+
+/// The keys each run found deleted from the source (its tombstones, see
+/// `transform::Tombstones`), one Parquet object per run under `tombstones/`: the lake's views
+/// leave out what the warehouse marks. `deleted_at` is text (`YYYY-MM-DD HH:MM:SS.ffffff`, the
+/// source's clock), exact where Trino's timestamp would keep milliseconds.
+pub const TOMBSTONES: WarehouseTable = WarehouseTable {
+    name: "tombstones",
+    key: "key_from",
+    role: Role::Dimension,
+    columns: &[
+        lake_column("table_name", WKind::Text),
+        lake_column("key_from", WKind::Int),
+        lake_column("key_to", WKind::Int),
+        lake_column("deleted_by_run", WKind::Text),
+        lake_column("deleted_at", WKind::Text),
+    ],
+};
+
+const fn lake_column(name: &'static str, kind: WKind) -> WColumn {
+    WColumn { name, kind, nullable: false, references: None, since: 6 }
+}
 
 /// The Glue (Hive) type of a warehouse column in the Parquet files.
 pub fn glue_type(kind: WKind) -> String {
@@ -38,13 +59,18 @@ pub fn glue_type(kind: WKind) -> String {
         WKind::Date => "date".into(),
         WKind::Time => "bigint".into(),
         WKind::Bool => "boolean".into(),
+        WKind::Timestamp => "timestamp".into(),
     }
 }
 
 /// The Glue table over a star table's prefix: facts keep their name (every version, as in the
 /// warehouse); dimensions are `<name>_history` (the view `<name>` has the latest row per id).
 pub fn glue_table_name(table: &WarehouseTable) -> String {
-    if table.is_fact() { table.name.to_string() } else { format!("{}_history", table.name) }
+    if table.is_fact() || table.name == TOMBSTONES.name {
+        table.name.to_string()
+    } else {
+        format!("{}_history", table.name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,15 +113,22 @@ fn column_comment(kind: WKind, nullable: bool) -> String {
     if nullable { format!("{what}, nullable") } else { what }
 }
 
-/// The lake's tables, in the warehouse's order.
+/// The lake's tables, in the warehouse's order, then the tombstones.
 pub fn schema() -> LakeSchema {
     let tables = WAREHOUSE_TABLES
         .iter()
+        .chain([&&TOMBSTONES])
         .map(|table| LakeTable {
             name: glue_table_name(table),
             warehouse_table: table.name,
             prefix: format!("{}/", table.name),
-            kind: if table.is_fact() { "fact" } else { "dimension" },
+            kind: if table.is_fact() {
+                "fact"
+            } else if table.name == TOMBSTONES.name {
+                "deletes"
+            } else {
+                "dimension"
+            },
             key: table.key,
             columns: table
                 .data_columns()
@@ -140,7 +173,7 @@ mod tests {
         assert!(order.columns.iter().any(|c| c.name == "unit_price" && c.glue_type == "decimal(10,2)"));
         let staff = schema.tables.iter().find(|t| t.warehouse_table == "dim_staff").expect("staff");
         assert_eq!((staff.name.as_str(), staff.prefix.as_str()), ("dim_staff_history", "dim_staff/"));
-        assert_eq!(schema.tables.len(), warehouse::WAREHOUSE_TABLES.len());
+        assert_eq!(schema.tables.len(), warehouse::WAREHOUSE_TABLES.len() + 1, "and the tombstones");
         // The partition path is the day segment of the processed keys.
         let key = crate::keys::processed_part("dim_staff", "20261128T064012123-00af", 0);
         assert!(key.starts_with("dim_staff/2026/11/28/"), "{key}");

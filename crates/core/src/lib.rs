@@ -6,6 +6,7 @@ pub mod db;
 pub mod extract;
 pub mod frames;
 pub mod handlers;
+pub mod key_ranges;
 pub mod keys;
 pub mod lake;
 #[cfg(feature = "lambda")]

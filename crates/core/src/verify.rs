@@ -61,7 +61,7 @@ const CHECKS: &[Check] = &[
         source: "SELECT s.staff_id, s.first_name::text, s.last_name::text, d.department_name::text, d.location::text,
                         s.email_address::text, {F:s} OR {F:d}
                  FROM staff s JOIN department d ON d.department_id = s.department_id",
-        warehouse: "SELECT staff_id, first_name, last_name, department_name, location, email_address FROM dim_staff",
+        warehouse: "SELECT staff_id, first_name, last_name, department_name, location, email_address FROM dim_staff WHERE deleted_at IS NULL",
     },
     Check {
         table: "dim_location",
@@ -70,21 +70,21 @@ const CHECKS: &[Check] = &[
         source: "SELECT address_id, address_line_1::text, address_line_2::text, district::text, city::text,
                         postal_code::text, country::text, phone::text, {F:a} FROM address a",
         warehouse: "SELECT location_id, address_line_1, address_line_2, district, city, postal_code, country, phone
-                    FROM dim_location",
+                    FROM dim_location WHERE deleted_at IS NULL",
     },
     Check {
         table: "dim_design",
         ids: ["design", "design_id", "dim_design", "design_id"],
         columns: &["design_name", "file_location", "file_name"],
         source: "SELECT design_id, design_name::text, file_location::text, file_name::text, {F:d} FROM design d",
-        warehouse: "SELECT design_id, design_name, file_location, file_name FROM dim_design",
+        warehouse: "SELECT design_id, design_name, file_location, file_name FROM dim_design WHERE deleted_at IS NULL",
     },
     Check {
         table: "dim_currency",
         ids: ["currency", "currency_id", "dim_currency", "currency_id"],
         columns: &["currency_code"],
         source: "SELECT currency_id, currency_code::text, {F:c} FROM currency c",
-        warehouse: "SELECT currency_id, currency_code FROM dim_currency",
+        warehouse: "SELECT currency_id, currency_code FROM dim_currency WHERE deleted_at IS NULL",
     },
     Check {
         table: "dim_counterparty",
@@ -107,14 +107,14 @@ const CHECKS: &[Check] = &[
         warehouse: "SELECT counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1,
                            counterparty_legal_address_line_2, counterparty_legal_district, counterparty_legal_city,
                            counterparty_legal_postal_code, counterparty_legal_country, counterparty_legal_phone_number
-                    FROM dim_counterparty",
+                    FROM dim_counterparty WHERE deleted_at IS NULL",
     },
     Check {
         table: "dim_payment_type",
         ids: ["payment_type", "payment_type_id", "dim_payment_type", "payment_type_id"],
         columns: &["payment_type_name"],
         source: "SELECT payment_type_id, payment_type_name::text, {F:p} FROM payment_type p",
-        warehouse: "SELECT payment_type_id, payment_type_name FROM dim_payment_type",
+        warehouse: "SELECT payment_type_id, payment_type_name FROM dim_payment_type WHERE deleted_at IS NULL",
     },
     Check {
         table: "dim_transaction",
@@ -123,7 +123,7 @@ const CHECKS: &[Check] = &[
         source: "SELECT transaction_id, transaction_type::text, sales_order_id::text, purchase_order_id::text, {F:t}
                  FROM transaction t",
         warehouse: "SELECT transaction_id, transaction_type, sales_order_id::text, purchase_order_id::text
-                    FROM dim_transaction",
+                    FROM dim_transaction WHERE deleted_at IS NULL",
     },
     Check {
         table: "fact_sales_order",

@@ -22,14 +22,19 @@ pub enum WKind {
     /// Time of day with microseconds (the source's precision; milliseconds before migration 3).
     Time,
     Bool,
+    /// Date and time without time zone (the deletion marks).
+    Timestamp,
 }
 
 /// The views BI users query (`*_current` and the analysis views), as the newest migration
 /// creates them.
 pub const VIEWS_SQL: &str = include_str!("warehouse_views.sql");
 
+/// The views as migrations 3 and 5 created them (frozen: an applied migration never changes).
+pub const VIEWS_SQL_V3: &str = include_str!("warehouse_views_v3.sql");
+
 /// The schema version the descriptions are at: the newest migration that changed a table.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The schema version from which a fact version is identified by `(id, version_order)`; before
 /// it, by `(id, last_updated)`, which lost updates that kept the stamp.
@@ -53,6 +58,7 @@ impl WKind {
             WKind::Time if version < 3 => "TIME(3)".into(),
             WKind::Time => "TIME(6)".into(),
             WKind::Bool => "BOOLEAN".into(),
+            WKind::Timestamp => "TIMESTAMP".into(),
         }
     }
 }
@@ -87,6 +93,18 @@ const fn version_order() -> WColumn {
     WColumn { name: VERSION_ORDER, kind: Text, nullable: false, references: None, since: 3 }
 }
 
+/// The schema version from which a row whose source row was deleted is marked, never removed:
+/// `deleted_at` (when the extract found it gone, on the source's clock) and `deleted_by_run` (that
+/// extract run). Every table but `dim_date` has them; they are set by the load, not in Parquet.
+pub const TOMBSTONES_SINCE: u32 = 6;
+pub const DELETED_AT: &str = "deleted_at";
+pub const DELETED_BY_RUN: &str = "deleted_by_run";
+
+const DELETION_MARKS: [WColumn; 2] = [
+    WColumn { name: DELETED_AT, kind: Timestamp, nullable: true, references: None, since: TOMBSTONES_SINCE },
+    WColumn { name: DELETED_BY_RUN, kind: Text, nullable: true, references: None, since: TOMBSTONES_SINCE },
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Latest values only: upserted by `key`.
@@ -108,6 +126,18 @@ impl WarehouseTable {
     /// The columns carried in Parquet and loaded (all but the warehouse-generated record id).
     pub fn data_columns(&self) -> impl Iterator<Item = &WColumn> {
         self.columns.iter().filter(|c| c.kind != WKind::Serial)
+    }
+
+    /// Whether a delete of its source rows marks this table's rows (all but the generated
+    /// `dim_date`).
+    pub fn marks_deletes(&self) -> bool {
+        self.name != DIM_DATE.name
+    }
+
+    /// Every column the table has in the warehouse: the described ones, then the deletion marks.
+    pub fn all_columns(&self) -> impl Iterator<Item = &WColumn> {
+        let marks: &[WColumn] = if self.marks_deletes() { &DELETION_MARKS } else { &[] };
+        self.columns.iter().chain(marks.iter())
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -143,8 +173,7 @@ impl WarehouseTable {
     /// and foreign keys.
     pub fn create_sql_at(&self, version: u32) -> String {
         let mut lines: Vec<String> = self
-            .columns
-            .iter()
+            .all_columns()
             .filter(|c| c.since <= version)
             .map(|c| {
                 let null = if c.nullable || c.kind == WKind::Serial { "" } else { " NOT NULL" };

@@ -2,22 +2,33 @@
 -- *_current views hold the latest version of every order and payment — the one the extract saw
 -- last (`version_order`), which is the one committed last, not the largest `last_updated`
 -- (rows from before migration 3 carry an empty `version_order` and fall back to `last_updated`).
--- The analysis views are where a Power BI report or a notebook starts.
+-- The analysis views are where a Power BI report or a notebook starts. An order or payment
+-- whose source row was deleted (its latest version carries `deleted_at`, schema version 6) is
+-- not current: it leaves these views, and stays in the fact table, marked.
 
 CREATE VIEW fact_sales_order_current AS
-SELECT DISTINCT ON (sales_order_id) *
-FROM fact_sales_order
-ORDER BY sales_order_id, version_order COLLATE "C" DESC, last_updated_date DESC, last_updated_time DESC, sales_record_id DESC;
+SELECT * FROM (
+    SELECT DISTINCT ON (sales_order_id) *
+    FROM fact_sales_order
+    ORDER BY sales_order_id, version_order COLLATE "C" DESC, last_updated_date DESC, last_updated_time DESC, sales_record_id DESC
+) latest
+WHERE deleted_at IS NULL;
 
 CREATE VIEW fact_purchase_order_current AS
-SELECT DISTINCT ON (purchase_order_id) *
-FROM fact_purchase_order
-ORDER BY purchase_order_id, version_order COLLATE "C" DESC, last_updated_date DESC, last_updated_time DESC, purchase_record_id DESC;
+SELECT * FROM (
+    SELECT DISTINCT ON (purchase_order_id) *
+    FROM fact_purchase_order
+    ORDER BY purchase_order_id, version_order COLLATE "C" DESC, last_updated_date DESC, last_updated_time DESC, purchase_record_id DESC
+) latest
+WHERE deleted_at IS NULL;
 
 CREATE VIEW fact_payment_current AS
-SELECT DISTINCT ON (payment_id) *
-FROM fact_payment
-ORDER BY payment_id, version_order COLLATE "C" DESC, last_updated_date DESC, last_updated_time DESC, payment_record_id DESC;
+SELECT * FROM (
+    SELECT DISTINCT ON (payment_id) *
+    FROM fact_payment
+    ORDER BY payment_id, version_order COLLATE "C" DESC, last_updated_date DESC, last_updated_time DESC, payment_record_id DESC
+) latest
+WHERE deleted_at IS NULL;
 
 -- Sales value (units × unit price) by month of the order and currency.
 CREATE VIEW sales_by_month AS

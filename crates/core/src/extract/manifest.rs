@@ -1,15 +1,21 @@
 //! The ingestion run manifest: what one extract run wrote, and the extraction state the next run
 //! starts from. Manifests are immutable; the newest one *is* the extract state.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::key_ranges::KeyRanges;
 
 /// Current manifest format version. Format 1 (a `last_updated` window with a safety lag) is
 /// still read: the transform accepts it, and an extract that follows it re-reads every row once.
 /// Format 3 adds `pending` (bounded runs): a build that does not know it must not continue.
 /// Format 4 marks a manifest with `delivered_before` (a backlog cut): a build that does not know
 /// it would start its window at the snapshot's `xmin` and skip what the cut left, so it must not
-/// continue. Manifests without a cut are still written as format 3.
-pub const FORMAT: u32 = 4;
+/// continue. Format 5 marks a manifest with deleted keys (`TableExtract::deleted`): a build that
+/// does not know them would lose the tombstones. Other manifests are still written as format 3
+/// (or 4 with a cut).
+pub const FORMAT: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestionManifest {
@@ -67,6 +73,13 @@ pub struct IngestionManifest {
     /// from here (see [`IngestionManifest::next_window_start`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_before: Option<u64>,
+    /// Per table, every key delivered so far and not found gone from the source (see
+    /// [`super::reconcile`]); `None` in manifests written before deletes were reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_keys: Option<BTreeMap<String, KeyRanges>>,
+    /// The last run that reconciled keys (this one, if it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_reconciled_by: Option<String>,
 }
 
 /// A read delivered over several bounded runs ("pass"), in dependency order of the tables and
@@ -104,6 +117,11 @@ impl IngestionManifest {
 
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    /// How many keys this run found deleted, over all tables.
+    pub fn deleted_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.deleted.len()).sum()
     }
 
     /// Whether this run left rows for the next to deliver at once (a pass, or a backlog cut).
@@ -156,6 +174,10 @@ pub struct TableExtract {
     /// The table's columns in the source when the run read it (empty: the table is missing).
     #[serde(default)]
     pub columns: Vec<SourceColumn>,
+    /// Keys delivered by earlier runs that this run's reconciliation found gone from the source
+    /// (deleted): tombstones for the warehouse.
+    #[serde(default, skip_serializing_if = "KeyRanges::is_empty")]
+    pub deleted: KeyRanges,
 }
 
 /// A source column as the catalog describes it.

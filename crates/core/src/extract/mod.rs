@@ -15,6 +15,7 @@ pub mod claim;
 pub mod continuity;
 mod json_line;
 pub mod manifest;
+pub mod reconcile;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ pub use manifest::{
 };
 
 use crate::db::{DbError, error_text, quote_ident};
+use crate::key_ranges::KeyRanges;
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, latest_manifest_key};
 use crate::tables::{SOURCE_TABLES, SourceTable};
@@ -100,6 +102,9 @@ pub struct ExtractOptions {
     /// load, a large backlog) is delivered by consecutive runs, so every stage of every run
     /// stays within one invocation's time and memory. See [`PendingRead`].
     pub max_run_rows: u64,
+    /// How often a run reconciles keys to find deleted rows (`ONYX_RECONCILE_EVERY`, see
+    /// [`reconcile`]); zero: every run.
+    pub reconcile_every: Duration,
 }
 
 /// `ONYX_MAX_RUN_ROWS`'s default: ~15 s per stage at the measured rates (release build, 2
@@ -113,6 +118,7 @@ impl Default for ExtractOptions {
             max_object_bytes: 16 * 1024 * 1024,
             claim_lease: Duration::from_secs(20 * 60),
             max_run_rows: DEFAULT_MAX_RUN_ROWS,
+            reconcile_every: reconcile::DEFAULT_RECONCILE_EVERY,
         }
     }
 }
@@ -292,7 +298,7 @@ async fn extract_run(
     // read again from the first: objects of the discarded attempt stay unreferenced, numbered
     // below the next attempt's.
     let mut first_part = 0;
-    let (tables, seen, pass) = 'attempt: loop {
+    let (mut tables, seen, pass, delivered_now) = 'attempt: loop {
         let mut pass = initial_pass(&window, previous, &snapshot, run_id)?;
         // Transactions the next run's window still covers (at or after this snapshot's xmin, or
         // the backlog's cut if earlier) that earlier runs wrote stay seen for the next run.
@@ -310,6 +316,7 @@ async fn extract_run(
         let mut change_rows = 0u64;
         let mut paged = false;
         let mut tables = Vec::with_capacity(SOURCE_TABLES.len());
+        let mut delivered = BTreeMap::new();
         for (index, table) in SOURCE_TABLES.iter().copied().enumerate() {
             let Some(columns) = catalog.get(table.name).filter(|c| !c.is_empty()) else {
                 if let Some(pass) = pass.as_mut().filter(|p| p.index == index) {
@@ -321,6 +328,7 @@ async fn extract_run(
                     rows: 0,
                     objects: Vec::new(),
                     columns: Vec::new(),
+                    deleted: KeyRanges::default(),
                 });
                 continue;
             };
@@ -380,7 +388,7 @@ async fn extract_run(
                         pass = Some(started);
                         seen.extend(out.seen.iter().copied());
                         witnesses.absorb(std::mem::take(&mut out.witnesses));
-                        tables.push(out.finish(store, run_id).await?);
+                        tables.push(out.finish(store, run_id, &mut delivered).await?);
                         continue;
                     }
                     // Inside a pass, one transaction larger than the changes' share: read it whole.
@@ -401,9 +409,9 @@ async fn extract_run(
             }
             seen.extend(out.seen.iter().copied());
             witnesses.absorb(std::mem::take(&mut out.witnesses));
-            tables.push(out.finish(store, run_id).await?);
+            tables.push(out.finish(store, run_id, &mut delivered).await?);
         }
-        break (tables, seen, pass);
+        break (tables, seen, pass, delivered);
     };
     let delivered_before = changes.as_ref().and_then(|w| w.before);
     let pending = pass.filter(|p| p.index < SOURCE_TABLES.len()).map(|p| PendingRead {
@@ -413,6 +421,19 @@ async fn extract_run(
         table: SOURCE_TABLES[p.index].name.to_string(),
         after_key: p.after_key,
     });
+    let reconciling = reconcile::due(previous, Utc::now(), options.reconcile_every, discontinuity.is_some());
+    let reconcile_started = Instant::now();
+    let delivered_keys = reconcile_keys(&tx, &catalog, previous, &mut tables, delivered_now, reconciling).await?;
+    let deleted: u64 = tables.iter().map(|t| t.deleted.len()).sum();
+    if reconciling {
+        tracing::info!(
+            stage = "extract",
+            run_id,
+            deleted_rows = deleted,
+            reconcile_ms = reconcile_started.elapsed().as_millis() as u64,
+            "keys reconciled: {deleted} delivered row(s) are gone from the source (tombstones for the warehouse)"
+        );
+    }
     tx.commit().await.map_err(snapshot_error)?;
 
     let unmodelled_tables: Vec<String> =
@@ -429,7 +450,11 @@ async fn extract_run(
         );
     }
     let manifest = IngestionManifest {
-        format: if delivered_before.is_some() { manifest::FORMAT } else { 3 },
+        format: match (deleted > 0, delivered_before.is_some()) {
+            (true, _) => manifest::FORMAT,
+            (false, true) => 4,
+            (false, false) => 3,
+        },
         run_id: run_id.to_string(),
         snapshot_time,
         source_timezone: Some(options.source_timezone.clone()),
@@ -452,6 +477,12 @@ async fn extract_run(
         }),
         source_discontinuity: discontinuity,
         delivered_before,
+        delivered_keys: Some(delivered_keys),
+        keys_reconciled_by: if reconciling {
+            Some(run_id.to_string())
+        } else {
+            previous.and_then(|p| p.keys_reconciled_by.clone())
+        },
     };
     let manifest_key = keys::manifest(run_id);
     let body = serde_json::to_vec_pretty(&manifest)
@@ -467,6 +498,42 @@ async fn extract_run(
     }
     store.put(&manifest_key, body).await?;
     Ok(ExtractSummary { manifest, manifest_key, duration: started.elapsed() })
+}
+
+/// The keys delivered so far per table (the previous run's and this run's), less the keys a
+/// reconciliation finds gone, which it records as the tables' `deleted` keys.
+async fn reconcile_keys(
+    tx: &Transaction<'_>,
+    catalog: &BTreeMap<String, Vec<CatalogColumn>>,
+    previous: Option<&IngestionManifest>,
+    tables: &mut [TableExtract],
+    mut delivered_now: BTreeMap<&'static str, KeyRanges>,
+    reconciling: bool,
+) -> Result<BTreeMap<String, KeyRanges>, ExtractError> {
+    if reconciling {
+        // Short grouped scans: compiling them costs more than it saves. The run reads nothing after.
+        tx.batch_execute("SET LOCAL jit = off")
+            .await
+            .map_err(|e| ExtractError::Query { table: "(key reconciliation)".into(), reason: error_text(&e) })?;
+    }
+    let mut delivered_keys = BTreeMap::new();
+    for (table, extract) in SOURCE_TABLES.iter().copied().zip(tables.iter_mut()) {
+        let query = |reason: String| ExtractError::Query { table: table.name.into(), reason };
+        // A table missing from the source is a schema change (reported), not every row deleted.
+        let present = catalog.get(table.name).is_some_and(|c| !c.is_empty());
+        let before = if present {
+            reconcile::delivered_before(tx, table, previous).await.map_err(query)?
+        } else {
+            previous.and_then(|p| p.delivered_keys.as_ref()?.get(table.name).cloned()).unwrap_or_default()
+        };
+        let mut keys = before.union(&delivered_now.remove(table.name).unwrap_or_default());
+        if reconciling && present {
+            extract.deleted = reconcile::gone(tx, table, &keys).await.map_err(query)?;
+            keys = keys.difference(&extract.deleted);
+        }
+        delivered_keys.insert(table.name.to_string(), keys);
+    }
+    Ok(delivered_keys)
 }
 
 /// Run ids sort in run order: the extractor's UTC clock, never earlier than the previous run's
@@ -773,6 +840,8 @@ struct TableOutput<'a> {
     seen: BTreeSet<u64>,
     /// The newest row versions read (see [`continuity`]).
     witnesses: continuity::WitnessSet,
+    /// The keys of the rows written (see [`reconcile`]).
+    keys: Vec<i64>,
 }
 
 impl<'a> TableOutput<'a> {
@@ -786,6 +855,7 @@ impl<'a> TableOutput<'a> {
             rows: 0,
             seen: BTreeSet::new(),
             witnesses: continuity::WitnessSet::default(),
+            keys: Vec::new(),
         }
     }
 
@@ -821,15 +891,24 @@ impl<'a> TableOutput<'a> {
         self.objects.clear();
         self.rows = 0;
         self.seen.clear();
+        self.keys.clear();
     }
 
-    async fn finish(mut self, store: &dyn ObjectStore, run_id: &str) -> Result<TableExtract, ExtractError> {
+    /// Writes what is left; records the keys written in `delivered`.
+    async fn finish(
+        mut self,
+        store: &dyn ObjectStore,
+        run_id: &str,
+        delivered: &mut BTreeMap<&'static str, KeyRanges>,
+    ) -> Result<TableExtract, ExtractError> {
         self.flush(store, run_id).await?;
+        delivered.insert(self.table.name, KeyRanges::from_keys(std::mem::take(&mut self.keys)));
         Ok(TableExtract {
             table: self.table.name.to_string(),
             rows: self.rows,
             objects: self.objects,
             columns: self.columns.iter().map(|c| c.column.clone()).collect(),
+            deleted: KeyRanges::default(),
         })
     }
 }
@@ -913,6 +992,7 @@ impl TableReader<'_> {
                 outcome.rows += 1;
                 let key: i64 = row.try_get(key_at).map_err(query_error)?;
                 out.witnesses.offer(table, key, xid);
+                out.keys.push(key);
                 outcome.last_key = Some(key);
             }
             if fetched < FETCH_ROWS {
@@ -1067,6 +1147,8 @@ mod tests {
             continuity: None,
             source_discontinuity: None,
             delivered_before: None,
+            delivered_keys: None,
+            keys_reconciled_by: None,
         };
         assert_eq!(read_window(Some(&before), &snapshot, "7/16384"), ReadWindow::Since { from: (3 << 32) - 20 });
         let restored = SourceSnapshot { xmin: 100, xmax: 100, xip: vec![] };

@@ -17,6 +17,7 @@ fn staging_type(kind: WKind) -> (Type, &'static str) {
         WKind::Date => (Type::DATE, "DATE"),
         WKind::Time => (Type::TIME, "TIME"),
         WKind::Bool => (Type::BOOL, "BOOLEAN"),
+        WKind::Timestamp => (Type::TIMESTAMP, "TIMESTAMP"),
     }
 }
 

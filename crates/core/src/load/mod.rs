@@ -12,15 +12,15 @@ pub mod roles;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Transaction};
 
 use crate::db::{error_text, quote_ident};
 use crate::frames::{self, FrameError};
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, manifest_run_ids};
 use crate::transform::ProcessedManifest;
-use crate::warehouse::{Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
+use crate::warehouse::{DELETED_AT, DELETED_BY_RUN, Role, VERSION_ORDER, WAREHOUSE_TABLES, WKind, WarehouseTable};
 
 /// The ledger of loaded runs (part of the first migration).
 pub const LEDGER_DDL: &str = "CREATE TABLE onyx_load_ledger (
@@ -299,6 +299,7 @@ pub async fn load_run(
             tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
             rows.insert(table.name.to_string(), changed);
         }
+        mark_deleted(&tx, &manifest).await.map_err(db("tombstones"))?;
         tx.execute(
             "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note) VALUES ($1, $2, 0, 'parked', $3)",
             &[&run_id, &serde_json::json!(rows), &serde_json::json!(park)],
@@ -374,9 +375,13 @@ pub async fn load_run(
             check_references(&tx, table, &stage, run_id, &limits).await?;
             tx.execute(append.as_str(), &[]).await.map_err(db(table.name))?
         };
+        if table.is_fact() {
+            mark_late_versions(&tx, table, &stage).await.map_err(db(table.name))?;
+        }
         tx.batch_execute(&format!("DROP TABLE {stage}")).await.map_err(db(table.name))?;
         rows.insert(table.name.to_string(), changed);
     }
+    mark_deleted(&tx, &manifest).await.map_err(db("tombstones"))?;
     let quarantined = (manifest.quarantined_rows + conflicts) as i64;
     tx.execute(
         "INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows) VALUES ($1, $2, $3)",
@@ -393,6 +398,69 @@ pub async fn load_run(
         parked: None,
         bulk_tables,
     }))
+}
+
+/// Marks the rows whose source rows the run's reconciliation found deleted (see
+/// [`crate::extract::reconcile`]): `deleted_at` and `deleted_by_run` on a dimension row and on
+/// every version of a fact read before the delete was seen; nothing is removed.
+async fn mark_deleted(tx: &Transaction<'_>, manifest: &ProcessedManifest) -> Result<(), tokio_postgres::Error> {
+    let deleted_at = manifest.deleted_at.clone().unwrap_or_default();
+    for tombstones in &manifest.tombstones {
+        let Some(table) = WarehouseTable::named(&tombstones.table).filter(|t| t.marks_deletes()) else {
+            tracing::error!(
+                stage = "load",
+                run_id = manifest.run_id,
+                table = tombstones.table,
+                "tombstones for a table that has no deletion marks: ignored"
+            );
+            continue;
+        };
+        let (low, high): (Vec<i64>, Vec<i64>) = tombstones.keys.ranges().iter().copied().unzip();
+        let marked =
+            tx.execute(mark_deleted_sql(table).as_str(), &[&deleted_at, &manifest.run_id, &low, &high]).await?;
+        tracing::info!(stage = "load", run_id = manifest.run_id, table = table.name, keys = %tombstones.keys, marked, "rows deleted from the source marked");
+    }
+    Ok(())
+}
+
+/// Marks the rows of `table` whose key is in the ranges `$3`/`$4` (`$1` the time, `$2` the run).
+/// A fact version read after the delete was seen (a key used again) is not marked.
+pub fn mark_deleted_sql(table: &WarehouseTable) -> String {
+    let (name, key) = (table.name, table.key);
+    let later = if table.is_fact() { format!(" AND t.{VERSION_ORDER} < $2::text") } else { String::new() };
+    format!(
+        "UPDATE {name} AS t SET {DELETED_AT} = $1::text::timestamp, {DELETED_BY_RUN} = $2::text
+         FROM unnest($3::int8[], $4::int8[]) AS r(low, high)
+         WHERE t.{key} BETWEEN r.low AND r.high AND t.{DELETED_AT} IS NULL{later}"
+    )
+}
+
+/// A fact version appended now but read before its key was found deleted (a held or requeued
+/// version released later) takes the delete's marks: it must not become current again.
+async fn mark_late_versions(
+    tx: &Transaction<'_>,
+    table: &WarehouseTable,
+    stage: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let (name, key) = (table.name, table.key);
+    // Through the partial index of marked rows: nothing to do in a warehouse without deletes.
+    let any =
+        tx.query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name} WHERE {DELETED_AT} IS NOT NULL)"), &[]).await?;
+    if !any.get::<_, bool>(0) {
+        return Ok(());
+    }
+    tx.execute(
+        &format!(
+            "UPDATE {name} AS t SET {DELETED_AT} = d.{DELETED_AT}, {DELETED_BY_RUN} = d.{DELETED_BY_RUN}
+             FROM (SELECT DISTINCT ON ({key}) {key}, {DELETED_AT}, {DELETED_BY_RUN} FROM {name}
+                   WHERE {DELETED_AT} IS NOT NULL AND {key} IN (SELECT {key} FROM {stage})
+                   ORDER BY {key}, {DELETED_BY_RUN} DESC) d
+             WHERE t.{key} = d.{key} AND t.{DELETED_AT} IS NULL AND t.{VERSION_ORDER} < d.{DELETED_BY_RUN}"
+        ),
+        &[],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Logs an ERROR for every staged version that conflicts with a loaded one (see
@@ -521,8 +589,12 @@ pub fn merge_sql(table: &WarehouseTable, stage: &str) -> String {
     let values: Vec<String> = table.data_columns().map(staged_expr).collect();
     match table.role {
         Role::Dimension => {
-            let updates: Vec<String> =
+            let mut updates: Vec<String> =
                 columns.iter().filter(|c| **c != table.key).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+            if table.marks_deletes() {
+                // The row is in the source again (a key reused after a delete).
+                updates.extend([format!("{DELETED_AT} = NULL"), format!("{DELETED_BY_RUN} = NULL")]);
+            }
             let action =
                 if updates.is_empty() { "NOTHING".to_string() } else { format!("UPDATE SET {}", updates.join(", ")) };
             format!(

@@ -22,6 +22,7 @@ pub use state::ReferenceState;
 
 use crate::extract::IngestionManifest;
 use crate::frames::{self, FrameError};
+use crate::key_ranges::KeyRanges;
 use crate::keys;
 use crate::storage::{ObjectStore, StorageError, latest_manifest_key, manifest_run_ids};
 use crate::tables::{SOURCE_TABLES, STAFF, SourceTable};
@@ -93,6 +94,86 @@ pub struct ProcessedManifest {
     /// Requeue requests (`_requeue/…`) this run consumed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requeue_requests: Vec<String>,
+    /// Keys found deleted from the source by the extract's reconciliation, per warehouse table:
+    /// the load marks their rows (`deleted_at`, `deleted_by_run`), it removes nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tombstones: Vec<Tombstones>,
+    /// When the extract found them gone: its snapshot's time on the source's clock
+    /// (`YYYY-MM-DDTHH:MM:SS.ffffff`); the deletes happened before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// The tombstones as Parquet for the lake (`tombstones/…`, see [`crate::lake::TOMBSTONES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tombstone_object: Option<String>,
+}
+
+/// The keys of one warehouse table whose source rows are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstones {
+    pub table: String,
+    pub keys: KeyRanges,
+}
+
+/// The warehouse tables keyed by a source table's own key, which a delete of its rows marks
+/// (`department` has none: its columns live on in `dim_staff`, whose rows are the staff's).
+pub fn tombstoned_tables(source: &str) -> &'static [&'static WarehouseTable] {
+    use crate::warehouse::*;
+    match source {
+        "currency" => &[&DIM_CURRENCY],
+        "address" => &[&DIM_LOCATION],
+        "counterparty" => &[&DIM_COUNTERPARTY],
+        "staff" => &[&DIM_STAFF],
+        "design" => &[&DIM_DESIGN],
+        "payment_type" => &[&DIM_PAYMENT_TYPE],
+        "transaction" => &[&DIM_TRANSACTION],
+        "sales_order" => &[&FACT_SALES_ORDER],
+        "purchase_order" => &[&FACT_PURCHASE_ORDER],
+        "payment" => &[&FACT_PAYMENT],
+        _ => &[],
+    }
+}
+
+/// Writes a run's tombstones for the lake (nothing when there are none).
+async fn write_tombstones(
+    processed: &dyn ObjectStore,
+    run_id: &str,
+    deleted_at: &str,
+    tombstones: &[Tombstones],
+) -> Result<Option<String>, TransformError> {
+    if tombstones.is_empty() {
+        return Ok(None);
+    }
+    let at = deleted_at.replacen('T', " ", 1);
+    let mut rows = Vec::new();
+    for tombstone in tombstones {
+        for &(from, to) in tombstone.keys.ranges() {
+            // Source keys are INT; a range reaching past them is clipped to what a row can have.
+            let clip = |k: i64| k.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            rows.push(vec![
+                Cell::text(&tombstone.table),
+                Cell::Int(clip(from)),
+                Cell::Int(clip(to)),
+                Cell::text(run_id),
+                Cell::text(&at),
+            ]);
+        }
+    }
+    let key = keys::processed_part(crate::lake::TOMBSTONES.name, run_id, 0);
+    processed.put(&key, frames::to_parquet(&crate::lake::TOMBSTONES, &rows)?).await?;
+    Ok(Some(key))
+}
+
+/// The tombstones of an ingestion run, per warehouse table; the state forgets the deleted
+/// reference rows.
+fn tombstones_of(manifest: &IngestionManifest, state: &mut ReferenceState) -> Vec<Tombstones> {
+    let mut tombstones = Vec::new();
+    for table in manifest.tables.iter().filter(|t| !t.deleted.is_empty()) {
+        state.forget_rows(&table.table, &table.deleted);
+        for target in tombstoned_tables(&table.table) {
+            tombstones.push(Tombstones { table: target.name.to_string(), keys: table.deleted.clone() });
+        }
+    }
+    tombstones
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,7 +271,7 @@ pub async fn transform_pending(
     let mut done = Vec::new();
     for run_id in pending {
         let run = match crate::runs::parking(processed, &run_id).await? {
-            Some(park) => write_parked(processed, &run_id, previous.as_deref(), &mut state, park).await?,
+            Some(park) => write_parked(ingestion, processed, &run_id, previous.as_deref(), &mut state, park).await?,
             None => match transform_one(ingestion, processed, &run_id, previous.as_deref(), &mut state).await {
                 Ok(run) => run,
                 Err(error) => {
@@ -230,8 +311,10 @@ async fn dim_date_extent(
 }
 
 /// A parked run's processed manifest: no rows, the state unchanged, the park record carried so
-/// the load records it too.
+/// the load records it too. Its tombstones are kept: later runs never report those deletes again,
+/// and marking a row cannot fail on its content.
 async fn write_parked(
+    ingestion: &dyn ObjectStore,
     processed: &dyn ObjectStore,
     run_id: &str,
     previous: Option<&str>,
@@ -240,6 +323,16 @@ async fn write_parked(
 ) -> Result<TransformedRun, TransformError> {
     let started = Instant::now();
     tracing::warn!(stage = "transform", run_id, reason = park.reason, by = park.by, "run is parked: passed over");
+    let source_manifest = keys::manifest(run_id);
+    let (tombstones, deleted_at) = match ingestion.get(&source_manifest).await {
+        Ok(bytes) => match serde_json::from_slice::<IngestionManifest>(&bytes) {
+            Ok(manifest) => (tombstones_of(&manifest, state), Some(manifest.snapshot_time)),
+            Err(_) => (Vec::new(), None),
+        },
+        Err(_) => (Vec::new(), None),
+    };
+    let tombstone_object =
+        write_tombstones(processed, run_id, deleted_at.as_deref().unwrap_or_default(), &tombstones).await?;
     state.after_run = Some(run_id.to_string());
     let state_object = keys::state(run_id);
     processed.put(&state_object, to_json(state, &state_object)?).await?;
@@ -255,6 +348,9 @@ async fn write_parked(
         problem: None,
         parked: Some(park),
         held_rows: state.held.len() as u64,
+        deleted_at: deleted_at.filter(|_| !tombstones.is_empty()),
+        tombstones,
+        tombstone_object,
         ..ProcessedManifest::default()
     };
     let manifest_key = keys::manifest(run_id);
@@ -369,6 +465,7 @@ async fn transform_one(
             ),
         });
     }
+    let tombstones = tombstones_of(&manifest, state);
     // Operators' requeue requests not consumed yet: their lines are applied with the held ones.
     let (requests, requeued) = requeue::pending(processed, state).await?;
     let mut requeued_by_table: BTreeMap<String, Vec<model::Requeued>> = BTreeMap::new();
@@ -436,6 +533,7 @@ async fn transform_one(
         processed.put(&key, body).await?;
         Some(key)
     };
+    let tombstone_object = write_tombstones(processed, run_id, &manifest.snapshot_time, &tombstones).await?;
     let state_object = keys::state(run_id);
     processed.put(&state_object, to_json(state, &state_object)?).await?;
     let manifest = ProcessedManifest {
@@ -452,6 +550,9 @@ async fn transform_one(
         flagged_rows: quarantine.iter().filter(|q| q.level == model::Level::Warning).count() as u64,
         held_rows: state.held.len() as u64,
         requeue_requests: requests,
+        deleted_at: Some(manifest.snapshot_time.clone()).filter(|_| !tombstones.is_empty()),
+        tombstones,
+        tombstone_object,
     };
     let manifest_key = keys::manifest(run_id);
     processed.put(&manifest_key, to_json(&manifest, &manifest_key)?).await?;

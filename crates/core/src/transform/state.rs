@@ -83,6 +83,17 @@ impl ReferenceState {
         self.rows.entry(table.to_string()).or_default().insert(id, row);
     }
 
+    /// Forgets the reference rows of `table` whose keys are in `deleted` (gone from the source):
+    /// a later change of their department or address must not emit them again.
+    pub fn forget_rows(&mut self, table: &str, deleted: &crate::key_ranges::KeyRanges) {
+        if let Some(rows) = self.rows.get_mut(table) {
+            rows.retain(|id, _| !deleted.contains(i64::from(*id)));
+        }
+        if let Some(orders) = self.row_orders.get_mut(table) {
+            orders.retain(|id, _| !deleted.contains(i64::from(*id)));
+        }
+    }
+
     pub fn set_row_order(&mut self, table: &str, id: i32, version_order: String) {
         self.row_orders.entry(table.to_string()).or_default().insert(id, version_order);
     }

@@ -1,0 +1,225 @@
+//! Deletes as tombstones (issue #22 item 6, invariant 11): reading by commit visibility cannot see
+//! a row that is gone, so a run reconciles keys (`extract::reconcile`: per-bucket counts and key
+//! sums in the run's snapshot against the keys delivered so far, key lists only where a bucket
+//! differs). Keys found gone become the run's `deleted` keys, the transform's tombstones, and the
+//! load's `deleted_at`/`deleted_by_run` marks; the `*_current` and analysis views leave them out,
+//! nothing is removed, and a warehouse rebuilt from the ingestion bucket has the same marks.
+//! Against real PostgreSQL.
+
+use std::time::Duration;
+
+use onyx_core::extract::{self, ExtractOptions, IngestionManifest};
+use onyx_core::storage::ObjectStore;
+use onyx_core::tokio_postgres::Client;
+use onyx_core::verify::{self, VerifyOptions};
+use onyx_core::{load, transform};
+
+use crate::support::{TestDb, local_dir, warehouse_db};
+
+fn reconciling_every(every: Duration) -> ExtractOptions {
+    ExtractOptions { reconcile_every: every, ..ExtractOptions::default() }
+}
+
+/// Extract (with `options`), transform and load every pending run.
+async fn run(
+    source: &mut Client,
+    ingestion: &dyn ObjectStore,
+    processed: &dyn ObjectStore,
+    warehouse: &mut Client,
+    options: &ExtractOptions,
+) -> IngestionManifest {
+    let extracted = extract::run(source, ingestion, options).await.expect("extract");
+    transform::transform_pending(ingestion, processed, None).await.expect("transform");
+    load::load_pending(warehouse, processed, None, &Default::default()).await.expect("load");
+    extracted.manifest
+}
+
+async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+async fn assert_verifies_clean(source: &mut Client, warehouse: &Client, ingestion: &dyn ObjectStore) {
+    let report = verify::verify(source, warehouse, ingestion, &VerifyOptions::default()).await.expect("verify");
+    assert!(report.is_clean(), "onyx verify finds differences: {report:#?}");
+}
+
+/// Mechanism: `reconcile::gone` in the reconciling run's snapshot, `transform::tombstones_of`,
+/// `load::mark_deleted_sql`, the V6 views. A sales order deleted with its transaction and
+/// payments, and a design inserted and deleted between two reconciliations (delivered by a run
+/// that did not reconcile), are marked in the warehouse and leave the current and analysis
+/// views; every version stays. On main the deleted order stayed in `fact_sales_order_current`
+/// and `onyx verify` reported 3 differences. A key used again afterwards is current again.
+#[tokio::test]
+async fn deleted_rows_are_marked_and_leave_the_current_and_analysis_views() {
+    let db = TestDb::seeded("del_marks").await;
+    let mut source = db.connect().await;
+    let (_, ingestion, _) = local_dir("del-marks-in");
+    let (_, processed, _) = local_dir("del-marks-out");
+    let (_wh, mut warehouse) = warehouse_db("del_marks_wh").await;
+    let (every_run, rarely) = (reconciling_every(Duration::ZERO), reconciling_every(Duration::from_secs(86_400)));
+    let first = run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &every_run).await;
+    assert!(first.keys_reconciled_by.is_none(), "nothing delivered before the first run: nothing to reconcile");
+    let second = run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &rarely).await;
+    assert_eq!(second.keys_reconciled_by.as_deref(), Some(second.run_id.as_str()), "never reconciled: due");
+    assert_eq!(second.deleted_rows(), 0);
+
+    // A design delivered by a run that does not reconcile, then deleted.
+    let design: i32 = source
+        .query_one(
+            "INSERT INTO design (design_name, file_location, file_name) VALUES ('Short-lived', '/x', 'x.json')
+             RETURNING design_id",
+            &[],
+        )
+        .await
+        .expect("design")
+        .get(0);
+    let third = run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &rarely).await;
+    assert_eq!(third.keys_reconciled_by.as_deref(), Some(second.run_id.as_str()), "not due yet");
+    assert_eq!(count(&warehouse, &format!("SELECT count(*) FROM dim_design WHERE design_id = {design}")).await, 1);
+
+    let order: i32 = source
+        .query_one(
+            "SELECT o.sales_order_id FROM sales_order o JOIN transaction t USING (sales_order_id)
+             JOIN payment p USING (transaction_id) ORDER BY 1 LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("an order with payments")
+        .get(0);
+    let payments = count(
+        &source,
+        &format!("SELECT count(*) FROM payment JOIN transaction USING (transaction_id) WHERE sales_order_id = {order}"),
+    )
+    .await;
+    let versions_before =
+        count(&warehouse, &format!("SELECT count(*) FROM fact_sales_order WHERE sales_order_id = {order}")).await;
+    let orders_before = count(&warehouse, "SELECT sum(orders)::int8 FROM sales_by_design").await;
+    source
+        .batch_execute(&format!(
+            "BEGIN;
+             DELETE FROM payment WHERE transaction_id IN (SELECT transaction_id FROM transaction WHERE sales_order_id = {order});
+             DELETE FROM transaction WHERE sales_order_id = {order};
+             DELETE FROM sales_order WHERE sales_order_id = {order};
+             DELETE FROM design WHERE design_id = {design};
+             COMMIT;"
+        ))
+        .await
+        .expect("deletes");
+
+    let fourth = run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &every_run).await;
+    let deleted = |table: &str| fourth.table(table).map(|t| t.deleted.to_string()).unwrap_or_default();
+    assert_eq!(deleted("sales_order"), order.to_string());
+    assert_eq!(deleted("design"), design.to_string());
+    assert_eq!(fourth.table("payment").map(|t| t.deleted.len()), Some(payments as u64));
+    assert_eq!(fourth.deleted_rows(), 3 + payments as u64, "order, its transaction, its payments, the design");
+
+    let marked = |table: &str, key: &str, id: i32| {
+        format!(
+            "SELECT count(*) FROM {table} WHERE {key} = {id} AND deleted_at IS NOT NULL AND deleted_by_run = '{}'",
+            fourth.run_id
+        )
+    };
+    assert_eq!(
+        count(&warehouse, &marked("fact_sales_order", "sales_order_id", order)).await,
+        versions_before,
+        "every version marked"
+    );
+    assert_eq!(
+        count(&warehouse, &format!("SELECT count(*) FROM fact_sales_order WHERE sales_order_id = {order}")).await,
+        versions_before,
+        "nothing removed"
+    );
+    assert_eq!(count(&warehouse, &marked("dim_design", "design_id", design)).await, 1);
+    assert_eq!(
+        count(&warehouse, &format!("SELECT count(*) FROM fact_sales_order_current WHERE sales_order_id = {order}"))
+            .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &warehouse,
+            &format!(
+                "SELECT count(*) FROM fact_payment_current p JOIN dim_transaction t USING (transaction_id)
+                 WHERE t.sales_order_id = {order}"
+            )
+        )
+        .await,
+        0,
+        "the order's payments left fact_payment_current"
+    );
+    assert_eq!(count(&warehouse, "SELECT sum(orders)::int8 FROM sales_by_design").await, orders_before - 1);
+    assert_eq!(
+        count(&warehouse, "SELECT count(*) FROM dim_transaction WHERE deleted_at IS NOT NULL").await,
+        1,
+        "the order's transaction"
+    );
+    assert_verifies_clean(&mut source, &warehouse, ingestion.as_ref()).await;
+
+    // The same key used again: current again, the old versions still marked.
+    source
+        .batch_execute(&format!(
+            "INSERT INTO sales_order (sales_order_id, design_id, staff_id, counterparty_id, units_sold, unit_price,
+                currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)
+             SELECT {order}, min(design_id), 1, 1, 7, 2.50, 1, '2026-12-10', '2026-12-11', 1 FROM design"
+        ))
+        .await
+        .expect("key used again");
+    run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &every_run).await;
+    assert_eq!(
+        count(
+            &warehouse,
+            &format!("SELECT count(*) FROM fact_sales_order_current WHERE sales_order_id = {order} AND units_sold = 7")
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&warehouse, &marked("fact_sales_order", "sales_order_id", order)).await, versions_before);
+    assert_verifies_clean(&mut source, &warehouse, ingestion.as_ref()).await;
+
+    // Invariant 9: a warehouse rebuilt from the ingestion bucket has the same marks.
+    let (_, processed_again, _) = local_dir("del-marks-rebuilt");
+    let (_wh2, mut rebuilt) = warehouse_db("del_marks_rebuilt").await;
+    transform::transform_pending(ingestion.as_ref(), processed_again.as_ref(), None).await.expect("transform again");
+    load::load_pending(&mut rebuilt, processed_again.as_ref(), None, &Default::default()).await.expect("load again");
+    let marks =
+        "SELECT count(*) FROM (SELECT sales_order_id, deleted_by_run FROM fact_sales_order WHERE deleted_at IS NOT NULL
+                  UNION ALL SELECT design_id, deleted_by_run FROM dim_design WHERE deleted_at IS NOT NULL
+                  UNION ALL SELECT payment_id, deleted_by_run FROM fact_payment WHERE deleted_at IS NOT NULL) m";
+    assert_eq!(count(&rebuilt, marks).await, count(&warehouse, marks).await);
+    assert!(count(&rebuilt, marks).await > 0);
+}
+
+/// Mechanism: `reconcile::delivered_before` for a predecessor written before deletes were
+/// reconciled (no `delivered_keys`): every key up to the table's largest counts as delivered, so
+/// rows deleted before the upgrade are marked by the first reconciliation after it.
+#[tokio::test]
+async fn the_first_reconciliation_after_an_upgrade_finds_rows_deleted_before_it() {
+    let db = TestDb::seeded("del_upgrade").await;
+    let mut source = db.connect().await;
+    let (_, ingestion, ingestion_dir) = local_dir("del-upgrade-in");
+    let (_, processed, _) = local_dir("del-upgrade-out");
+    let (_wh, mut warehouse) = warehouse_db("del_upgrade_wh").await;
+    let first =
+        run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &ExtractOptions::default()).await;
+    // As an older build wrote it: no key bookkeeping.
+    let path = ingestion_dir.join(onyx_core::keys::manifest(&first.run_id));
+    let mut old: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("manifest")).expect("json");
+    old.as_object_mut().expect("object").remove("delivered_keys");
+    std::fs::write(&path, serde_json::to_vec_pretty(&old).expect("json")).expect("rewrite");
+
+    let payment: i32 = source.query_one("SELECT max(payment_id) - 1 FROM payment", &[]).await.expect("payment").get(0);
+    source.batch_execute(&format!("DELETE FROM payment WHERE payment_id = {payment}")).await.expect("delete");
+    let after =
+        run(&mut source, ingestion.as_ref(), processed.as_ref(), &mut warehouse, &ExtractOptions::default()).await;
+    assert_eq!(
+        after.keys_reconciled_by.as_deref(),
+        Some(after.run_id.as_str()),
+        "reconciled at once after the upgrade"
+    );
+    assert_eq!(after.table("payment").map(|t| t.deleted.to_string()), Some(payment.to_string()));
+    assert_eq!(
+        count(&warehouse, &format!("SELECT count(*) FROM fact_payment_current WHERE payment_id = {payment}")).await,
+        0
+    );
+    assert_verifies_clean(&mut source, &warehouse, ingestion.as_ref()).await;
+}
