@@ -119,7 +119,7 @@ def copy_floor(tag):
 def measure(tag, scale, repeat):
     rows = seed(tag, scale)
     env = environment(tag)
-    samples = {k: [] for k in ["extract", "transform", "load", "run", "no_change", "one_percent"]}
+    samples = {k: [] for k in ["extract", "transform", "load", "run", "no_change", "reconcile", "one_percent"]}
     floors = {"copy_out": [], "copy_in": []}
     per_run = {}
     for _ in range(repeat):
@@ -133,6 +133,8 @@ def measure(tag, scale, repeat):
         reset_pipeline(tag)
         samples["run"].append(timed([ONYX, "run"], env))
         samples["no_change"].append(timed([ONYX, "run"], env))
+        # The same with a key reconciliation (deletes): its cost is the difference.
+        samples["reconcile"].append(timed([ONYX, "run"], dict(env, ONYX_RECONCILE_EVERY="0s")))
         psql(f"bench_{tag}_src", "UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id % 100 = 0")
         samples["one_percent"].append(timed([ONYX, "run"], env))
         copy_out, copy_in = copy_floor(tag)
@@ -142,7 +144,7 @@ def measure(tag, scale, repeat):
     for name, values in samples.items():
         result[name] = {"seconds": statistics.median(v[0] for v in values),
                         "peak_rss_mib": statistics.median(v[1] for v in values)}
-        result[name]["rows_per_s"] = rows / result[name]["seconds"] if name not in ("no_change", "one_percent") else None
+        result[name]["rows_per_s"] = rows / result[name]["seconds"] if name not in ("no_change", "reconcile", "one_percent") else None
     for name, values in floors.items():
         result[name] = {"seconds": statistics.median(values)}
     floor = result["copy_out"]["seconds"] + result["copy_in"]["seconds"]
@@ -211,7 +213,8 @@ def main():
     print(f"\n| dataset | rows | stage | wall s (median) | rows/s | peak RSS MiB |")
     print("|---|---:|---|---:|---:|---:|")
     labels = {"extract": "extract", "transform": "transform", "load": "load", "run": "onyx run (full)",
-              "no_change": "onyx run, no changes", "one_percent": "onyx run, 1% payments changed",
+              "no_change": "onyx run, no changes", "reconcile": "onyx run, no changes, keys reconciled",
+              "one_percent": "onyx run, 1% payments changed",
               "copy_out": "floor: COPY out to /dev/null", "copy_in": "floor: COPY into empty tables"}
     for dataset, result in results.items():
         if not isinstance(result, dict) or "rows" not in result:

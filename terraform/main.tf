@@ -142,6 +142,7 @@ module "extract" {
     ONYX_INGESTION       = "s3://${module.ingestion_bucket.id}"
     ONYX_SOURCE_TIMEZONE = var.source_timezone
     ONYX_MAX_RUN_ROWS    = var.max_run_rows
+    ONYX_RECONCILE_EVERY = var.reconcile_every
   })
 }
 

@@ -70,6 +70,16 @@ variable "max_run_rows" {
   }
 }
 
+variable "reconcile_every" {
+  description = "ONYX_RECONCILE_EVERY of the extract function: how often a run compares the keys it delivered with the source's to find deleted rows, which the warehouse then marks (deleted_at). A duration such as 1h or 30m; 0s reconciles on every run."
+  type        = string
+  default     = "1h"
+  validation {
+    condition     = can(regex("^[0-9]+(s|m|h|d)$", var.reconcile_every))
+    error_message = "reconcile_every must be a whole number with a unit: s, m, h or d (e.g. 1h)."
+  }
+}
+
 variable "rust_log" {
   description = "RUST_LOG filter of every function."
   type        = string

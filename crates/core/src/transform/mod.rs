@@ -163,17 +163,38 @@ async fn write_tombstones(
     Ok(Some(key))
 }
 
-/// The tombstones of an ingestion run, per warehouse table; the state forgets the deleted
-/// reference rows.
-fn tombstones_of(manifest: &IngestionManifest, state: &mut ReferenceState) -> Vec<Tombstones> {
+/// The tombstones of an ingestion run, per warehouse table. The state forgets the deleted
+/// reference rows, and drops the held rows of deleted keys (listed as warnings: a held version
+/// released later would make a deleted row current again).
+fn tombstones_of(manifest: &IngestionManifest, state: &mut ReferenceState) -> (Vec<Tombstones>, Vec<Quarantined>) {
     let mut tombstones = Vec::new();
+    let mut dropped = Vec::new();
     for table in manifest.tables.iter().filter(|t| !t.deleted.is_empty()) {
         state.forget_rows(&table.table, &table.deleted);
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.held)
+            .into_iter()
+            .partition(|h| h.table == table.table && h.key.is_some_and(|k| table.deleted.contains(k)));
+        state.held = kept;
+        dropped.extend(gone.into_iter().map(|held| Quarantined {
+            table: held.table,
+            source_object: held.source_object,
+            line: held.line,
+            key: held.key,
+            column: held.column,
+            reason: format!(
+                "held ({}), then deleted from the source (found by run {}): dropped",
+                held.reason, manifest.run_id
+            ),
+            row: Value::Object(held.row),
+            level: model::Level::Warning,
+            held: false,
+            version_order: Some(held.version_order),
+        }));
         for target in tombstoned_tables(&table.table) {
             tombstones.push(Tombstones { table: target.name.to_string(), keys: table.deleted.clone() });
         }
     }
-    tombstones
+    (tombstones, dropped)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,7 +347,14 @@ async fn write_parked(
     let source_manifest = keys::manifest(run_id);
     let (tombstones, deleted_at) = match ingestion.get(&source_manifest).await {
         Ok(bytes) => match serde_json::from_slice::<IngestionManifest>(&bytes) {
-            Ok(manifest) => (tombstones_of(&manifest, state), Some(manifest.snapshot_time)),
+            // A parked run writes no quarantine: what it drops from the held rows is logged.
+            Ok(manifest) => {
+                let (tombstones, dropped) = tombstones_of(&manifest, state);
+                for entry in dropped {
+                    tracing::warn!(stage = "transform", run_id, table = entry.table, key = ?entry.key, "{}", entry.reason);
+                }
+                (tombstones, Some(manifest.snapshot_time))
+            }
             Err(_) => (Vec::new(), None),
         },
         Err(_) => (Vec::new(), None),
@@ -465,7 +493,8 @@ async fn transform_one(
             ),
         });
     }
-    let tombstones = tombstones_of(&manifest, state);
+    let (tombstones, dropped) = tombstones_of(&manifest, state);
+    quarantine.extend(dropped);
     // Operators' requeue requests not consumed yet: their lines are applied with the held ones.
     let (requests, requeued) = requeue::pending(processed, state).await?;
     let mut requeued_by_table: BTreeMap<String, Vec<model::Requeued>> = BTreeMap::new();
