@@ -2,6 +2,7 @@
 //! They need PostgreSQL and moto's server: run them with `make test`.
 
 mod bounded_runs;
+mod cli;
 mod continuity;
 mod db_tls;
 mod deletes;

@@ -368,14 +368,30 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn open_ingestion(ingestion: Ingestion) -> anyhow::Result<Store> {
-    let location = config::location(ingestion.ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?;
-    Ok(location.open().await?)
+/// What a command does with a bucket: one it only reads (or adds a marker to) must exist, so a
+/// mistyped path is an error rather than an empty bucket; one it may be the first to write is
+/// created by that write.
+#[derive(Clone, Copy)]
+enum Access {
+    Reads,
+    Writes,
 }
 
-async fn open_processed(processed: Processed) -> anyhow::Result<Store> {
+async fn open_location(location: onyx_core::storage::Location, access: Access) -> anyhow::Result<Store> {
+    Ok(match access {
+        Access::Reads => location.open_existing().await?,
+        Access::Writes => location.open().await?,
+    })
+}
+
+async fn open_ingestion(ingestion: Ingestion, access: Access) -> anyhow::Result<Store> {
+    let location = config::location(ingestion.ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?;
+    open_location(location, access).await
+}
+
+async fn open_processed(processed: Processed, access: Access) -> anyhow::Result<Store> {
     let location = config::location(processed.processed, config::ENV_PROCESSED, "the processed bucket (--processed)")?;
-    Ok(location.open().await?)
+    open_location(location, access).await
 }
 
 /// The warehouse, if one is configured (reports that can do without it).
@@ -439,7 +455,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Extract { source, ingestion, lag } => {
             let source = config::source(source.source_url)?;
-            let store = open_ingestion(ingestion).await?;
+            let store = open_ingestion(ingestion, Access::Writes).await?;
             let options = lag.options()?;
             let mut client = source.connect("source").await?;
             // Consecutive runs until nothing is pending (a source larger than one run).
@@ -461,8 +477,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Transform { ingestion, processed, run } => {
-            let ingestion = open_ingestion(ingestion).await?;
-            let processed = open_processed(processed).await?;
+            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
+            let processed = open_processed(processed, Access::Writes).await?;
             let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), run.as_deref()).await?;
             if runs.is_empty() {
                 println!("nothing to transform: every run is already transformed");
@@ -472,7 +488,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Load { processed, warehouse, run } => {
-            let processed = open_processed(processed).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             let mut client = connect_warehouse(warehouse).await?;
             let runs =
                 load::load_pending(&mut client, processed.as_ref(), run.as_deref(), &load::LoadOptions::default())
@@ -514,8 +530,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Runs { ingestion, processed, warehouse } => {
-            let ingestion = open_ingestion(ingestion).await?;
-            let processed = open_processed(processed).await?;
+            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             let client = optional_warehouse(warehouse).await?;
             let runs = ops::runs(ingestion.as_ref(), processed.as_ref(), client.as_ref()).await?;
             print!("{}", summary::runs_table(&runs));
@@ -531,8 +547,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 (Some(stack), None, false) => Processed { processed: Some(format!("s3://{}", stack.processed_bucket)) },
                 _ => processed,
             };
-            let ingestion = open_ingestion(ingestion).await?;
-            let processed = open_processed(processed).await?;
+            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             let warehouse = optional_warehouse(warehouse).await?;
             let source = match config::source(source.source_url) {
                 Ok(target) => Some(target.connect("source").await?),
@@ -580,12 +596,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Quarantine { action: None, processed, recent } => {
-            let processed = open_processed(processed).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             let listed = transform::requeue::list(processed.as_ref(), recent).await?;
             print!("{}", summary::quarantine_table(&listed));
         }
         Command::Quarantine { action: Some(QuarantineAction::Requeue { processed, runs, recent, reason }), .. } => {
-            let processed = open_processed(processed).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             let runs = if runs.is_empty() {
                 transform::requeue::runs_with_quarantine(processed.as_ref(), recent)
                     .await?
@@ -607,8 +623,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Backfill { ingestion, processed, warehouse } => {
-            let ingestion = open_ingestion(ingestion).await?;
-            let processed = open_processed(processed).await?;
+            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
+            let processed = open_processed(processed, Access::Writes).await?;
             let mut client = connect_warehouse(warehouse).await?;
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} runs")?.progress_chars("=> "),
@@ -629,7 +645,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Verify { source, warehouse, ingestion, json } => {
-            let ingestion = open_ingestion(ingestion).await?;
+            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
             let mut source = config::source(source.source_url)?.connect("source").await?;
             let warehouse = connect_warehouse(warehouse).await?;
             let report = onyx_core::verify::verify(
@@ -661,8 +677,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 (None, None) => anyhow::bail!("name a run, or give --extract-answer"),
             };
-            let ingestion = open_ingestion(ingestion).await?;
-            let processed = open_processed(processed).await?;
+            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             // Read only: no migration, so the read-only onyx_reader role will do.
             let warehouse = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
             let started = std::time::Instant::now();
@@ -695,7 +711,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Park { run, reason, processed } => {
-            let processed = open_processed(processed).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             if onyx_core::keys::partition(&run).is_none() {
                 anyhow::bail!("{run:?} is not a run id (YYYYMMDDTHHMMSSmmm-xxxx)");
             }
@@ -704,7 +720,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("the transform and the load pass over it from now on; `onyx unpark {run}` puts it back");
         }
         Command::Unpark { run, processed } => {
-            let processed = open_processed(processed).await?;
+            let processed = open_processed(processed, Access::Reads).await?;
             if onyx_core::runs::parking(processed.as_ref(), &run).await?.is_none() {
                 anyhow::bail!("run {run} is not parked");
             }
@@ -719,8 +735,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Run { source, ingestion, processed, warehouse, lag } => {
             let source = config::source(source.source_url)?;
-            let ingestion = open_ingestion(ingestion).await?;
-            let processed = open_processed(processed).await?;
+            let ingestion = open_ingestion(ingestion, Access::Writes).await?;
+            let processed = open_processed(processed, Access::Writes).await?;
             let options = lag.options()?;
             let source_client = source.connect("source").await?;
             let mut warehouse_client = connect_warehouse(warehouse).await?;

@@ -32,6 +32,8 @@ pub enum StorageError {
     },
     #[error("invalid location {location:?}: {reason}")]
     BadLocation { location: String, reason: String },
+    #[error("{location} does not exist: {reason}")]
+    Missing { location: String, reason: String },
 }
 
 impl StorageError {
@@ -98,6 +100,30 @@ impl Location {
             return Err(bad("only local directories and s3:// locations are supported"));
         }
         Ok(Location::Local(text.into()))
+    }
+
+    /// Opens a location a command only reads: it must exist already, so that a mistyped
+    /// directory or bucket is an error and never reads as an empty bucket ("nothing to do").
+    /// The S3 check is the bucket's (`HeadBucket`); a prefix may be empty.
+    pub async fn open_existing(&self) -> Result<Store, StorageError> {
+        let missing = |reason: &str| StorageError::Missing { location: self.to_string(), reason: reason.into() };
+        match self {
+            Location::Local(dir) if !dir.is_dir() => {
+                return Err(missing("no such directory (nothing was ever written there; a mistyped path?)"));
+            }
+            Location::Local(_) => {}
+            Location::S3 { bucket, .. } => {
+                let head = s3::client().await.head_bucket().bucket(bucket).send().await;
+                if let Err(error) = head
+                    && error.as_service_error().is_some_and(|e| e.is_not_found())
+                {
+                    return Err(missing("no such bucket (a mistyped name, or another account or region?)"));
+                }
+                // Other answers (no permission to HeadBucket, say) are left to the reads, whose
+                // errors name the object.
+            }
+        }
+        self.open().await
     }
 
     /// Opens the location. S3 clients come from the standard AWS configuration chain (and
