@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{local_dir, onyx_binary, s3_bucket, unique};
+use crate::support::{TestDb, local_dir, onyx_binary, run_pipeline, s3_bucket, unique, warehouse_db};
 
 /// Runs `onyx` with `args`: its exit code, stdout and stderr.
 fn onyx(args: &[&str]) -> (Option<i32>, String, String) {
@@ -54,4 +54,89 @@ async fn a_bucket_a_command_reads_must_exist() {
     let (code, stdout, stderr) = onyx(&["quarantine", "--processed", &location.to_string()]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("nothing held"), "{stdout}");
+}
+
+/// Issue #24 item 1. Mechanism: `load::open_for_reading` behind `runs`, `status`, `report` and
+/// `verify`: a read-only session (`default_transaction_read_only`), never migrated, that checks
+/// the migration history and names `onyx migrate` when it is not there. On main,
+/// `onyx runs --warehouse-url <the ToteSys URL>` exited 0 and created the warehouse's tables and
+/// refinery's history inside the source, and with read-only credentials `runs` and `report` failed
+/// ("error asserting migrations table").
+#[tokio::test]
+async fn reading_commands_never_change_a_database_and_work_with_read_only_credentials() {
+    let source = TestDb::seeded("cli_ro_src").await;
+    let mut source_client = source.connect().await;
+    let (_, ingestion, ingestion_dir) = local_dir("cli-ro-in");
+    let (_, processed, processed_dir) = local_dir("cli-ro-out");
+    let (warehouse, mut warehouse_client) = warehouse_db("cli_ro_wh").await;
+    run_pipeline(&mut source_client, ingestion.as_ref(), processed.as_ref(), &mut warehouse_client).await;
+    let (ingestion_arg, processed_arg) = (ingestion_dir.display().to_string(), processed_dir.display().to_string());
+    let report_dir = std::env::temp_dir().join(unique("onyx-cli-ro-report-"));
+    let report_arg = report_dir.display().to_string();
+    let tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'";
+    let source_tables: i64 = source_client.query_one(tables, &[]).await.expect("tables").get(0);
+
+    // Pointed at the source by mistake: an error that says what it found, and nothing created.
+    let reading = |url: &str| -> Vec<Vec<String>> {
+        vec![
+            vec![
+                "runs".into(),
+                "--ingestion".into(),
+                ingestion_arg.clone(),
+                "--processed".into(),
+                processed_arg.clone(),
+                "--warehouse-url".into(),
+                url.into(),
+            ],
+            vec![
+                "status".into(),
+                "--ingestion".into(),
+                ingestion_arg.clone(),
+                "--processed".into(),
+                processed_arg.clone(),
+                "--warehouse-url".into(),
+                url.into(),
+            ],
+            vec!["report".into(), "--warehouse-url".into(), url.into(), "--out".into(), report_arg.clone()],
+            vec![
+                "verify".into(),
+                "--source-url".into(),
+                source.url.clone(),
+                "--warehouse-url".into(),
+                url.into(),
+                "--ingestion".into(),
+                ingestion_arg.clone(),
+            ],
+        ]
+    };
+    for args in reading(&source.url) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = onyx(&args);
+        assert_ne!(code, Some(0), "onyx {} against the source must fail: {stdout}", args[0]);
+        assert!(
+            stderr.contains(&source.name) && stderr.contains("onyx migrate") && stderr.contains("no migration history"),
+            "onyx {} says what it found and which command changes it: {stderr}",
+            args[0]
+        );
+    }
+    let after: i64 = source_client.query_one(tables, &[]).await.expect("tables").get(0);
+    assert_eq!(after, source_tables, "no table created in the source");
+
+    // A login that may only read: every reading command works.
+    let reader = unique("onyx_ro_");
+    warehouse_client
+        .batch_execute(&format!(
+            "CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA public TO {reader};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};"
+        ))
+        .await
+        .expect("a read-only role");
+    let reader_url = warehouse.url.replacen("://root@", &format!("://{reader}@"), 1);
+    assert_ne!(reader_url, warehouse.url, "the test's URL names its user");
+    for args in reading(&reader_url) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, stdout, stderr) = onyx(&args);
+        assert_eq!(code, Some(0), "onyx {} as a read-only login: {stdout}\n{stderr}", args[0]);
+    }
+    assert!(report_dir.join("index.html").exists(), "the report was written");
 }

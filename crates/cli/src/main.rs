@@ -395,15 +395,21 @@ async fn open_processed(processed: Processed, access: Access) -> anyhow::Result<
 }
 
 /// The warehouse, if one is configured (reports that can do without it).
+/// The warehouse for a command that only reads it, when one is configured: a read-only session,
+/// never migrated (see [`read_warehouse`]).
 async fn optional_warehouse(warehouse: Warehouse) -> anyhow::Result<Option<onyx_core::tokio_postgres::Client>> {
-    match config::warehouse(warehouse.warehouse_url) {
-        Ok(target) => {
-            let mut client = target.connect("warehouse").await?;
-            load::migrate(&mut client).await?;
-            Ok(Some(client))
-        }
-        Err(_) => Ok(None),
+    if config::warehouse(warehouse.warehouse_url.clone()).is_err() {
+        return Ok(None);
     }
+    Ok(Some(read_warehouse(warehouse).await?))
+}
+
+/// The warehouse for a command that only reads it: a read-only session that works with
+/// read-only credentials, checked to be a migrated Onyx warehouse and never changed.
+async fn read_warehouse(warehouse: Warehouse) -> anyhow::Result<onyx_core::tokio_postgres::Client> {
+    let client = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
+    load::open_for_reading(&client).await?;
+    Ok(client)
 }
 
 async fn connect_warehouse(warehouse: Warehouse) -> anyhow::Result<onyx_core::tokio_postgres::Client> {
@@ -647,7 +653,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify { source, warehouse, ingestion, json } => {
             let ingestion = open_ingestion(ingestion, Access::Reads).await?;
             let mut source = config::source(source.source_url)?.connect("source").await?;
-            let warehouse = connect_warehouse(warehouse).await?;
+            let warehouse = read_warehouse(warehouse).await?;
             let report = onyx_core::verify::verify(
                 &mut source,
                 &warehouse,
@@ -729,7 +735,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::LakeSchema => print!("{}", onyx_core::lake::schema_json()),
         Command::Report { warehouse, out } => {
-            let client = connect_warehouse(warehouse).await?;
+            let client = read_warehouse(warehouse).await?;
             let report = report::write_report(&client, &out).await?;
             println!("report written: {} ({} charts)", report.index.display(), report.charts.len());
         }

@@ -51,6 +51,10 @@ pub enum LoadError {
     BadManifest { key: String, reason: String },
     #[error("warehouse migration failed: {reason}")]
     Migration { reason: String },
+    #[error(
+        "database {database} is not an Onyx warehouse this build can read: {found}. Reading commands never change a database; `onyx migrate` is the command that creates or upgrades the warehouse"
+    )]
+    NotMigrated { database: String, found: String },
     #[error("loading run {run_id}, table {table}: {reason}")]
     Database {
         run_id: String,
@@ -151,6 +155,29 @@ struct SessionLimits {
 pub async fn migrate(client: &mut Client) -> Result<Vec<String>, LoadError> {
     let report = with_migrate_lock(client, embedded::migrations::runner()).await?;
     Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+}
+
+/// For commands that only read the warehouse: makes the session read-only and checks, without
+/// changing anything, that the database holds the warehouse at this build's newest migration.
+pub async fn open_for_reading(client: &Client) -> Result<(), LoadError> {
+    let failed = |e: tokio_postgres::Error| LoadError::Migration { reason: crate::db::error_text(&e) };
+    client.batch_execute("SET default_transaction_read_only = on").await.map_err(failed)?;
+    let database: String = client.query_one("SELECT current_database()::text", &[]).await.map_err(failed)?.get(0);
+    let newest =
+        embedded::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0);
+    let applied = client.query_one("SELECT max(version)::int8 FROM refinery_schema_history", &[]).await;
+    let found = match applied {
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+            "it has no migration history (refinery_schema_history): no Onyx schema was ever created there (the source's URL, say?)".to_string()
+        }
+        Err(e) => return Err(failed(e)),
+        Ok(row) => match row.get::<_, Option<i64>>(0) {
+            Some(version) if version >= newest => return Ok(()),
+            Some(version) => format!("it is at schema version {version}, this build reads version {newest}"),
+            None => "its migration history is empty".to_string(),
+        },
+    };
+    Err(LoadError::NotMigrated { database, found })
 }
 
 /// Applies migrations up to and including `version` only (to test upgrades).
