@@ -140,3 +140,47 @@ async fn reading_commands_never_change_a_database_and_work_with_read_only_creden
     }
     assert!(report_dir.join("index.html").exists(), "the report was written");
 }
+
+/// Issue #24 item 5 (`park` accepts a run that does not exist). Mechanism: `run_exists` in
+/// `onyx park`: a run is known by its manifest in the processed bucket (or the ingestion bucket,
+/// given `--ingestion`) or by a failure a stage recorded. On main, parking a mistyped id printed
+/// "parked …" and wrote a park record for a run that never existed.
+#[tokio::test]
+async fn park_refuses_a_run_that_does_not_exist() {
+    let source = TestDb::seeded("cli_park_src").await;
+    let mut source_client = source.connect().await;
+    let (_, ingestion, ingestion_dir) = local_dir("cli-park-in");
+    let (_, processed, processed_dir) = local_dir("cli-park-out");
+    let (_warehouse, mut warehouse_client) = warehouse_db("cli_park_wh").await;
+    run_pipeline(&mut source_client, ingestion.as_ref(), processed.as_ref(), &mut warehouse_client).await;
+    let (ingestion_arg, processed_arg) = (ingestion_dir.display().to_string(), processed_dir.display().to_string());
+
+    let typo = "20261203T000000000-dead";
+    let (code, stdout, stderr) = onyx(&["park", typo, "--reason", "typo", "--processed", &processed_arg]);
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(stderr.contains(typo) && stderr.contains("does not exist"), "{stderr}");
+    assert!(!processed_dir.join(onyx_core::runs::PARKED_PREFIX).exists(), "no park record written");
+
+    // Extracted, not transformed yet: known to the ingestion bucket only.
+    source_client.batch_execute("UPDATE payment SET paid = NOT paid WHERE payment_id = 1").await.expect("change");
+    let pending = onyx_core::extract::run(&mut source_client, ingestion.as_ref(), &Default::default())
+        .await
+        .expect("extract")
+        .manifest
+        .run_id;
+    let (code, _, stderr) = onyx(&["park", &pending, "--reason", "known bad", "--processed", &processed_arg]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("--ingestion"), "says how to name it: {stderr}");
+    let (code, stdout, stderr) = onyx(&[
+        "park",
+        &pending,
+        "--reason",
+        "known bad",
+        "--processed",
+        &processed_arg,
+        "--ingestion",
+        &ingestion_arg,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains(&format!("parked {pending}")), "{stdout}");
+}

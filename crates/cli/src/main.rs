@@ -8,7 +8,7 @@ mod summary;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use onyx_core::storage::Store;
+use onyx_core::storage::{ObjectStore, Store};
 use onyx_core::{config, extract, handlers, load, ops, seed, simulate, transform};
 
 #[derive(Parser)]
@@ -252,10 +252,14 @@ enum Command {
         reason: String,
         #[command(flatten)]
         processed: Processed,
+        /// Where to find a run the transform has not reached yet (its ingestion manifest)
+        #[command(flatten)]
+        ingestion: Ingestion,
     },
     /// Put a parked run back in order: a stage that has not passed it yet treats it normally, and
     /// a rebuild (`onyx backfill`) includes it.
     Unpark {
+        /// The parked run's id, e.g. 20261128T070146578-4f77
         run: String,
         #[command(flatten)]
         processed: Processed,
@@ -416,6 +420,26 @@ async fn connect_warehouse(warehouse: Warehouse) -> anyhow::Result<onyx_core::to
     let mut client = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
     load::migrate(&mut client).await?;
     Ok(client)
+}
+
+/// Whether a run is known: its manifest in the processed bucket (or the ingestion bucket, when
+/// given), or a failure a stage recorded for it.
+async fn run_exists(
+    processed: &dyn ObjectStore,
+    ingestion: Option<&dyn ObjectStore>,
+    run: &str,
+) -> anyhow::Result<bool> {
+    let manifest = onyx_core::keys::manifest(run);
+    let found = |keys: Vec<String>| keys.contains(&manifest);
+    if found(processed.list(&manifest, None).await?) {
+        return Ok(true);
+    }
+    if let Some(ingestion) = ingestion
+        && found(ingestion.list(&manifest, None).await?)
+    {
+        return Ok(true);
+    }
+    Ok(onyx_core::runs::failures(processed).await?.iter().any(|f| f.run_id == run))
 }
 
 /// The deployed stack, when --stack or ONYX_STACK names one.
@@ -716,10 +740,25 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tokio::time::sleep(std::time::Duration::from_secs(interval.max(1))).await;
             }
         }
-        Command::Park { run, reason, processed } => {
+        Command::Park { run, reason, processed, ingestion } => {
             let processed = open_processed(processed, Access::Reads).await?;
             if onyx_core::keys::partition(&run).is_none() {
                 anyhow::bail!("{run:?} is not a run id (YYYYMMDDTHHMMSSmmm-xxxx)");
+            }
+            let ingestion = match config::location(ingestion.ingestion, config::ENV_INGESTION, "") {
+                Ok(location) => Some(location.open_existing().await?),
+                Err(_) => None,
+            };
+            if !run_exists(processed.as_ref(), ingestion.as_deref(), &run).await? {
+                let searched = match &ingestion {
+                    Some(ingestion) => format!("{} and {}", ingestion.location(), processed.location()),
+                    None => {
+                        format!("{} (give --ingestion for a run the transform has not reached)", processed.location())
+                    }
+                };
+                anyhow::bail!(
+                    "run {run} does not exist: no manifest and no recorded failure of it in {searched}; `onyx runs` lists the runs"
+                );
             }
             let record = onyx_core::runs::park(processed.as_ref(), &run, &reason, &onyx_core::runs::operator()).await?;
             println!("parked {run} (by {}, at {}): {reason}", record.by, record.at.to_rfc3339());
