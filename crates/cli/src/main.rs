@@ -372,19 +372,20 @@ async fn main() -> ExitCode {
     }
 }
 
-/// What a command does with a bucket: one it only reads (or adds a marker to) must exist, so a
-/// mistyped path is an error rather than an empty bucket; one it may be the first to write is
-/// created by that write.
+/// Whether a command needs a bucket to exist already: one it only reads (or adds a marker to)
+/// must, so a mistyped path is an error rather than an empty bucket; one it may be the first to
+/// write, or that is legitimately not written yet (the processed side of `status` before the
+/// first transform), is created by that write.
 #[derive(Clone, Copy)]
 enum Access {
-    Reads,
-    Writes,
+    MustExist,
+    MayBeNew,
 }
 
 async fn open_location(location: onyx_core::storage::Location, access: Access) -> anyhow::Result<Store> {
     Ok(match access {
-        Access::Reads => location.open_existing().await?,
-        Access::Writes => location.open().await?,
+        Access::MustExist => location.open_existing().await?,
+        Access::MayBeNew => location.open().await?,
     })
 }
 
@@ -485,7 +486,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Extract { source, ingestion, lag } => {
             let source = config::source(source.source_url)?;
-            let store = open_ingestion(ingestion, Access::Writes).await?;
+            let store = open_ingestion(ingestion, Access::MayBeNew).await?;
             let options = lag.options()?;
             let mut client = source.connect("source").await?;
             // Consecutive runs until nothing is pending (a source larger than one run).
@@ -507,8 +508,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Transform { ingestion, processed, run } => {
-            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
-            let processed = open_processed(processed, Access::Writes).await?;
+            let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
+            let processed = open_processed(processed, Access::MayBeNew).await?;
             let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), run.as_deref()).await?;
             if runs.is_empty() {
                 println!("nothing to transform: every run is already transformed");
@@ -518,7 +519,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Load { processed, warehouse, run } => {
-            let processed = open_processed(processed, Access::Reads).await?;
+            let processed = open_processed(processed, Access::MustExist).await?;
             let mut client = connect_warehouse(warehouse).await?;
             let runs =
                 load::load_pending(&mut client, processed.as_ref(), run.as_deref(), &load::LoadOptions::default())
@@ -560,8 +561,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Runs { ingestion, processed, warehouse } => {
-            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
-            let processed = open_processed(processed, Access::Reads).await?;
+            let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
+            let processed = open_processed(processed, Access::MayBeNew).await?;
             let client = optional_warehouse(warehouse).await?;
             let runs = ops::runs(ingestion.as_ref(), processed.as_ref(), client.as_ref()).await?;
             print!("{}", summary::runs_table(&runs));
@@ -577,8 +578,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 (Some(stack), None, false) => Processed { processed: Some(format!("s3://{}", stack.processed_bucket)) },
                 _ => processed,
             };
-            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
-            let processed = open_processed(processed, Access::Reads).await?;
+            let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
+            // Before the first transform there is no processed bucket yet: status says so.
+            let processed = open_processed(processed, Access::MayBeNew).await?;
             let warehouse = optional_warehouse(warehouse).await?;
             let source = match config::source(source.source_url) {
                 Ok(target) => Some(target.connect("source").await?),
@@ -626,12 +628,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Quarantine { action: None, processed, recent } => {
-            let processed = open_processed(processed, Access::Reads).await?;
+            let processed = open_processed(processed, Access::MustExist).await?;
             let listed = transform::requeue::list(processed.as_ref(), recent).await?;
             print!("{}", summary::quarantine_table(&listed));
         }
         Command::Quarantine { action: Some(QuarantineAction::Requeue { processed, runs, recent, reason }), .. } => {
-            let processed = open_processed(processed, Access::Reads).await?;
+            let processed = open_processed(processed, Access::MustExist).await?;
             let runs = if runs.is_empty() {
                 transform::requeue::runs_with_quarantine(processed.as_ref(), recent)
                     .await?
@@ -653,8 +655,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Backfill { ingestion, processed, warehouse } => {
-            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
-            let processed = open_processed(processed, Access::Writes).await?;
+            let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
+            let processed = open_processed(processed, Access::MayBeNew).await?;
             let mut client = connect_warehouse(warehouse).await?;
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} runs")?.progress_chars("=> "),
@@ -675,7 +677,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Verify { source, warehouse, ingestion, json } => {
-            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
+            let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             let mut source = config::source(source.source_url)?.connect("source").await?;
             let warehouse = read_warehouse(warehouse).await?;
             let report = onyx_core::verify::verify(
@@ -707,8 +709,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 (None, None) => anyhow::bail!("name a run, or give --extract-answer"),
             };
-            let ingestion = open_ingestion(ingestion, Access::Reads).await?;
-            let processed = open_processed(processed, Access::Reads).await?;
+            let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
+            let processed = open_processed(processed, Access::MayBeNew).await?;
             // Read only: no migration, so the read-only onyx_reader role will do.
             let warehouse = config::warehouse(warehouse.warehouse_url)?.connect("warehouse").await?;
             let started = std::time::Instant::now();
@@ -741,7 +743,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Park { run, reason, processed, ingestion } => {
-            let processed = open_processed(processed, Access::Reads).await?;
+            let processed = open_processed(processed, Access::MustExist).await?;
             if onyx_core::keys::partition(&run).is_none() {
                 anyhow::bail!("{run:?} is not a run id (YYYYMMDDTHHMMSSmmm-xxxx)");
             }
@@ -765,7 +767,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("the transform and the load pass over it from now on; `onyx unpark {run}` puts it back");
         }
         Command::Unpark { run, processed } => {
-            let processed = open_processed(processed, Access::Reads).await?;
+            let processed = open_processed(processed, Access::MustExist).await?;
             if onyx_core::runs::parking(processed.as_ref(), &run).await?.is_none() {
                 anyhow::bail!("run {run} is not parked");
             }
@@ -780,8 +782,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Run { source, ingestion, processed, warehouse, lag } => {
             let source = config::source(source.source_url)?;
-            let ingestion = open_ingestion(ingestion, Access::Writes).await?;
-            let processed = open_processed(processed, Access::Writes).await?;
+            let ingestion = open_ingestion(ingestion, Access::MayBeNew).await?;
+            let processed = open_processed(processed, Access::MayBeNew).await?;
             let options = lag.options()?;
             let source_client = source.connect("source").await?;
             let mut warehouse_client = connect_warehouse(warehouse).await?;
