@@ -7,7 +7,12 @@ use crate::support::{TestDb, local_dir, onyx_binary, run_pipeline, s3_bucket, un
 
 /// Runs `onyx` with `args`: its exit code, stdout and stderr.
 fn onyx(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(onyx_binary()).args(args).output().expect("run onyx");
+    onyx_with(args, &[])
+}
+
+/// Runs `onyx` with `args` and the environment `vars` set: its exit code, stdout and stderr.
+fn onyx_with(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let out = Command::new(onyx_binary()).args(args).envs(vars.iter().copied()).output().expect("run onyx");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -183,4 +188,155 @@ async fn park_refuses_a_run_that_does_not_exist() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains(&format!("parked {pending}")), "{stdout}");
+}
+
+/// Issue #24 item 3. Mechanism: `crates/cli/build.rs` stamps the version with the commit (git, or
+/// `ONYX_BUILD_COMMIT` for a build without `.git`). Before, `onyx --version` printed only `onyx
+/// 0.1.0`, the same for every build, so an operator could not tell which one runs.
+#[test]
+fn onyx_version_names_the_commit_it_was_built_from() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git rev-parse");
+    assert!(head.status.success(), "the tests run in a git checkout");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let (code, stdout, stderr) = onyx(&["--version"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("onyx {} ({head}", env!("CARGO_PKG_VERSION"))),
+        "onyx --version does not name the commit {head}: {stdout}"
+    );
+}
+
+/// Issue #24 item 5. Mechanism: the shared `--json` flag (`summary::StatusReport` gathered once
+/// for text and JSON) and `stack_ingestion`/`stack_processed` for every command that reads the
+/// buckets. Before, `--json` existed only on `verify` (`onyx runs --json`: "unexpected argument"),
+/// and `runs`, `quarantine` and `park` ignored `ONYX_STACK` ("the ingestion bucket (--ingestion)
+/// is not set"). Now the stack's buckets are used when none is given, the JSON is one document a
+/// script can read, and `dlq`/`logs` both take `--stage`.
+#[tokio::test]
+async fn runs_status_and_quarantine_speak_json_and_follow_the_stack() {
+    use onyx_core::stack::{
+        OUTPUT_ALARM_TOPIC, OUTPUT_DEAD_LETTER_QUEUES, OUTPUT_FUNCTION_NAMES, OUTPUT_INGESTION_BUCKET,
+        OUTPUT_LOG_GROUPS, OUTPUT_PROCESSED_BUCKET, STAGES,
+    };
+
+    let source = TestDb::seeded("cli_json_src").await;
+    let mut source_client = source.connect().await;
+    // A stack's buckets are whole buckets (no prefix).
+    let bucket = |location: &onyx_core::storage::Location| crate::support::bucket_of(location).0;
+    let whole = |location: &onyx_core::storage::Location| {
+        onyx_core::storage::Location::parse(&format!("s3://{}", bucket(location))).expect("location")
+    };
+    let (ingestion_location, processed_location) = (s3_bucket("json-in").await.0, s3_bucket("json-out").await.0);
+    let ingestion = whole(&ingestion_location).open().await.expect("ingestion");
+    let processed = whole(&processed_location).open().await.expect("processed");
+    let (warehouse, mut warehouse_client) = warehouse_db("cli_json_wh").await;
+    let run = run_pipeline(&mut source_client, ingestion.as_ref(), processed.as_ref(), &mut warehouse_client).await;
+    let per_stage = |suffix: &str| serde_json::json!({"value": STAGES.iter().map(|s| (s.to_string(), serde_json::json!(format!("onyx-json-{s}{suffix}")))).collect::<serde_json::Map<_, _>>()});
+    let outputs = serde_json::json!({
+        OUTPUT_FUNCTION_NAMES: per_stage(""),
+        OUTPUT_LOG_GROUPS: per_stage("-logs"),
+        OUTPUT_DEAD_LETTER_QUEUES: per_stage("-dlq"),
+        OUTPUT_ALARM_TOPIC: {"value": "arn:aws:sns:eu-west-2:123456789012:onyx-json-alarms"},
+        OUTPUT_INGESTION_BUCKET: {"value": bucket(&ingestion_location)},
+        OUTPUT_PROCESSED_BUCKET: {"value": bucket(&processed_location)},
+    });
+    let stack_file = std::env::temp_dir().join(unique("onyx-json-stack-") + ".json");
+    std::fs::write(&stack_file, serde_json::to_vec(&outputs).expect("json")).expect("stack file");
+    let stack = stack_file.display().to_string();
+    let env = [("ONYX_STACK", stack.as_str()), ("ONYX_WAREHOUSE_URL", warehouse.url.as_str())];
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (code, stdout, stderr) = onyx_with(args, &env);
+        assert_eq!(code, Some(0), "onyx {args:?}: {stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("onyx {args:?} printed no JSON ({e}): {stdout}"))
+    };
+
+    let runs = json(&["runs", "--json"]);
+    assert_eq!(runs["runs"][0]["run_id"], run.as_str(), "{runs}");
+    assert_eq!(runs["runs"][0]["stage"], "loaded", "{runs}");
+    // status with a stack also asks the deployment (tests/operate.rs); here, the buckets by flag.
+    let buckets = [
+        "--ingestion".to_string(),
+        format!("s3://{}", bucket(&ingestion_location)),
+        "--processed".to_string(),
+        format!("s3://{}", bucket(&processed_location)),
+        "--warehouse-url".to_string(),
+        warehouse.url.clone(),
+    ];
+    let status_args: Vec<&str> = ["status", "--json"].into_iter().chain(buckets.iter().map(String::as_str)).collect();
+    let (code, stdout, stderr) = onyx(&status_args);
+    assert_eq!(code, Some(0), "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("status --json prints JSON");
+    assert_eq!(status["pipeline"]["last_extract"]["run_id"], run.as_str(), "{status}");
+    assert_eq!(status["pipeline"]["last_load"]["run_id"], run.as_str(), "{status}");
+    assert_eq!(status["pipeline"]["source_tables"].as_array().map(Vec::len), Some(11), "{status}");
+    let quarantine = json(&["quarantine", "--json"]);
+    assert!(quarantine["rows"].is_array(), "{quarantine}");
+
+    // The text is the same report.
+    let (code, text, stderr) = onyx(&status_args[..1].iter().chain(&status_args[2..]).copied().collect::<Vec<_>>());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(text.contains(&format!("last load        {run}")), "{text}");
+
+    // park and unpark find the run in the stack's processed bucket.
+    let (code, stdout, stderr) = onyx_with(&["park", &run, "--reason", "json test"], &env);
+    assert_eq!(code, Some(0), "park follows ONYX_STACK: {stdout}{stderr}");
+    let (_, stdout, _) = onyx(&status_args);
+    let status: serde_json::Value = serde_json::from_str(&stdout).expect("status --json prints JSON");
+    assert_eq!(status["pipeline"]["parked"][0]["run_id"], run.as_str(), "{status}");
+    let (code, _, stderr) = onyx_with(&["unpark", &run], &env);
+    assert_eq!(code, Some(0), "unpark follows ONYX_STACK: {stderr}");
+
+    // The commands grouped by use, each with an example.
+    let (_, help, _) = onyx(&["--help"]);
+    assert!(help.contains("Operate a pipeline:\n  status "), "onyx --help is not grouped: {help}");
+    let (_, help, _) = onyx(&["status", "--help"]);
+    assert!(help.contains("Example:\n  onyx status"), "{help}");
+
+    // One flag name for one thing: dlq and logs both take --stage (--function stays an alias).
+    for command in ["dlq", "logs"] {
+        let (_, help, _) = onyx(&[command, "--help"]);
+        assert!(help.contains("--stage <STAGE>") && help.contains("alias: --function"), "{command}: {help}");
+    }
+    std::fs::remove_file(&stack_file).ok();
+}
+
+/// Issue #24 item 7. Mechanism: this test. Every `ONYX_*` variable the code reads has its own row
+/// in docs/reference.md's configuration table. Before, `ONYX_LOADER_PASSWORD[_SECRET]`,
+/// `ONYX_READER_PASSWORD[_SECRET]` and `ONYX_OPERATOR` were read but documented nowhere there.
+#[test]
+fn every_onyx_variable_the_code_reads_is_in_the_configuration_reference() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let reference = std::fs::read_to_string(repo.join("docs/reference.md")).expect("docs/reference.md");
+    let table: Vec<&str> = reference
+        .split("## Configuration")
+        .nth(1)
+        .expect("a Configuration section")
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let documented = |name: &str| table.iter().any(|row| row.starts_with(&format!("| `{name}`")));
+    let mut read = std::collections::BTreeSet::new();
+    let mut pending = vec![repo.join("crates")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").map(|e| e.expect("entry").path()) {
+            if entry.is_dir() {
+                pending.push(entry);
+            } else if entry.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&entry).expect("source");
+                for (at, _) in text.match_indices("\"ONYX_") {
+                    let name: String =
+                        text[at + 1..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+                    read.insert(name);
+                }
+            }
+        }
+    }
+    assert!(read.len() > 10, "found the variables: {read:?}");
+    let missing: Vec<_> = read.iter().filter(|name| !documented(name)).collect();
+    assert!(missing.is_empty(), "read by the code but not in docs/reference.md's configuration table: {missing:?}");
 }

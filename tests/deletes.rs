@@ -284,8 +284,8 @@ async fn a_held_row_whose_source_row_is_deleted_is_dropped_not_released_later() 
 /// Mechanism: `load::mark_late_versions`. A fact version read before its key was found deleted
 /// but appended after the marks (an operator's requeue of an old line) takes the marks, so the
 /// deleted order does not become current again. The processed run is made by hand: the order's
-/// own row from the first run, with a `version_order` between the first run and the reconciling
-/// one.
+/// own row from the first run with another quantity (a version of its own), with a
+/// `version_order` between the first run and the reconciling one.
 #[tokio::test]
 async fn a_version_appended_after_the_marks_is_marked_too() {
     use onyx_core::values::Cell;
@@ -324,6 +324,13 @@ async fn a_version_appended_after_the_marks_is_marked_too() {
     }
     let mut row = row.expect("the order's row");
     *row.last_mut().expect("version_order") = Cell::Text(format!("{}:9000000001", first.run_id));
+    // A version of its own (another quantity): an identical one would be skipped as a repeat and
+    // never reach the marking.
+    let units = FACT_SALES_ORDER.data_columns().position(|c| c.name == "units_sold").expect("units_sold");
+    row[units] = match &row[units] {
+        Cell::Int(n) => Cell::Int(n + 1),
+        other => panic!("units_sold is {other:?}"),
+    };
     let late = keys::next_id(onyx_core::chrono::Utc::now(), Some(&found.run_id));
     let object = keys::processed_part(FACT_SALES_ORDER.name, &late, 0);
     processed.put(&object, frames::to_parquet(&FACT_SALES_ORDER, &[row]).expect("parquet")).await.expect("put");

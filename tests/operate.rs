@@ -549,6 +549,14 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
         )
     );
 
+    // The same verdict for a script (issue #24 item 5): one JSON document, exit 2.
+    let (code, out, err) = stack.onyx(&["status", "--json"], &[]);
+    assert_eq!(code, 2, "degraded exits 2: {out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    assert_eq!(report["deployed"]["verdict"], "degraded", "{report}");
+    assert_eq!(report["deployed"]["problems"].as_array().map(Vec::len), Some(2), "{report}");
+    assert!(report["pipeline"]["last_extract"].is_null(), "{report}");
+
     // Healthy: the alarm back to OK, the queue drained.
     cloudwatch
         .set_alarm_state()

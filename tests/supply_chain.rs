@@ -287,3 +287,31 @@ fn rust_builds_are_locked_and_ci_runs_pinned_cargo_audit_and_cargo_deny() {
     );
     assert!(deny.contains("allow-git = []"), "deny.toml allows a git source");
 }
+
+/// Issue #24 item 3 (mechanism: `.github/workflows/release.yml`): nothing built or published the
+/// CLI, so an on-call laptop compiled polars and four AWS SDKs to get `onyx`. A tag `v*` builds
+/// `onyx` from Cargo.lock for Linux x86_64 and arm64 and macOS arm64, archives each with its
+/// SHA-256, checks the checksums again where they are gathered, and attaches archives, checksums
+/// and SHA256SUMS to the tag's release; the README or reference says how to install it.
+#[test]
+fn the_cli_is_released_for_linux_and_macos_with_checksums_on_tags() {
+    let path = ".github/workflows/release.yml";
+    assert!(repo().join(path).exists(), "no release workflow: nothing builds or publishes onyx");
+    let release = read(path);
+    assert!(release.contains("tags: [\"v*\"]"), "{path} does not run on version tags");
+    for target in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "aarch64-apple-darwin"] {
+        assert!(release.contains(&format!("target: {target}")), "{path} does not build {target}");
+    }
+    assert!(
+        release.contains("cargo build --release --locked -p onyx-cli --bin onyx"),
+        "{path}: not a locked build of onyx"
+    );
+    assert!(release.contains("ONYX_BUILD_COMMIT="), "{path}: the binary is not stamped with its commit");
+    assert!(release.contains("shasum -a 256") && release.contains("sha256sum --check"), "{path}: no checksums");
+    assert!(release.contains("gh release upload") && release.contains("SHA256SUMS"), "{path}: nothing attached");
+    let docs = read("docs/reference.md");
+    assert!(
+        docs.contains("cargo install --locked --git") && docs.contains("SHA256SUMS"),
+        "docs/reference.md does not say how to install onyx (a release archive or cargo install --locked --git)"
+    );
+}

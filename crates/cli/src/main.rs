@@ -2,17 +2,18 @@
 //! all three at once. Locations are local directories or `s3://bucket/prefix`.
 
 mod deployed;
+mod help;
 mod report;
 mod summary;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use onyx_core::storage::{ObjectStore, Store};
 use onyx_core::{config, extract, handlers, load, ops, seed, simulate, transform};
 
 #[derive(Parser)]
-#[command(name = "onyx", version, about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse")]
+#[command(name = "onyx", version = env!("BUILD_VERSION"), about = "Onyx: ToteSys → ingestion bucket → star schemas → warehouse")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,6 +80,13 @@ struct StackArg {
     /// file holding that command's output [env: ONYX_STACK]
     #[arg(long)]
     stack: Option<String>,
+}
+
+#[derive(Args, Clone, Copy)]
+struct Json {
+    /// Print JSON (one document) instead of text, for scripts and dashboards
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -157,6 +165,10 @@ enum Command {
     /// List the runs, oldest first, with the stage each reached.
     Runs {
         #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        stack: StackArg,
+        #[command(flatten)]
         ingestion: Ingestion,
         #[command(flatten)]
         processed: Processed,
@@ -168,6 +180,8 @@ enum Command {
     /// queue's depth and oldest event, each function's last ERROR line, the warehouse freshness,
     /// and a verdict (exit status 2 when degraded); the buckets default to the stack's.
     Status {
+        #[command(flatten)]
+        json: Json,
         #[command(flatten)]
         stack: StackArg,
         #[command(flatten)]
@@ -188,6 +202,10 @@ enum Command {
     Quarantine {
         #[command(subcommand)]
         action: Option<QuarantineAction>,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        stack: StackArg,
         #[command(flatten)]
         processed: Processed,
         /// How many of the newest processed runs' quarantine objects to read
@@ -213,9 +231,8 @@ enum Command {
         warehouse: Warehouse,
         #[command(flatten)]
         ingestion: Ingestion,
-        /// Print the report as JSON
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: Json,
     },
     /// Wait until a run is loaded (`make smoke` runs this after invoking the extract function):
     /// polls the run's manifests and the warehouse ledger, prints the run once loaded (exit 0),
@@ -255,6 +272,8 @@ enum Command {
         /// Where to find a run the transform has not reached yet (its ingestion manifest)
         #[command(flatten)]
         ingestion: Ingestion,
+        #[command(flatten)]
+        stack: StackArg,
     },
     /// Put a parked run back in order: a stage that has not passed it yet treats it normally, and
     /// a rebuild (`onyx backfill`) includes it.
@@ -263,6 +282,8 @@ enum Command {
         run: String,
         #[command(flatten)]
         processed: Processed,
+        #[command(flatten)]
+        stack: StackArg,
     },
     /// The deployed functions' CloudWatch Logs as one time-ordered stream, one line per event:
     /// time, stage, level, run id, message, fields. Filters run in CloudWatch (a JSON filter
@@ -273,8 +294,8 @@ enum Command {
         /// How far back to start: 30m, 2h, 1d, 1h30m
         #[arg(long, default_value = "1h", value_parser = deployed::parse_duration)]
         since: std::time::Duration,
-        /// Only this stage's function (extract, transform, load)
-        #[arg(long)]
+        /// Only this stage's function: extract, transform, load (or the function's name)
+        #[arg(long, visible_alias = "function")]
         stage: Option<String>,
         /// Only events at this level or more severe: trace, debug, info, warn, error
         #[arg(long, value_parser = deployed::logs::parse_level)]
@@ -300,9 +321,9 @@ enum Command {
         action: Option<DlqAction>,
         #[command(flatten)]
         stack: StackArg,
-        /// Only this function's queue (a stage name or the function name)
-        #[arg(long)]
-        function: Option<String>,
+        /// Only this stage's queue: extract, transform, load (or the function's name)
+        #[arg(long, visible_alias = "function")]
+        stage: Option<String>,
     },
     /// Extract → transform → load once, and print what each stage did.
     Run {
@@ -328,9 +349,9 @@ enum DlqAction {
     Redrive {
         #[command(flatten)]
         stack: StackArg,
-        /// Only this function's queue (a stage name or the function name)
-        #[arg(long)]
-        function: Option<String>,
+        /// Only this stage's queue: extract, transform, load (or the function's name)
+        #[arg(long, visible_alias = "function")]
+        stage: Option<String>,
         /// Print what would be invoked; invoke and delete nothing
         #[arg(long)]
         dry_run: bool,
@@ -345,6 +366,8 @@ enum QuarantineAction {
     /// the processed bucket; nothing is changed or deleted. Held rows are not requeued: they are
     /// released on their own.
     Requeue {
+        #[command(flatten)]
+        stack: StackArg,
         #[command(flatten)]
         processed: Processed,
         /// A run whose quarantined lines to re-apply (repeatable)
@@ -362,7 +385,7 @@ enum QuarantineAction {
 #[tokio::main]
 async fn main() -> ExitCode {
     onyx_core::telemetry::init(false);
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&help::grouped(Cli::command()).get_matches()).unwrap_or_else(|e| e.exit());
     match Box::pin(run(cli.command)).await {
         Ok(code) => code,
         Err(error) => {
@@ -449,6 +472,22 @@ fn optional_stack(stack: StackArg) -> anyhow::Result<Option<onyx_core::stack::St
         Ok(stack) => Ok(Some(stack)),
         Err(onyx_core::stack::StackError::NotConfigured) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A deployed stack's ingestion bucket, unless one is given by flag or environment.
+fn stack_ingestion(stack: Option<&onyx_core::stack::Stack>, ingestion: Ingestion) -> Ingestion {
+    match (stack, &ingestion.ingestion, env_set(config::ENV_INGESTION)) {
+        (Some(stack), None, false) => Ingestion { ingestion: Some(format!("s3://{}", stack.ingestion_bucket)) },
+        _ => ingestion,
+    }
+}
+
+/// A deployed stack's processed bucket, unless one is given by flag or environment.
+fn stack_processed(stack: Option<&onyx_core::stack::Stack>, processed: Processed) -> Processed {
+    match (stack, &processed.processed, env_set(config::ENV_PROCESSED)) {
+        (Some(stack), None, false) => Processed { processed: Some(format!("s3://{}", stack.processed_bucket)) },
+        _ => processed,
     }
 }
 
@@ -560,24 +599,32 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 done.reference_changes
             );
         }
-        Command::Runs { ingestion, processed, warehouse } => {
+        Command::Runs { json: Json { json }, stack, ingestion, processed, warehouse } => {
+            let stack = optional_stack(stack)?;
+            let (ingestion, processed) =
+                (stack_ingestion(stack.as_ref(), ingestion), stack_processed(stack.as_ref(), processed));
             let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             let processed = open_processed(processed, Access::MayBeNew).await?;
             let client = optional_warehouse(warehouse).await?;
             let runs = ops::runs(ingestion.as_ref(), processed.as_ref(), client.as_ref()).await?;
-            print!("{}", summary::runs_table(&runs));
+            if json {
+                let runs: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|run| {
+                        let mut value = serde_json::to_value(run)?;
+                        value["stage"] = run.stage().into();
+                        Ok(value)
+                    })
+                    .collect::<serde_json::Result<_>>()?;
+                print_json(&serde_json::json!({ "runs": runs }))?;
+            } else {
+                print!("{}", summary::runs_table(&runs));
+            }
         }
-        Command::Status { stack, source, ingestion, processed, warehouse } => {
+        Command::Status { json: Json { json }, stack, source, ingestion, processed, warehouse } => {
             let stack = optional_stack(stack)?;
-            // A deployed stack's buckets, unless given.
-            let ingestion = match (&stack, &ingestion.ingestion, env_set(config::ENV_INGESTION)) {
-                (Some(stack), None, false) => Ingestion { ingestion: Some(format!("s3://{}", stack.ingestion_bucket)) },
-                _ => ingestion,
-            };
-            let processed = match (&stack, &processed.processed, env_set(config::ENV_PROCESSED)) {
-                (Some(stack), None, false) => Processed { processed: Some(format!("s3://{}", stack.processed_bucket)) },
-                _ => processed,
-            };
+            let ingestion = stack_ingestion(stack.as_ref(), ingestion);
+            let processed = stack_processed(stack.as_ref(), processed);
             let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             // Before the first transform there is no processed bucket yet: status says so.
             let processed = open_processed(processed, Access::MayBeNew).await?;
@@ -586,22 +633,33 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Ok(target) => Some(target.connect("source").await?),
                 Err(_) => None,
             };
-            print!(
-                "{}",
-                summary::status(ingestion.as_ref(), processed.as_ref(), source.as_ref(), warehouse.as_ref()).await?
-            );
-            if let Some(stack) = stack {
-                let freshness = match &warehouse {
-                    Some(client) => load::warehouse_freshness(client, onyx_core::chrono::Utc::now()).await?,
-                    None => None,
-                };
-                let clients = deployed::Clients::from_env().await;
-                let health = deployed::status::status(&clients, &stack, freshness).await?;
-                print!("{}", health.text);
-                println!("{}", health.verdict());
-                if !health.problems.is_empty() {
-                    return Ok(ExitCode::from(2));
+            let report =
+                summary::status(ingestion.as_ref(), processed.as_ref(), source.as_ref(), warehouse.as_ref()).await?;
+            let health = match stack {
+                Some(stack) => {
+                    let clients = deployed::Clients::from_env().await;
+                    Some(deployed::status::status(&clients, &stack, report.warehouse_freshness_seconds).await?)
                 }
+                None => None,
+            };
+            if json {
+                let mut value = serde_json::json!({ "pipeline": report });
+                if let Some(health) = &health {
+                    value["deployed"] = serde_json::json!({
+                        "verdict": if health.problems.is_empty() { "healthy" } else { "degraded" },
+                        "problems": health.problems,
+                    });
+                }
+                print_json(&value)?;
+            } else {
+                print!("{}", summary::status_text(&report, source.is_some()));
+                if let Some(health) = &health {
+                    print!("{}", health.text);
+                    println!("{}", health.verdict());
+                }
+            }
+            if health.is_some_and(|h| !h.problems.is_empty()) {
+                return Ok(ExitCode::from(2));
             }
         }
         Command::Logs { stack, since, stage, level, run, limit, follow, poll } => {
@@ -612,27 +670,36 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let filter = deployed::logs::LogFilter { min_level: level, run_id: run, metric: None };
             deployed::logs::print(&clients, &stages, start, &filter, limit, follow.then_some(poll)).await?;
         }
-        Command::Dlq { action: None, stack, function } => {
+        Command::Dlq { action: None, stack, stage } => {
             let stack = onyx_core::stack::Stack::locate(stack.stack)?;
-            let stages = stack.select(function.as_deref()).map_err(anyhow::Error::msg)?;
+            let stages = stack.select(stage.as_deref()).map_err(anyhow::Error::msg)?;
             let clients = deployed::Clients::from_env().await;
             print!("{}", deployed::dlq::list(&clients, &stages).await?);
         }
-        Command::Dlq { action: Some(DlqAction::Redrive { stack, function, dry_run }), .. } => {
+        Command::Dlq { action: Some(DlqAction::Redrive { stack, stage, dry_run }), .. } => {
             let stack = onyx_core::stack::Stack::locate(stack.stack)?;
-            let stages = stack.select(function.as_deref()).map_err(anyhow::Error::msg)?;
+            let stages = stack.select(stage.as_deref()).map_err(anyhow::Error::msg)?;
             let clients = deployed::Clients::from_env().await;
             let done = deployed::dlq::redrive(&clients, &stages, dry_run).await?;
             if !dry_run {
                 println!("redrive: {} event(s) invoked again and deleted, {} kept", done.invoked, done.kept);
             }
         }
-        Command::Quarantine { action: None, processed, recent } => {
+        Command::Quarantine { action: None, json: Json { json }, stack, processed, recent } => {
+            let processed = stack_processed(optional_stack(stack)?.as_ref(), processed);
             let processed = open_processed(processed, Access::MustExist).await?;
             let listed = transform::requeue::list(processed.as_ref(), recent).await?;
-            print!("{}", summary::quarantine_table(&listed));
+            if json {
+                print_json(&serde_json::json!({ "rows": listed }))?;
+            } else {
+                print!("{}", summary::quarantine_table(&listed));
+            }
         }
-        Command::Quarantine { action: Some(QuarantineAction::Requeue { processed, runs, recent, reason }), .. } => {
+        Command::Quarantine {
+            action: Some(QuarantineAction::Requeue { stack, processed, runs, recent, reason }),
+            ..
+        } => {
+            let processed = stack_processed(optional_stack(stack)?.as_ref(), processed);
             let processed = open_processed(processed, Access::MustExist).await?;
             let runs = if runs.is_empty() {
                 transform::requeue::runs_with_quarantine(processed.as_ref(), recent)
@@ -647,7 +714,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("nothing to requeue: none of the newest {recent} runs quarantined anything");
                 return Ok(ExitCode::SUCCESS);
             }
-            let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let who = onyx_core::runs::operator();
             let (key, request) = transform::requeue::request(processed.as_ref(), runs, &who, reason).await?;
             println!(
                 "requeue request {key} written for run(s) {}: the next transform run re-applies their quarantined lines",
@@ -676,7 +743,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 loaded.len()
             );
         }
-        Command::Verify { source, warehouse, ingestion, json } => {
+        Command::Verify { source, warehouse, ingestion, json: Json { json } } => {
             let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             let mut source = config::source(source.source_url)?.connect("source").await?;
             let warehouse = read_warehouse(warehouse).await?;
@@ -742,7 +809,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tokio::time::sleep(std::time::Duration::from_secs(interval.max(1))).await;
             }
         }
-        Command::Park { run, reason, processed, ingestion } => {
+        Command::Park { run, reason, processed, ingestion, stack } => {
+            let stack = optional_stack(stack)?;
+            let (ingestion, processed) =
+                (stack_ingestion(stack.as_ref(), ingestion), stack_processed(stack.as_ref(), processed));
             let processed = open_processed(processed, Access::MustExist).await?;
             if onyx_core::keys::partition(&run).is_none() {
                 anyhow::bail!("{run:?} is not a run id (YYYYMMDDTHHMMSSmmm-xxxx)");
@@ -766,7 +836,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("parked {run} (by {}, at {}): {reason}", record.by, record.at.to_rfc3339());
             println!("the transform and the load pass over it from now on; `onyx unpark {run}` puts it back");
         }
-        Command::Unpark { run, processed } => {
+        Command::Unpark { run, processed, stack } => {
+            let processed = stack_processed(optional_stack(stack)?.as_ref(), processed);
             let processed = open_processed(processed, Access::MustExist).await?;
             if onyx_core::runs::parking(processed.as_ref(), &run).await?.is_none() {
                 anyhow::bail!("run {run} is not parked");

@@ -1,6 +1,9 @@
-//! The one-screen summary `onyx run` prints.
+//! What the CLI prints: the one-screen summary of `onyx run`, the runs table, `onyx status`, the
+//! verify report and the quarantine table.
 
 use std::fmt::Write;
+
+use serde::Serialize;
 
 use onyx_core::extract::{self, ExtractSummary};
 use onyx_core::load::LoadedRun;
@@ -84,104 +87,98 @@ pub fn runs_table(runs: &[RunStatus]) -> String {
     out
 }
 
-/// `onyx status`: watermarks, the last run per stage, lag behind the source, quarantined rows.
+/// What `onyx status` reports: watermarks, the last run per stage, blocked and parked runs, lag
+/// behind the source, quarantined rows, schema changes and each source table. One gathering for
+/// both the text and `--json`, so the two never disagree.
+#[derive(Debug, Default, Serialize)]
+pub struct StatusReport {
+    /// The newest extract run and its source snapshot; `None` before the first extract.
+    pub last_extract: Option<StageRun>,
+    pub last_transform: Option<String>,
+    /// Only when a warehouse is given (`None` inside means: none loaded yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_load: Option<Option<StageRun>>,
+    /// Age of the newest loaded run, in seconds.
+    pub warehouse_freshness_seconds: Option<f64>,
+    pub blocked: Vec<onyx_core::runs::FailureRecord>,
+    pub parked: Vec<onyx_core::runs::ParkRecord>,
+    pub awaiting_transform: usize,
+    pub quarantined_rows: u64,
+    pub schema_changes: Vec<SchemaChange>,
+    pub source_tables: Vec<SourceTableStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageRun {
+    pub run_id: String,
+    /// The extract's source snapshot time, or when the load committed.
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SchemaChange {
+    pub run_id: String,
+    pub change: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceTableStatus {
+    pub table: String,
+    pub last_run_rows: u64,
+    pub columns: usize,
+    /// From the source, when one is given (or why it could not be read).
+    pub newest_last_updated: Option<String>,
+    pub rows_now: Option<i64>,
+}
+
+/// Gathers `onyx status` (see [`StatusReport`]).
 pub async fn status(
     ingestion: &dyn ObjectStore,
     processed: &dyn ObjectStore,
     source: Option<&Client>,
     warehouse: Option<&Client>,
-) -> anyhow::Result<String> {
-    let mut out = String::new();
+) -> anyhow::Result<StatusReport> {
+    let mut report = StatusReport::default();
     let Some(latest) = extract::latest_manifest(ingestion).await? else {
-        return Ok("no extract run yet: run `onyx extract` (or `onyx run`)\n".into());
+        return Ok(report);
     };
-    let _ = writeln!(out, "last extract     {}  (source snapshot {})", latest.run_id, latest.snapshot_time);
-    match transform::latest_processed(processed).await? {
-        Some(m) => {
-            let _ = writeln!(out, "last transform   {}", m.run_id);
-        }
-        None => {
-            let _ = writeln!(out, "last transform   none");
-        }
-    }
-    if let Some(client) = warehouse {
-        let loaded = ops::loaded_runs(client).await?;
-        match loaded.iter().next_back() {
-            Some((run, at)) => {
-                let _ = writeln!(out, "last load        {run}  (at {at})");
-            }
-            None => {
-                let _ = writeln!(out, "last load        none");
-            }
-        }
-    }
-    if let Some(client) = warehouse
-        && let Some(seconds) = onyx_core::load::warehouse_freshness(client, onyx_core::chrono::Utc::now()).await?
-    {
-        let _ = writeln!(out, "warehouse freshness: newest loaded run is {:.0} min old", seconds / 60.0);
-    }
+    report.last_extract = Some(StageRun { run_id: latest.run_id.clone(), at: latest.snapshot_time.clone() });
+    report.last_transform = transform::latest_processed(processed).await?.map(|m| m.run_id);
     let loaded = match warehouse {
         Some(client) => Some(ops::loaded_runs(client).await?),
         None => None,
     };
-    let transformed_last = transform::latest_processed(processed).await?.map(|m| m.run_id);
+    if let Some(loaded) = &loaded {
+        report.last_load =
+            Some(loaded.iter().next_back().map(|(run, at)| StageRun { run_id: run.clone(), at: at.to_string() }));
+    }
+    if let Some(client) = warehouse {
+        report.warehouse_freshness_seconds =
+            onyx_core::load::warehouse_freshness(client, onyx_core::chrono::Utc::now()).await?;
+    }
     for failure in onyx_core::runs::failures(processed).await? {
         let passed = match failure.stage.as_str() {
-            "transform" => transformed_last.as_deref().is_some_and(|last| failure.run_id.as_str() <= last),
+            "transform" => report.last_transform.as_deref().is_some_and(|last| failure.run_id.as_str() <= last),
             _ => loaded.as_ref().is_some_and(|l| l.contains_key(&failure.run_id)),
         };
         if !passed {
-            let _ = writeln!(
-                out,
-                "BLOCKED: {} of run {} failed at {} and later runs wait: {}\n  fix the cause, or `onyx park {} --reason …`",
-                failure.stage,
-                failure.run_id,
-                failure.at.to_rfc3339(),
-                failure.error,
-                failure.run_id
-            );
+            report.blocked.push(failure);
         }
     }
     let records = onyx_core::runs::park_records(processed).await?;
     for record in records.iter().filter(|r| r.action == "park") {
         let unparked = records.iter().any(|u| u.run_id == record.run_id && u.action == "unpark" && u.at > record.at);
         if !unparked {
-            let _ = writeln!(
-                out,
-                "parked: {} by {} at {}: {}",
-                record.run_id,
-                record.by,
-                record.at.to_rfc3339(),
-                record.reason
-            );
+            report.parked.push(record.clone());
         }
     }
-    let pending = transform::pending_runs(ingestion, processed).await?;
-    let _ = writeln!(out, "awaiting transform: {} run(s)", pending.len());
+    report.awaiting_transform = transform::pending_runs(ingestion, processed).await?.len();
     let runs = ops::runs(ingestion, processed, warehouse).await?;
-    let quarantined: u64 = runs.iter().filter_map(|r| r.transformed.map(|(_, q)| q)).sum();
-    let _ = writeln!(
-        out,
-        "quarantined rows (all runs): {quarantined}{}",
-        if quarantined > 0 { "  — see `onyx quarantine`" } else { "" }
-    );
-
-    let changes: Vec<(&str, &String)> =
-        runs.iter().flat_map(|r| r.schema_changes.iter().map(move |c| (r.run_id.as_str(), c))).collect();
-    if changes.is_empty() {
-        let _ = writeln!(out, "source schema changes: none");
-    } else {
-        let _ = writeln!(out, "source schema changes ({}):", changes.len());
-        for (run, change) in changes {
-            let _ = writeln!(out, "  {run}  {change}");
-        }
-    }
-
-    let _ = writeln!(
-        out,
-        "\n{:<16} {:>14} {:>8} {:<28} {:>10}",
-        "source table", "last run rows", "columns", "newest last_updated", "rows now"
-    );
+    report.quarantined_rows = runs.iter().filter_map(|r| r.transformed.map(|(_, q)| q)).sum();
+    report.schema_changes = runs
+        .iter()
+        .flat_map(|r| r.schema_changes.iter().map(|c| SchemaChange { run_id: r.run_id.clone(), change: c.clone() }))
+        .collect();
     for table in &latest.tables {
         let (newest, rows) = match (source, SourceTable::named(&table.table)) {
             (Some(client), Some(known)) if !table.columns.is_empty() => {
@@ -190,27 +187,98 @@ pub async fn status(
                     known.name
                 );
                 match client.query_one(sql.as_str(), &[]).await {
-                    Ok(row) => (
-                        row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into()),
-                        row.get::<_, i64>(1).to_string(),
-                    ),
-                    Err(e) => (format!("unreadable: {}", onyx_core::db::error_text(&e)), "-".into()),
+                    Ok(row) => (Some(row.get::<_, Option<String>>(0).unwrap_or_else(|| "-".into())), Some(row.get(1))),
+                    Err(e) => (Some(format!("unreadable: {}", onyx_core::db::error_text(&e))), None),
                 }
             }
-            (None, _) => ("(no source configured)".into(), "-".into()),
-            _ => ("-".into(), "-".into()),
+            _ => (None, None),
         };
+        report.source_tables.push(SourceTableStatus {
+            table: table.table.clone(),
+            last_run_rows: table.rows,
+            columns: table.columns.len(),
+            newest_last_updated: newest,
+            rows_now: rows,
+        });
+    }
+    Ok(report)
+}
+
+/// `onyx status` as text.
+pub fn status_text(report: &StatusReport, source_given: bool) -> String {
+    let mut out = String::new();
+    let Some(extract) = &report.last_extract else {
+        return "no extract run yet: run `onyx extract` (or `onyx run`)\n".into();
+    };
+    let _ = writeln!(out, "last extract     {}  (source snapshot {})", extract.run_id, extract.at);
+    let _ = writeln!(out, "last transform   {}", report.last_transform.as_deref().unwrap_or("none"));
+    match &report.last_load {
+        Some(Some(load)) => {
+            let _ = writeln!(out, "last load        {}  (at {})", load.run_id, load.at);
+        }
+        Some(None) => {
+            let _ = writeln!(out, "last load        none");
+        }
+        None => {}
+    }
+    if let Some(seconds) = report.warehouse_freshness_seconds {
+        let _ = writeln!(out, "warehouse freshness: newest loaded run is {:.0} min old", seconds / 60.0);
+    }
+    for failure in &report.blocked {
+        let _ = writeln!(
+            out,
+            "BLOCKED: {} of run {} failed at {} and later runs wait: {}\n  fix the cause, or `onyx park {} --reason …`",
+            failure.stage,
+            failure.run_id,
+            failure.at.to_rfc3339(),
+            failure.error,
+            failure.run_id
+        );
+    }
+    for record in &report.parked {
+        let _ = writeln!(
+            out,
+            "parked: {} by {} at {}: {}",
+            record.run_id,
+            record.by,
+            record.at.to_rfc3339(),
+            record.reason
+        );
+    }
+    let _ = writeln!(out, "awaiting transform: {} run(s)", report.awaiting_transform);
+    let _ = writeln!(
+        out,
+        "quarantined rows (all runs): {}{}",
+        report.quarantined_rows,
+        if report.quarantined_rows > 0 { "  — see `onyx quarantine`" } else { "" }
+    );
+    if report.schema_changes.is_empty() {
+        let _ = writeln!(out, "source schema changes: none");
+    } else {
+        let _ = writeln!(out, "source schema changes ({}):", report.schema_changes.len());
+        for change in &report.schema_changes {
+            let _ = writeln!(out, "  {}  {}", change.run_id, change.change);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:>14} {:>8} {:<28} {:>10}",
+        "source table", "last run rows", "columns", "newest last_updated", "rows now"
+    );
+    for table in &report.source_tables {
+        let newest = match &table.newest_last_updated {
+            Some(newest) => newest.clone(),
+            None if !source_given => "(no source configured)".into(),
+            None => "-".into(),
+        };
+        let rows = table.rows_now.map_or("-".to_string(), |r| r.to_string());
         let _ = writeln!(
             out,
             "{:<16} {:>14} {:>8} {:<28} {:>10}",
-            table.table,
-            table.rows,
-            table.columns.len(),
-            newest,
-            rows
+            table.table, table.last_run_rows, table.columns, newest, rows
         );
     }
-    Ok(out)
+    out
 }
 
 /// `onyx verify`: one line per warehouse table, then the differences, then the verdict.
