@@ -26,7 +26,7 @@ build: toolchain ## Build the onyx CLI and the Lambda binaries (debug)
 	cargo build --workspace --bins
 
 demo: build ## Seed ToteSys, run the pipeline locally into $(DEMO_DIR), show what happened
-	.ci/services.sh .ci/demo.sh $(DEMO_DIR)
+	.ci/services.sh --no-aws .ci/demo.sh $(DEMO_DIR)
 
 test: build ## Run every test (starts PostgreSQL and moto as needed)
 	.ci/services.sh cargo test --workspace

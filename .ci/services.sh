@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Makes the services Onyx's tests and demo need available, then runs the given command with
 # their settings exported:
-#   PostgreSQL on 127.0.0.1:5432 (started if stopped; installed with apt when missing and root)
-#   moto's AWS emulator (S3, Secrets Manager, …) on a free loopback port, stopped afterwards.
-# Usage: .ci/services.sh <command> [args…]   e.g. .ci/services.sh cargo test --workspace
+#   PostgreSQL on 127.0.0.1:5432 (started if stopped; installed with apt when missing and root);
+#     a password comes from PGPASSWORD or ~/.pgpass, which onyx and the tests honour as psql does
+#   moto's AWS emulator (S3, Secrets Manager, …) on a free loopback port, stopped afterwards
+#   the Python tools (moto, pyarrow, duckdb): the Python on PATH, else a virtualenv in .services/
+# Usage: .ci/services.sh [--no-aws] <command> [args…]   e.g. .ci/services.sh cargo test --workspace
 set -euo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -50,12 +52,34 @@ postgres_url() {
   die "cannot log in to PostgreSQL as $user; set PGUSER to a superuser role that can"
 }
 
-ensure_moto() {
-  if ! command -v moto_server >/dev/null || ! python3 -c 'import flask, flask_cors' 2>/dev/null; then
-    log "installing moto[server] with pip"
-    python3 -m pip install -q 'moto[server]>=5,<6' >&2 || die "pip could not install moto[server]"
-    hash -r
+# The Python tools come from the Python on PATH when it has them all, else from a project
+# virtualenv (.services/venv) that pip fills — never the system Python, which PEP 668 protects on
+# current Debian and Ubuntu, and no root needed.
+#   ensure_python_tools <import names> -- <pip requirements>
+ensure_python_tools() {
+  local imports=() requirements=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do imports+=("$1"); shift; done
+  shift
+  requirements=("$@")
+  local check="import $(IFS=,; echo "${imports[*]}")"
+  python3 -c "$check" 2>/dev/null && return
+  local venv="$PWD/.services/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "creating a virtualenv for the Python tools: $venv"
+    python3 -m venv "$venv" >&2 || die "python3 cannot create a virtualenv at $venv: install the venv module
+  (Debian/Ubuntu: 'sudo apt-get install python3-venv'), or put a Python with ${imports[*]} on PATH."
   fi
+  export PATH="$venv/bin:$PATH"
+  hash -r
+  python3 -c "$check" 2>/dev/null && return
+  log "installing ${requirements[*]} into $venv"
+  python3 -m pip install -q --disable-pip-version-check "${requirements[@]}" >&2 \
+    || die "pip could not install ${requirements[*]} into $venv"
+  python3 -c "$check" || die "${imports[*]} still missing after installing into $venv"
+}
+
+ensure_moto() {
+  ensure_python_tools moto flask flask_cors -- 'moto[server]>=5,<6'
   command -v moto_server >/dev/null || die "moto_server is not on PATH after installing moto[server]"
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -74,34 +98,34 @@ ensure_moto() {
 }
 
 # pyarrow: the independent Parquet reader the tests check the transform's output with.
-ensure_pyarrow() {
-  python3 -c 'import pyarrow.parquet' 2>/dev/null && return
-  log "installing pyarrow with pip"
-  python3 -m pip install -q 'pyarrow>=14' >&2 || die "pip could not install pyarrow"
-}
-
-# DuckDB: the engine the lake test runs lake/views/*.sql (Athena's SQL) with over a local
-# processed directory.
-ensure_duckdb() {
-  python3 -c 'import duckdb' 2>/dev/null && return
-  log "installing duckdb with pip"
-  python3 -m pip install -q 'duckdb>=1.1,<3' >&2 || die "pip could not install duckdb"
+# DuckDB: the engine the lake test (and the demo) runs lake/views/*.sql (Athena's SQL) with over
+# a local processed directory.
+ensure_test_tools() {
+  ensure_python_tools pyarrow.parquet duckdb -- 'pyarrow>=14' 'duckdb>=1.1,<3'
 }
 
 moto_pid=
 cleanup() { [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 
+# --no-aws: PostgreSQL and DuckDB only (the demo touches no AWS API, so it needs no moto).
+with_aws=1
+if [ "${1:-}" = --no-aws ]; then with_aws=; shift; fi
+
 ensure_postgres
 ONYX_TEST_PG_URL=$(postgres_url)
 export ONYX_TEST_PG_URL
-ensure_moto
-ensure_pyarrow
-ensure_duckdb
-# Dummy credentials for the emulator only; real runs use the normal AWS credential chain.
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2 AWS_DEFAULT_REGION=eu-west-2
-unset AWS_PROFILE AWS_SESSION_TOKEN
-log "PostgreSQL at $(echo "$ONYX_TEST_PG_URL" | sed 's#:[^:@/]*@#:***@#'), moto at $AWS_ENDPOINT_URL"
+if [ -n "$with_aws" ]; then
+  ensure_moto
+  ensure_test_tools
+  # Dummy credentials for the emulator only; real runs use the normal AWS credential chain.
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-west-2 AWS_DEFAULT_REGION=eu-west-2
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+  log "PostgreSQL at $(echo "$ONYX_TEST_PG_URL" | sed 's#:[^:@/]*@#:***@#'), moto at $AWS_ENDPOINT_URL"
+else
+  ensure_python_tools duckdb -- 'duckdb>=1.1,<3'
+  log "PostgreSQL at $(echo "$ONYX_TEST_PG_URL" | sed 's#:[^:@/]*@#:***@#')"
+fi
 
 [ $# -gt 0 ] || die "give a command to run"
 "$@"

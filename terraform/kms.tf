@@ -1,5 +1,5 @@
 # One customer managed key for the pipeline's data at rest: buckets, secrets, function
-# environments, log groups, dead-letter queues, the alarm topic and the optional warehouse.
+# environments, log groups, dead-letter queues, the two alarm topics and the optional warehouse.
 resource "aws_kms_key" "onyx" {
   description             = "Onyx pipeline data at rest"
   enable_key_rotation     = true
@@ -34,7 +34,8 @@ resource "aws_kms_key" "onyx" {
         }
       },
       {
-        # CloudWatch alarms publish to the encrypted alarm topic.
+        # CloudWatch alarms of this account publish to the encrypted alarm topics (outages and data
+        # quality, alerting.tf).
         Sid       = "KeyPolicyThisKeyCloudWatchAlarms"
         Effect    = "Allow"
         Principal = { Service = "cloudwatch.amazonaws.com" }

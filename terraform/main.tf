@@ -131,6 +131,8 @@ module "extract" {
   log_retention_days             = var.log_retention_days
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
+  runbook_url                    = local.runbook_url
+  dashboard_url                  = local.dashboard_url
   permissions_boundary_arn       = local.permissions_boundary_arn
   iam_path                       = local.iam_path
 
@@ -161,6 +163,8 @@ module "transform" {
   log_retention_days             = var.log_retention_days
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
+  runbook_url                    = local.runbook_url
+  dashboard_url                  = local.dashboard_url
   permissions_boundary_arn       = local.permissions_boundary_arn
   iam_path                       = local.iam_path
 
@@ -185,6 +189,8 @@ module "load" {
   log_retention_days             = var.log_retention_days
   reserved_concurrent_executions = var.reserved_concurrency
   alarm_topic_arn                = aws_sns_topic.alarms.arn
+  runbook_url                    = local.runbook_url
+  dashboard_url                  = local.dashboard_url
   permissions_boundary_arn       = local.permissions_boundary_arn
   iam_path                       = local.iam_path
 

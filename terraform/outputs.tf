@@ -56,13 +56,18 @@ output "warehouse_secret_arn" {
 }
 
 output "alarm_topic_arn" {
-  description = "SNS topic every alarm notifies."
+  description = "SNS topic of the outage alarms: every alarm except the data-quality ones (alerting.tf)."
   value       = aws_sns_topic.alarms.arn
 }
 
+output "data_quality_topic_arn" {
+  description = "SNS topic of the data-quality alarms: source schema changed, source discontinuity, verification differences, quarantined rows."
+  value       = aws_sns_topic.data_quality.arn
+}
+
 output "dashboard_url" {
-  description = "CloudWatch dashboard of the pipeline."
-  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.onyx.dashboard_name}"
+  description = "CloudWatch dashboard of the pipeline (every alarm description links it too)."
+  value       = local.dashboard_url
 }
 
 output "warehouse_endpoint" {

@@ -49,6 +49,32 @@ resource "aws_lambda_permission" "schedule_invokes_verify" {
 }
 
 # ------------------------------------------------------------------------------------------
+# Schedule -> health check (inside the load function): BlockedRuns and the warehouse freshness
+# are reported on the extract's schedule even when no run arrives, so the run-blocked alarm stays
+# raised while a run stays blocked and clears once it is fixed or parked.
+# ------------------------------------------------------------------------------------------
+resource "aws_cloudwatch_event_rule" "check_schedule" {
+  name                = "${var.name_prefix}-check-schedule"
+  description         = "Counts the blocked Onyx runs and the warehouse freshness in the load function"
+  schedule_expression = var.schedule_expression
+}
+
+resource "aws_cloudwatch_event_target" "check" {
+  rule      = aws_cloudwatch_event_rule.check_schedule.name
+  target_id = "check"
+  arn       = module.load.function_arn
+  input     = jsonencode({ onyx = "check" })
+}
+
+resource "aws_lambda_permission" "schedule_invokes_check" {
+  statement_id  = "AllowCheckScheduleInvoke"
+  action        = "lambda:InvokeFunction"
+  function_name = module.load.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.check_schedule.arn
+}
+
+# ------------------------------------------------------------------------------------------
 # Ingestion run manifest -> transform
 # ------------------------------------------------------------------------------------------
 resource "aws_lambda_permission" "ingestion_invokes_transform" {

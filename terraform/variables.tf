@@ -121,10 +121,52 @@ variable "log_retention_days" {
   default     = 365
 }
 
+# ------------------------------------------------------------------------------------------
+# Alarm notifications (alerting.tf): two topics, outages and data quality
+# ------------------------------------------------------------------------------------------
 variable "alarm_emails" {
-  description = "E-mail addresses subscribed to the alarm topic; each must confirm the subscription from the mail AWS sends."
+  description = "E-mail addresses subscribed to the outage topic (<prefix>-alarms: every alarm except the data-quality ones); each must confirm the subscription from the mail AWS sends."
   type        = list(string)
   default     = []
+}
+
+variable "data_quality_emails" {
+  description = "E-mail addresses subscribed to the data-quality topic (<prefix>-data-quality: source schema changed, source discontinuity, verification differences, quarantined rows); each must confirm. Empty (default): the alarm_emails."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_https_endpoints" {
+  description = "HTTPS endpoints subscribed to both topics, e.g. a chat or paging tool's Amazon SNS integration URL. SNS first posts a SubscriptionConfirmation the endpoint must confirm (a plain Slack incoming webhook cannot). The URLs are in the committed env file and the Terraform state: use no URL whose secrecy is its only protection. Default none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for url in var.alarm_https_endpoints : can(regex("^https://[^\\s]+$", url))])
+    error_message = "alarm_https_endpoints must be https:// URLs."
+  }
+}
+
+variable "repository_url" {
+  description = "Web address of this repository (no trailing slash). Alarm mails link the runbook as <repository_url>/blob/<docs_ref>/docs/runbook.md#<section>, so a fork sets its own."
+  type        = string
+  default     = "https://github.com/terrific-totes/onyx"
+
+  validation {
+    condition     = can(regex("^https://[^\\s]*[^/\\s]$", var.repository_url)) && length(var.repository_url) <= 150
+    error_message = "repository_url must be an https:// address of at most 150 characters without a trailing slash."
+  }
+}
+
+variable "docs_ref" {
+  description = "Branch, tag or commit of the repository whose docs/runbook.md the alarm mails link."
+  type        = string
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]{1,64}$", var.docs_ref))
+    error_message = "docs_ref must be a branch, tag or commit name of at most 64 characters."
+  }
 }
 
 variable "force_destroy_buckets" {

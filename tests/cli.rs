@@ -214,7 +214,8 @@ fn onyx_version_names_the_commit_it_was_built_from() {
 /// for text and JSON) and `stack_ingestion`/`stack_processed` for every command that reads the
 /// buckets. Before, `--json` existed only on `verify` (`onyx runs --json`: "unexpected argument"),
 /// and `runs`, `quarantine` and `park` ignored `ONYX_STACK` ("the ingestion bucket (--ingestion)
-/// is not set"). Now the stack's buckets are used when none is given, the JSON is one document a
+/// is not set"), and a park's audit named `$USER@host` rather than the AWS principal
+/// (`operator`: sts:GetCallerIdentity for a bucket in S3). Now the stack's buckets are used when none is given, the JSON is one document a
 /// script can read, and `dlq`/`logs` both take `--stage`.
 #[tokio::test]
 async fn runs_status_and_quarantine_speak_json_and_follow_the_stack() {
@@ -287,6 +288,10 @@ async fn runs_status_and_quarantine_speak_json_and_follow_the_stack() {
     let (_, stdout, _) = onyx(&status_args);
     let status: serde_json::Value = serde_json::from_str(&stdout).expect("status --json prints JSON");
     assert_eq!(status["pipeline"]["parked"][0]["run_id"], run.as_str(), "{status}");
+    // The audit's "who" for a bucket in S3 is the AWS principal (with the local user), not only
+    // `$USER@host` (issue #24 item 5): moto answers GetCallerIdentity with its test user.
+    let by = status["pipeline"]["parked"][0]["by"].as_str().unwrap_or_default();
+    assert!(by.starts_with("arn:aws:") && by.contains(" ("), "parked by {by:?}");
     let (code, _, stderr) = onyx_with(&["unpark", &run], &env);
     assert_eq!(code, Some(0), "unpark follows ONYX_STACK: {stderr}");
 
@@ -339,4 +344,145 @@ fn every_onyx_variable_the_code_reads_is_in_the_configuration_reference() {
     assert!(read.len() > 10, "found the variables: {read:?}");
     let missing: Vec<_> = read.iter().filter(|name| !documented(name)).collect();
     assert!(missing.is_empty(), "read by the code but not in docs/reference.md's configuration table: {missing:?}");
+}
+
+/// Issue #24 item 4. Mechanism: `deployed::checked_config` before the first AWS call (region,
+/// then credentials resolved), and the CLI's log filter and colours (`telemetry::init`). Before,
+/// missing credentials came back from the first request as `DispatchFailure(CredentialsNotLoaded)`
+/// labelled a network problem, with debug structs; without a region, the IMDS probes printed
+/// multi-line warnings with colour codes even into a pipe; bucket commands gave the raw SDK error.
+#[test]
+fn missing_aws_credentials_or_region_is_one_clear_line() {
+    let dir = std::env::temp_dir().join(unique("onyx-no-aws-"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").expect("an empty AWS config");
+    let empty = empty.display().to_string();
+    let stack = dir.join("stack.json");
+    let outputs = serde_json::json!({
+        "function_names": {"value": {"extract": "x-extract", "transform": "x-transform", "load": "x-load"}},
+        "log_groups": {"value": {"extract": "/aws/lambda/x-extract", "transform": "/aws/lambda/x-transform", "load": "/aws/lambda/x-load"}},
+        "dead_letter_queues": {"value": {"extract": "x-extract-dlq", "transform": "x-transform-dlq", "load": "x-load-dlq"}},
+        "alarm_topic_arn": {"value": "arn:aws:sns:eu-west-2:123456789012:x-alarms"},
+        "ingestion_bucket": {"value": "x-ingestion"},
+        "processed_bucket": {"value": "x-processed"},
+    });
+    std::fs::write(&stack, outputs.to_string()).expect("stack");
+    let stack = stack.display().to_string();
+    // A laptop with no AWS set up: no keys, no profile, empty config files.
+    let run = |args: &[&str], region: Option<&str>| {
+        let mut command = Command::new(onyx_binary());
+        command.args(args).env("AWS_CONFIG_FILE", &empty).env("AWS_SHARED_CREDENTIALS_FILE", &empty);
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "RUST_LOG",
+        ] {
+            command.env_remove(var);
+        }
+        if let Some(region) = region {
+            command.env("AWS_REGION", region);
+        }
+        let out = command.output().expect("run onyx");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for args in [vec!["runs", "--ingestion", "s3://onyx-some-bucket"], vec!["dlq", "--stack", &stack]] {
+        let (code, stderr) = run(&args, Some("eu-west-2"));
+        assert_eq!(code, Some(1), "onyx {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains("no usable AWS credentials") && stderr.contains("aws sso login"), "{stderr}");
+        assert!(!stderr.contains("DispatchFailure") && !stderr.contains("{ "), "no debug structs: {stderr}");
+        assert!(!stderr.contains("network"), "not a network problem: {stderr}");
+
+        let (code, stderr) = run(&args, None);
+        assert_eq!(code, Some(1), "onyx {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line, no IMDS warnings: {stderr}");
+        assert!(stderr.contains("no AWS region: set AWS_REGION"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "no colour codes into a pipe: {stderr:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue #24 item 6. Mechanism: `pgpass::fill_password` behind every URL (`DbTarget::config`):
+/// a URL without a password takes `PGPASSWORD`, else the password file (`PGPASSFILE`,
+/// `~/.pgpass`), as psql does. Before, only a server that trusts local logins worked: on a
+/// password-authenticated PostgreSQL (a laptop's, a managed one) `onyx seed` failed with
+/// "password missing" whatever PGPASSWORD or ~/.pgpass said. Against a real private cluster with
+/// scram-sha-256 on TCP.
+#[tokio::test]
+async fn a_password_authenticated_postgresql_is_reached_with_pgpassword_or_a_password_file() {
+    let password = "pw-Ony:x";
+    let cluster = crate::support::cluster::PrivateCluster::start_with_password("pw", password);
+    let admin_url = cluster.url("postgres").replacen(
+        &format!("{}@", cluster.user()),
+        &format!("{}:{}@", cluster.user(), password.replace(':', "%3A")),
+        1,
+    );
+    let admin = crate::support::pg_connect(&admin_url).await.expect("the password in the URL");
+    for database in ["totesys", "warehouse"] {
+        admin.batch_execute(&format!("CREATE DATABASE {database}")).await.expect("database");
+    }
+    let (source, warehouse) = (cluster.url("totesys"), cluster.url("warehouse"));
+    assert!(!source.contains(password), "the URLs name no password");
+    let (_, _, dir) = local_dir("pw");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let home = dir.display().to_string();
+    let (ingestion, processed) = (dir.join("in").display().to_string(), dir.join("out").display().to_string());
+    let onyx_env = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(onyx_binary());
+        command.args(args).env("HOME", &home).env_remove("PGPASSWORD").env_remove("PGPASSFILE");
+        command.env("ONYX_SOURCE_URL", &source).env("ONYX_WAREHOUSE_URL", &warehouse);
+        command.env("ONYX_INGESTION", &ingestion).env("ONYX_PROCESSED", &processed);
+        let out = command.envs(env.iter().copied()).output().expect("run onyx");
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+
+    // Nothing gives the password: a clear failure naming the source.
+    let (code, out) = onyx_env(&["seed"], &[]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("source") && out.contains("password"), "{out}");
+
+    let (code, out) = onyx_env(&["seed"], &[("PGPASSWORD", password)]);
+    assert_eq!(code, Some(0), "PGPASSWORD is honoured: {out}");
+
+    // ~/.pgpass (here under HOME), with libpq's escapes and permissions.
+    let pgpass = dir.join(".pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{}:*:{}:{}\n", cluster.port, cluster.user(), password.replace(':', "\\:")),
+    )
+    .expect("pgpass");
+    std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let (code, out) = onyx_env(&["run"], &[]);
+    assert_eq!(code, Some(0), "~/.pgpass is honoured: {out}");
+    let (code, out) = onyx_env(&["verify", "--ingestion", &ingestion], &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("equal"), "{out}");
+}
+
+/// Issue #24 item 5. Mechanism: `require_settings` before a command uses any setting. Before,
+/// `onyx run` on a fresh machine named one missing setting per attempt (the source; set it, run
+/// again: the ingestion bucket; …). Now every missing or invalid one is in one error.
+#[test]
+fn every_missing_setting_is_reported_at_once() {
+    let mut command = Command::new(onyx_binary());
+    command.args(["run", "--max-run-rows", "0"]);
+    for var in ["ONYX_SOURCE_URL", "ONYX_SOURCE_SECRET", "ONYX_WAREHOUSE_URL", "ONYX_WAREHOUSE_SECRET"] {
+        command.env_remove(var);
+    }
+    for var in ["ONYX_INGESTION", "ONYX_PROCESSED", "ONYX_MAX_RUN_ROWS", "ONYX_RECONCILE_EVERY"] {
+        command.env_remove(var);
+    }
+    let out = command.output().expect("run onyx");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("5 settings are missing or invalid"), "{stderr}");
+    for named in ["ONYX_SOURCE_URL", "ONYX_INGESTION", "ONYX_PROCESSED", "ONYX_WAREHOUSE_URL", "ONYX_MAX_RUN_ROWS"] {
+        assert!(stderr.contains(named), "{named} is not named: {stderr}");
+    }
 }

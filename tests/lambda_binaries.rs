@@ -95,6 +95,11 @@ fn lambda_binary(name: &str) -> std::path::PathBuf {
 
 /// Runs a Lambda binary on one event with the given environment; returns what it posted.
 fn invoke(name: &str, event: String, env: &[(&str, String)]) -> Posted {
+    invoke_capturing(name, event, env).0
+}
+
+/// As [`invoke`], also returning what the function wrote to stdout (its metrics, as EMF lines).
+fn invoke_capturing(name: &str, event: String, env: &[(&str, String)]) -> (Posted, String) {
     let (address, posted) = runtime_stub(event);
     let mut command = Command::new(lambda_binary(name));
     command
@@ -104,16 +109,80 @@ fn invoke(name: &str, event: String, env: &[(&str, String)]) -> Posted {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null());
     for (key, value) in env {
         command.env(key, value);
     }
     let mut child: Child = command.spawn().expect("start the Lambda binary");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let output = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
     let result = posted.recv_timeout(Duration::from_secs(60));
     let _ = child.kill();
     let _ = child.wait();
-    result.unwrap_or_else(|_| panic!("{name} posted nothing within 60 s"))
+    let posted = result.unwrap_or_else(|_| panic!("{name} posted nothing within 60 s"));
+    (posted, output.join().unwrap_or_default())
+}
+
+/// The values of the metric `name` in EMF lines.
+fn metric_values(stdout: &str, name: &str) -> Vec<f64> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .filter_map(|doc| doc.get(name).and_then(serde_json::Value::as_f64))
+        .collect()
+}
+
+/// Issue #24 item 9. Mechanism: `LoadFunction::check` (`{"onyx": "check"}`, scheduled on the
+/// extract's schedule) and `ops::blocked_runs`. `BlockedRuns` was emitted only when an invocation
+/// failed, so while a run stayed blocked and nothing new arrived the alarm went quiet, and it
+/// never reported 0 to clear. The check reports how many runs stay blocked — 1 for a recorded
+/// load failure of a run the warehouse has not loaded, 0 once that run is passed (parked) — and
+/// a load invocation reports it too. On main the check was "unknown command ignored".
+#[tokio::test]
+async fn the_load_function_reports_blocked_runs_while_they_stay_blocked() {
+    let warehouse = TestDb::create("bins_check_wh").await;
+    let (_, processed, processed_dir) = local_dir("bins-check");
+    let env = [
+        ("ONYX_WAREHOUSE_URL", format!("{}?sslmode=require", warehouse.url)),
+        ("ONYX_PROCESSED", processed_dir.display().to_string()),
+    ];
+    let check = || invoke_capturing("onyx-load", r#"{"onyx": "check"}"#.to_string(), &env);
+    // The warehouse must exist as one: the check reads the ledger (it never migrates).
+    let mut client = warehouse.connect().await;
+    onyx_core::load::migrate(&mut client).await.expect("migrate");
+
+    let (posted, stdout) = check();
+    assert!(posted.path.ends_with("/response"), "{}", posted.body);
+    assert_eq!(metric_values(&stdout, "BlockedRuns"), vec![0.0], "nothing blocked reports 0: {stdout}");
+
+    let run = "20261203T000000000-b10c";
+    onyx_core::runs::record_failure(processed.as_ref(), "load", run, "fact_payment: 23505 duplicate key")
+        .await
+        .expect("record a failure");
+    let (posted, stdout) = check();
+    let answer: serde_json::Value = serde_json::from_str(&posted.body).expect("JSON");
+    assert_eq!(answer["check"]["blocked_runs"], 1, "{answer}");
+    assert_eq!(metric_values(&stdout, "BlockedRuns"), vec![1.0], "while blocked, every check says so: {stdout}");
+    let (_, stdout) = check();
+    assert_eq!(metric_values(&stdout, "BlockedRuns"), vec![1.0], "and the next one");
+
+    // Parked: the ledger passes it, the next check reports 0 and the alarm clears.
+    client
+        .execute(
+            r#"INSERT INTO onyx_load_ledger (run_id, rows, quarantined_rows, status, note)
+               VALUES ($1, '{}', 0, 'parked', '{"reason": "as onyx park records it"}')"#,
+            &[&run],
+        )
+        .await
+        .expect("the ledger passes the run");
+    let (_, stdout) = check();
+    assert_eq!(metric_values(&stdout, "BlockedRuns"), vec![0.0], "{stdout}");
 }
 
 #[tokio::test]

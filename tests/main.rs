@@ -18,6 +18,7 @@ mod packaging;
 mod pipeline;
 mod quarantine;
 mod run_control;
+mod setup;
 mod smoke;
 mod source_behaviour;
 mod supply_chain;

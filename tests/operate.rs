@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onyx_core::stack::{
-    OUTPUT_ALARM_TOPIC, OUTPUT_DEAD_LETTER_QUEUES, OUTPUT_FUNCTION_NAMES, OUTPUT_INGESTION_BUCKET, OUTPUT_LOG_GROUPS,
-    OUTPUT_PROCESSED_BUCKET, STAGES,
+    OUTPUT_ALARM_TOPIC, OUTPUT_DATA_QUALITY_TOPIC, OUTPUT_DEAD_LETTER_QUEUES, OUTPUT_FUNCTION_NAMES,
+    OUTPUT_INGESTION_BUCKET, OUTPUT_LOG_GROUPS, OUTPUT_PROCESSED_BUCKET, STAGES,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +36,9 @@ impl TestStack {
     fn queue(&self, stage: &str) -> String {
         format!("{}-{stage}-dlq", self.prefix)
     }
+    fn data_quality_topic(&self) -> String {
+        self.topic.replace("-alarms", "-data-quality")
+    }
 
     /// Writes the outputs file; with `create`, makes the log groups, queues and buckets in moto.
     async fn new(create: bool) -> TestStack {
@@ -49,6 +52,7 @@ impl TestStack {
             OUTPUT_LOG_GROUPS: per_stage(&|s| stack.log_group(s)),
             OUTPUT_DEAD_LETTER_QUEUES: per_stage(&|s| stack.queue(s)),
             OUTPUT_ALARM_TOPIC: {"sensitive": false, "value": stack.topic},
+            OUTPUT_DATA_QUALITY_TOPIC: {"sensitive": false, "value": stack.data_quality_topic()},
             OUTPUT_INGESTION_BUCKET: {"sensitive": false, "value": format!("{}-ingestion", stack.prefix)},
             OUTPUT_PROCESSED_BUCKET: {"sensitive": false, "value": format!("{}-processed", stack.prefix)},
         });
@@ -452,7 +456,13 @@ fn s3_event(key: &str) -> Value {
 async fn status_of_a_deployed_stack_names_what_is_wrong() {
     let stack = TestStack::new(true).await;
     let cloudwatch = cloudwatch_client().await;
-    for (name, state) in [("run-blocked", "ALARM"), ("warehouse-stale", "OK")] {
+    // Outage alarms on the alarm topic; a data-quality alarm on its own topic (issue #24 item 9).
+    let data_quality = stack.data_quality_topic();
+    for (name, state, topic) in [
+        ("run-blocked", "ALARM", &stack.topic),
+        ("verify-differences", "OK", &data_quality),
+        ("warehouse-stale", "OK", &stack.topic),
+    ] {
         let alarm = format!("{}-{name}", stack.prefix);
         cloudwatch
             .put_metric_alarm()
@@ -464,7 +474,7 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
             .evaluation_periods(1)
             .threshold(0.0)
             .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
-            .alarm_actions(&stack.topic)
+            .alarm_actions(topic)
             .send()
             .await
             .expect("put alarm");
@@ -519,29 +529,30 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "no extract run yet: run `onyx extract` (or `onyx run`)", "the stack's buckets were read");
     let from = lines.iter().position(|l| l.starts_with("alarms")).expect("alarms section");
-    assert_eq!(lines[from], "alarms           1 of 2 in ALARM");
+    assert_eq!(lines[from], "alarms           1 of 3 in ALARM");
     assert!(lines[from + 1].starts_with(&format!("  ALARM             {}-run-blocked  since ", stack.prefix)), "{out}");
     assert_eq!(lines[from + 2], "    Threshold Crossed: test sets ALARM");
-    assert!(lines[from + 3].starts_with(&format!("  OK                {}-warehouse-stale", stack.prefix)), "{out}");
-    assert_eq!(lines[from + 4], "dead-letter queues");
-    assert_eq!(lines[from + 5], format!("  extract   {:<32} empty", stack.queue("extract")));
+    assert!(lines[from + 3].starts_with(&format!("  OK                {}-verify-differences", stack.prefix)), "{out}");
+    assert!(lines[from + 4].starts_with(&format!("  OK                {}-warehouse-stale", stack.prefix)), "{out}");
+    assert_eq!(lines[from + 5], "dead-letter queues");
+    assert_eq!(lines[from + 6], format!("  extract   {:<32} empty", stack.queue("extract")));
     assert!(
-        lines[from + 6].starts_with(&format!("  transform {:<32} 2 message(s), oldest ", stack.queue("transform"))),
+        lines[from + 7].starts_with(&format!("  transform {:<32} 2 message(s), oldest ", stack.queue("transform"))),
         "{out}"
     );
-    assert_eq!(lines[from + 8], "last error per function (last 24 h)");
-    assert_eq!(lines[from + 9], "  extract   none");
-    assert_eq!(lines[from + 10], "  transform none");
+    assert_eq!(lines[from + 9], "last error per function (last 24 h)");
+    assert_eq!(lines[from + 10], "  extract   none");
+    assert_eq!(lines[from + 11], "  transform none");
     assert_eq!(
-        lines[from + 11],
+        lines[from + 12],
         format!("  {time}  load       ERROR  20261129T040000000-ab12  load failed  error=deadlock")
     );
     assert_eq!(
-        lines[from + 12],
+        lines[from + 13],
         "warehouse freshness: newest loaded run is 40 min old (the load's last report, 10 min ago)"
     );
     assert_eq!(
-        lines[from + 13],
+        lines[from + 14],
         format!(
             "verdict: degraded: alarm {}-run-blocked is in ALARM; 2 event(s) in {} (onyx dlq)",
             stack.prefix,

@@ -2,7 +2,9 @@
 //! has an ERROR alarm on its own log group that reaches the alarm topic, extraction runs at least
 //! every 30 minutes and is watched for freshness, the S3 notifications start the next stage on
 //! exactly the run manifests that `onyx_core::keys` writes, and IAM statements name the resources
-//! they grant (the few `"*"` that AWS requires are listed here, each with its reason).
+//! they grant (the few `"*"` that AWS requires are listed here, each with its reason). Alarms mail
+//! when they fire and when they clear, outages and data quality on topics of their own, with
+//! absolute runbook and dashboard links; the dashboard shows every alarm and the recent ERRORs.
 //!
 //! These tests read the `.tf` files only (with `hcl-rs`): no provider, no AWS account.
 
@@ -197,7 +199,7 @@ fn every_function_has_an_error_log_alarm_on_its_own_log_group_reaching_the_alarm
         .filter(|(_, body)| {
             module
                 .string(required(body, "pattern", "the metric filter"))
-                .is_some_and(|p| p.split_whitespace().collect::<String>() == r#"{$.level="ERROR"}"#)
+                .is_some_and(|p| p.split_whitespace().collect::<String>().starts_with(r#"{$.level="ERROR""#))
         })
         .collect();
     assert_eq!(error_filters.len(), 1, "one ERROR-line metric filter on {log_group_ref}");
@@ -294,20 +296,24 @@ fn extraction_is_scheduled_at_least_every_30_minutes_and_watched_for_freshness()
         .unwrap_or_else(|| panic!("default schedule {default:?} is not rate(N minutes)"));
     assert!((1..=30).contains(&minutes), "default schedule {default:?} is more than 30 minutes apart");
 
+    // The schedule starts extract (the load's periodic check runs on the same schedule).
     let rules: Vec<_> = root
         .resources("aws_cloudwatch_event_rule")
         .filter(|(_, body)| attr(body, "schedule_expression").map(text).as_deref() == Some("var.schedule_expression"))
         .map(|(name, _)| name)
         .collect();
-    assert_eq!(rules.len(), 1, "one scheduled rule uses var.schedule_expression");
     let targets: Vec<_> = root
         .resources("aws_cloudwatch_event_target")
         .filter(|(_, body)| {
-            attr(body, "rule").map(text) == Some(format!("aws_cloudwatch_event_rule.{}.name", rules[0]))
+            rules.iter().any(|r| attr(body, "rule").map(text) == Some(format!("aws_cloudwatch_event_rule.{r}.name")))
         })
         .map(|(_, body)| text(required(body, "arn", "the event target")))
         .collect();
-    assert_eq!(targets, ["module.extract.function_arn"], "the schedule starts extract");
+    assert_eq!(
+        targets.iter().filter(|t| *t == "module.extract.function_arn").count(),
+        1,
+        "one rule on var.schedule_expression starts extract: {targets:?}"
+    );
 
     // Freshness: fewer than one successful extraction in the period alarms, and silence too.
     let freshness: Vec<_> = root
@@ -510,9 +516,9 @@ fn json_policy_statements(expr: &Expression, out: &mut Vec<Statement>) {
     }
 }
 
-/// The metrics the code emits for drift, blocked runs and warehouse freshness each have an alarm
-/// on exactly the dimensions the code gives them (a dimension mismatch would leave the alarm on
-/// a metric that never receives data), notifying the alarm topic.
+/// The metrics the code emits for drift, quarantined rows, blocked runs, warehouse freshness and
+/// verification each have an alarm on exactly the dimensions the code gives them (a dimension
+/// mismatch would leave the alarm on a metric that never receives data), notifying a topic.
 #[test]
 fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
     use onyx_core::telemetry;
@@ -532,8 +538,15 @@ fn emitted_health_metrics_have_alarms_on_their_own_dimensions() {
         serde_json::json!({}),
     );
     let verify = telemetry::gauge_document("VerifyDifferences", 0.0, "Count", &[], serde_json::json!({}));
+    let quarantine = telemetry::emf_documents(&telemetry::RunMetrics {
+        stage: "transform",
+        quarantined_rows: Some(1),
+        ..Default::default()
+    })[0]
+        .clone();
     for (metric, doc) in [
         ("SchemaChanges", schema),
+        ("QuarantinedRows", quarantine),
         ("BlockedRuns", blocked),
         ("WarehouseFreshnessSeconds", freshness),
         ("VerifyDifferences", verify),
@@ -836,24 +849,38 @@ fn markdown_anchors(markdown: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// What on-call reads first is the alarm e-mail, whose body is the alarm's description: every
-/// alarm (the root module's, each function's, the warehouse's) names the first `onyx` command to
-/// run and links a section of docs/runbook.md that exists.
+/// Issue #24 item 9 (mechanism: every `.tf` file under terraform/, roots and modules, read with
+/// `hcl-rs`). What on-call reads first is the alarm e-mail, whose body is the alarm's description:
+/// every alarm (the root module's, each function's, the warehouse's) names the first `onyx`
+/// command to run and links its section of docs/runbook.md *absolutely* — a relative path is not
+/// clickable in a mail — through `local.runbook_url` (`var.runbook_url` in the Lambda module,
+/// which every instance sets to that local), built from `var.repository_url` and `var.docs_ref`;
+/// the section must exist, the dashboard is linked too, and the description fits CloudWatch's
+/// 1024 characters whatever the variables (their validations bound the interpolations).
 #[test]
 fn every_alarm_description_names_an_onyx_command_and_an_existing_runbook_section() {
     let runbook_path = terraform_dir().join("../docs/runbook.md");
     let runbook = fs::read_to_string(&runbook_path).unwrap_or_else(|e| panic!("{}: {e}", runbook_path.display()));
     let anchors = markdown_anchors(&runbook);
-    let mut descriptions: Vec<(String, String)> = Vec::new();
     let root = Module::load(".");
     let module = Module::load(LAMBDA_MODULE.trim_start_matches("./"));
-    for (where_, module) in [("terraform/", &root), ("terraform/modules/lambda_function/", &module)] {
+    // (alarm, description as written, how it names the runbook URL, how it names the dashboard URL)
+    let mut descriptions: Vec<(String, String, &str, &str)> = Vec::new();
+    for (where_, module, runbook_url, dashboard_url) in [
+        ("terraform/", &root, "${local.runbook_url}", "${local.dashboard_url}"),
+        ("terraform/modules/lambda_function/", &module, "${var.runbook_url}", "${var.dashboard_url}"),
+    ] {
         for (name, body) in module.resources("aws_cloudwatch_metric_alarm") {
             let description = text(required(body, "alarm_description", name));
             if description == "each.value.description" {
                 continue; // the warehouse alarms: local.warehouse_alarms, below
             }
-            descriptions.push((format!("{where_}aws_cloudwatch_metric_alarm.{name}"), description));
+            descriptions.push((
+                format!("{where_}aws_cloudwatch_metric_alarm.{name}"),
+                description,
+                runbook_url,
+                dashboard_url,
+            ));
         }
     }
     let Some(Expression::Object(warehouse_alarms)) = root.locals().get("warehouse_alarms").copied() else {
@@ -862,18 +889,453 @@ fn every_alarm_description_names_an_onyx_command_and_an_existing_runbook_section
     for (key, value) in warehouse_alarms.iter() {
         let Expression::Object(fields) = value else { panic!("warehouse_alarms.{}", object_key(key)) };
         let description = fields.iter().find(|(k, _)| object_key(k) == "description").map(|(_, v)| text(v));
-        descriptions.push((format!("local.warehouse_alarms.{}", object_key(key)), description.unwrap_or_default()));
+        descriptions.push((
+            format!("local.warehouse_alarms.{}", object_key(key)),
+            description.unwrap_or_default(),
+            "${local.runbook_url}",
+            "${local.dashboard_url}",
+        ));
     }
-    assert!(descriptions.len() >= 14, "every alarm found: {descriptions:?}");
-    for (alarm, description) in &descriptions {
-        assert!(description.contains("First: `onyx "), "{alarm} names the first onyx command: {description}");
-        let link = description
-            .split("docs/runbook.md#")
-            .nth(1)
-            .unwrap_or_else(|| panic!("{alarm} links no docs/runbook.md section: {description}"));
-        let anchor: String = link.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
-        assert!(anchors.contains(&anchor), "{alarm} links docs/runbook.md#{anchor}, which has no such heading");
+    assert!(descriptions.len() >= 16, "every alarm found: {descriptions:?}");
+    let mut problems = Vec::new();
+    for (alarm, description, runbook_url, dashboard_url) in &descriptions {
+        if !description.contains("First: `onyx ") {
+            problems.push(format!("{alarm} names no first onyx command: {description}"));
+        }
+        match description.split_once(&format!("Runbook: {runbook_url}#")) {
+            Some((_, link)) => {
+                let anchor: String =
+                    link.chars().take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_').collect();
+                if !anchors.contains(&anchor) {
+                    problems.push(format!("{alarm} links docs/runbook.md#{anchor}, which has no such heading"));
+                }
+            }
+            None => problems.push(format!("{alarm} does not link `Runbook: {runbook_url}#<section>`: {description}")),
+        }
+        if description.replace(runbook_url, "").contains("runbook.md") {
+            problems.push(format!("{alarm} links the runbook by a relative path: {description}"));
+        }
+        if !description.contains(&format!("Dashboard: {dashboard_url}")) {
+            problems.push(format!("{alarm} does not link `Dashboard: {dashboard_url}`"));
+        }
+        let longest = longest_description(description);
+        if longest > 1024 {
+            problems.push(format!("{alarm}'s description can reach {longest} characters (CloudWatch's limit: 1024)"));
+        }
     }
+    assert!(problems.is_empty(), "alarm descriptions:\n  {}", problems.join("\n  "));
+
+    // The URLs: absolute, from the repository URL and the documentation's ref; the module's
+    // variables are given exactly those.
+    let locals = root.locals();
+    let runbook_url = locals.get("runbook_url").and_then(|e| root.template(e));
+    assert_eq!(
+        runbook_url.as_deref(),
+        Some("${var.repository_url}/blob/${var.docs_ref}/docs/runbook.md"),
+        "local.runbook_url"
+    );
+    let repository = root.variable_default("repository_url").and_then(string_literal).expect("var.repository_url");
+    assert!(repository.starts_with("https://") && !repository.ends_with('/'), "repository_url default {repository}");
+    let docs_ref = root.variable_default("docs_ref").and_then(string_literal).expect("var.docs_ref");
+    assert!(!docs_ref.is_empty());
+    let dashboard_url = locals.get("dashboard_url").and_then(|e| root.template(e)).expect("local.dashboard_url");
+    assert!(
+        dashboard_url.starts_with(
+            "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards"
+        ) && dashboard_url.ends_with("${local.dashboard_name}"),
+        "local.dashboard_url: {dashboard_url}"
+    );
+    let dashboard = root.resource("aws_cloudwatch_dashboard", "onyx");
+    assert_eq!(text(required(dashboard, "dashboard_name", "the dashboard")), "local.dashboard_name");
+    let output = root.blocks("output").find(|b| label(b, 0) == "dashboard_url").expect("output dashboard_url");
+    assert_eq!(text(required(&output.body, "value", "output dashboard_url")), "local.dashboard_url");
+    for (name, body) in function_modules(&root) {
+        for (variable, local) in [("runbook_url", "local.runbook_url"), ("dashboard_url", "local.dashboard_url")] {
+            let given = attr(body, variable).map(text);
+            assert_eq!(given.as_deref(), Some(local), "module.{name} sets {variable}");
+        }
+    }
+}
+
+/// The most characters a description (HCL source text) can expand to: each interpolation at the
+/// longest its variables' validations allow (URLs of the repository and the dashboard; names,
+/// numbers and the schedule at most 64).
+fn longest_description(source: &str) -> usize {
+    let source = source.trim_matches('"').replace("\\\"", "\"");
+    let mut length = 0;
+    let mut rest = source.as_str();
+    while let Some(start) = rest.find("${") {
+        length += rest[..start].chars().count();
+        let end = rest[start..].find('}').map(|e| start + e + 1).unwrap_or(rest.len());
+        let interpolation = &rest[start..end];
+        length += if interpolation.contains("runbook_url") {
+            // repository_url (at most 150) + "/blob/" + docs_ref (at most 64) + "/docs/runbook.md"
+            150 + 6 + 64 + 16
+        } else if interpolation.contains("dashboard_url") {
+            // https://<region>.console.aws.amazon.com/cloudwatch/home?region=<region>#dashboards/dashboard/<prefix>
+            140
+        } else {
+            64
+        };
+        rest = &rest[end..];
+    }
+    length + rest.chars().count()
+}
+
+/// Every `resource "aws_cloudwatch_metric_alarm"` under terraform/ (both roots and every module)
+/// as (file under terraform/, name, body).
+fn every_alarm() -> Vec<(String, String, Body)> {
+    let mut files = Vec::new();
+    collect_tf_files(&terraform_dir(), &mut files);
+    let mut alarms = Vec::new();
+    for path in files {
+        let relative =
+            path.strip_prefix(terraform_dir()).expect("under terraform/").to_string_lossy().replace('\\', "/");
+        let source = fs::read_to_string(&path).expect("readable .tf file");
+        let body = hcl::parse(&source).unwrap_or_else(|e| panic!("parsing {relative}: {e}"));
+        for block in body.into_blocks() {
+            if block.identifier.as_str() == "resource" && label(&block, 0) == "aws_cloudwatch_metric_alarm" {
+                alarms.push((relative.clone(), label(&block, 1).to_owned(), block.body));
+            }
+        }
+    }
+    alarms
+}
+
+/// Issue #24 item 9 (mechanism: every alarm resource under terraform/, read with `hcl-rs`): every
+/// alarm notifies when it fires *and* when it clears (`ok_actions`), to the same topics, so a
+/// mail that says something broke is always followed by one that says it is fixed.
+#[test]
+fn every_alarm_notifies_when_it_fires_and_when_it_clears() {
+    let alarms = every_alarm();
+    assert!(alarms.len() >= 14, "found only {} alarms", alarms.len());
+    let mut problems = Vec::new();
+    for (file, name, body) in &alarms {
+        let actions = |key: &str| attr(body, key).map(array_texts).unwrap_or_default();
+        let (on_alarm, on_ok) = (actions("alarm_actions"), actions("ok_actions"));
+        if on_alarm.is_empty() {
+            problems.push(format!("{file}: aws_cloudwatch_metric_alarm.{name} has no alarm_actions"));
+        }
+        if on_ok.is_empty() {
+            problems.push(format!("{file}: aws_cloudwatch_metric_alarm.{name} has no ok_actions"));
+        } else if on_ok != on_alarm {
+            problems
+                .push(format!("{file}: aws_cloudwatch_metric_alarm.{name} clears to {on_ok:?}, fires to {on_alarm:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "alarm actions:\n  {}", problems.join("\n  "));
+}
+
+/// The root alarms about the data's content rather than the pipeline's health: a changed source
+/// schema, a restored or rewound source, rows that differ from the source, quarantined rows.
+const DATA_QUALITY_ALARMS: [&str; 4] =
+    ["schema_changes", "source_discontinuity", "verify_differences", "quarantined_rows"];
+
+/// Issue #24 item 9 (mechanism: terraform/alerting.tf, main.tf and the Lambda module, read with
+/// `hcl-rs`). Two KMS-encrypted topics: outages (`aws_sns_topic.alarms`, every function alarm,
+/// the RDS alarms and the pipeline's stalls) and data quality (`aws_sns_topic.data_quality`, the
+/// alarms of `DATA_QUALITY_ALARMS`, one of them on the transform's `QuarantinedRows`), each with
+/// e-mail subscriptions (the data-quality list falls back to the outage list) and the optional
+/// HTTPS endpoints (`alarm_https_endpoints`, none by default) on both; both topic ARNs are outputs.
+#[test]
+fn data_quality_alarms_notify_their_own_topic_and_outages_the_alarm_topic() {
+    let root = Module::load(".");
+    let mut problems = Vec::new();
+    let declared: BTreeSet<&str> = root.resources("aws_cloudwatch_metric_alarm").map(|(name, _)| name).collect();
+    for name in DATA_QUALITY_ALARMS {
+        if !declared.contains(name) {
+            problems.push(format!("no aws_cloudwatch_metric_alarm.{name}"));
+        }
+    }
+    for (name, body) in root.resources("aws_cloudwatch_metric_alarm") {
+        let topic = if DATA_QUALITY_ALARMS.contains(&name) { "data_quality" } else { "alarms" };
+        let expected = vec![format!("aws_sns_topic.{topic}.arn")];
+        for key in ["alarm_actions", "ok_actions"] {
+            let actions = attr(body, key).map(array_texts).unwrap_or_default();
+            if actions != expected {
+                problems.push(format!("aws_cloudwatch_metric_alarm.{name}.{key} is {actions:?}, not {expected:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "alarm routing:\n  {}", problems.join("\n  "));
+
+    let quarantine = root
+        .resources("aws_cloudwatch_metric_alarm")
+        .filter(|(name, _)| DATA_QUALITY_ALARMS.contains(name))
+        .find(|(_, body)| attr(body, "metric_name").and_then(|e| root.string(e)).as_deref() == Some("QuarantinedRows"));
+    assert!(quarantine.is_some(), "no data-quality alarm watches QuarantinedRows");
+
+    // The function alarms are outages: the module's alarms notify var.alarm_topic_arn, given the
+    // outage topic.
+    let module = Module::load(LAMBDA_MODULE.trim_start_matches("./"));
+    for (name, body) in module.resources("aws_cloudwatch_metric_alarm") {
+        assert_eq!(array_texts(required(body, "alarm_actions", name)), ["var.alarm_topic_arn"], "{name}");
+    }
+    for (name, body) in function_modules(&root) {
+        assert_eq!(text(required(body, "alarm_topic_arn", name)), "aws_sns_topic.alarms.arn", "module.{name}");
+    }
+
+    // Both topics encrypted with the stack's key (its policy lets CloudWatch use it: kms.tf).
+    for topic in ["alarms", "data_quality"] {
+        let body = root.resource("aws_sns_topic", topic);
+        assert_eq!(attr(body, "kms_master_key_id").map(text).as_deref(), Some("aws_kms_key.onyx.arn"), "{topic}");
+    }
+    let data_quality_name = root.template(required(root.resource("aws_sns_topic", "data_quality"), "name", "topic"));
+    assert_eq!(data_quality_name.as_deref(), Some("${var.name_prefix}-data-quality"));
+
+    // Subscriptions: e-mail to each topic, HTTPS endpoints to both.
+    let subscriptions: Vec<(&str, &Body)> = root.resources("aws_sns_topic_subscription").collect();
+    let email_to = |topic: &str| {
+        subscriptions
+            .iter()
+            .filter(|(_, b)| attr(b, "protocol").and_then(string_literal) == Some("email"))
+            .find(|(_, b)| attr(b, "topic_arn").map(text) == Some(format!("aws_sns_topic.{topic}.arn")))
+            .map(|(_, b)| text(root.resolve(required(b, "for_each", "email subscription"))))
+            .unwrap_or_else(|| panic!("no e-mail subscription to aws_sns_topic.{topic}"))
+    };
+    assert!(email_to("alarms").contains("var.alarm_emails"));
+    let quality_emails = email_to("data_quality");
+    assert!(
+        quality_emails.contains("var.data_quality_emails") && quality_emails.contains("var.alarm_emails"),
+        "the data-quality e-mails fall back to alarm_emails: {quality_emails}"
+    );
+    assert_eq!(root.variable_default("data_quality_emails").map(text).as_deref(), Some("[]"));
+    let https: Vec<&(&str, &Body)> =
+        subscriptions.iter().filter(|(_, b)| attr(b, "protocol").and_then(string_literal) == Some("https")).collect();
+    assert_eq!(https.len(), 1, "one HTTPS subscription resource");
+    let (name, body) = https[0];
+    let for_each = text(required(body, "for_each", name));
+    assert!(for_each.contains("var.alarm_https_endpoints"), "{name} for_each {for_each}");
+    let topics = text(root.resolve(required(body, "topic_arn", name)));
+    let topics = topics
+        .strip_prefix("local.")
+        .and_then(|rest| rest.split('[').next())
+        .and_then(|local| root.locals().get(local).map(|e| text(e)))
+        .unwrap_or(topics);
+    for topic in ["aws_sns_topic.alarms.arn", "aws_sns_topic.data_quality.arn"] {
+        assert!(topics.contains(topic) && for_each.contains("local.alarm_topics"), "{name} reaches {topics}");
+    }
+    assert_eq!(root.variable_default("alarm_https_endpoints").map(text).as_deref(), Some("[]"));
+    for output in ["alarm_topic_arn", "data_quality_topic_arn"] {
+        assert!(root.blocks("output").any(|b| label(b, 0) == output), "no output {output}");
+    }
+}
+
+/// A field of an HCL object literal.
+fn field<'a>(object: &'a hcl::Object<ObjectKey, Expression>, key: &str) -> Option<&'a Expression> {
+    object.iter().find(|(k, _)| object_key(k) == key).map(|(_, v)| v)
+}
+
+/// Every object literal inside an expression, outermost first: through arrays, function
+/// arguments, `for` bodies, conditionals and `local.x` references.
+fn objects_in<'a>(module: &'a Module, expr: &'a Expression, out: &mut Vec<&'a hcl::Object<ObjectKey, Expression>>) {
+    match module.resolve(expr) {
+        Expression::Object(object) => {
+            out.push(object);
+            object.iter().for_each(|(_, value)| objects_in(module, value, out));
+        }
+        Expression::Array(items) => items.iter().for_each(|item| objects_in(module, item, out)),
+        Expression::FuncCall(call) => call.args.iter().for_each(|arg| objects_in(module, arg, out)),
+        Expression::ForExpr(for_expr) => objects_in(module, &for_expr.value_expr, out),
+        Expression::Conditional(c) => {
+            objects_in(module, &c.true_expr, out);
+            objects_in(module, &c.false_expr, out);
+        }
+        Expression::Parenthesis(inner) => objects_in(module, inner, out),
+        _ => {}
+    }
+}
+
+/// The dashboard's widgets of one type (`"alarm"`, `"metric"`, `"log"`), as their `properties`.
+fn dashboard_widgets<'a>(root: &'a Module, kind: &str) -> Vec<&'a hcl::Object<ObjectKey, Expression>> {
+    let dashboard = root.resource("aws_cloudwatch_dashboard", "onyx");
+    let mut objects = Vec::new();
+    objects_in(root, required(dashboard, "dashboard_body", "the dashboard"), &mut objects);
+    objects
+        .into_iter()
+        .filter(|o| field(o, "type").and_then(string_literal) == Some(kind))
+        .filter_map(|o| match field(o, "properties").map(|p| root.resolve(p)) {
+            Some(Expression::Object(properties)) => Some(properties),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Issue #24 item 9 (mechanism: terraform/dashboard.tf and the Lambda module's outputs, read with
+/// `hcl-rs`). The dashboard's alarm widget shows every alarm: each root alarm resource by address
+/// (the warehouse's too, when created) and each function's through its module's `alarm_arns`
+/// output, which lists every alarm the module declares.
+#[test]
+fn the_dashboard_alarm_widget_lists_every_alarm() {
+    let root = Module::load(".");
+    let widgets = dashboard_widgets(&root, "alarm");
+    assert_eq!(widgets.len(), 1, "one alarm widget on the dashboard");
+    let listed = text(root.resolve(field(widgets[0], "alarms").expect("the alarm widget's alarms")));
+    let mut missing = Vec::new();
+    for (name, _) in root.resources("aws_cloudwatch_metric_alarm") {
+        if !listed.contains(&format!("aws_cloudwatch_metric_alarm.{name}")) {
+            missing.push(format!("aws_cloudwatch_metric_alarm.{name}"));
+        }
+    }
+    // Function alarms: module.<name>.alarm_arns, directly or through local.stage_functions (one
+    // entry per stage of local.stages).
+    let (stages, stage_modules): (BTreeSet<String>, BTreeSet<String>) =
+        match root.locals().get("stage_functions").copied() {
+            Some(Expression::Object(entries)) => {
+                (entries.iter().map(|(k, _)| object_key(k)).collect(), entries.iter().map(|(_, v)| text(v)).collect())
+            }
+            _ => Default::default(),
+        };
+    let listed_stages: BTreeSet<String> =
+        root.locals().get("stages").map(|e| expand(&root, e)).unwrap_or_default().into_iter().collect();
+    for (name, _) in function_modules(&root) {
+        let direct = listed.contains(&format!("module.{name}.alarm_arns"));
+        let through_local = listed.contains("local.stage_functions")
+            && listed.contains(".alarm_arns")
+            && stages == listed_stages
+            && stage_modules.contains(&format!("module.{name}"));
+        if !(direct || through_local) {
+            missing.push(format!("module.{name}.alarm_arns"));
+        }
+    }
+    let module = Module::load(LAMBDA_MODULE.trim_start_matches("./"));
+    let output = module.blocks("output").find(|b| label(b, 0) == "alarm_arns").expect("the module's output alarm_arns");
+    let outputs = text(required(&output.body, "value", "alarm_arns"));
+    for (name, _) in module.resources("aws_cloudwatch_metric_alarm") {
+        if !outputs.contains(&format!("aws_cloudwatch_metric_alarm.{name}.arn")) {
+            missing.push(format!("{LAMBDA_MODULE}: output alarm_arns lacks aws_cloudwatch_metric_alarm.{name}"));
+        }
+    }
+    assert!(missing.is_empty(), "the dashboard's alarm widget misses:\n  {}", missing.join("\n  "));
+}
+
+/// Issue #24 item 9 (mechanism: terraform/dashboard.tf read with `hcl-rs`): the dashboard graphs
+/// what the run-blocked and warehouse-stale alarms watch — `BlockedRuns` (no dimensions) and
+/// `WarehouseFreshnessSeconds` (`Stage = load`) in namespace Onyx.
+#[test]
+fn the_dashboard_graphs_blocked_runs_and_warehouse_freshness() {
+    let root = Module::load(".");
+    let graphs: Vec<String> = dashboard_widgets(&root, "metric")
+        .into_iter()
+        .filter_map(|properties| field(properties, "metrics").map(text))
+        .map(|metrics| metrics.split_whitespace().collect())
+        .collect();
+    for wanted in [r#"["Onyx","BlockedRuns","#, r#"["Onyx","WarehouseFreshnessSeconds","Stage","load","#] {
+        assert!(graphs.iter().any(|g| g.contains(wanted)), "no dashboard graph of {wanted}: {graphs:#?}");
+    }
+}
+
+/// Issue #24 item 9 (mechanism: terraform/dashboard.tf read with `hcl-rs`; the functions' log
+/// line written by `telemetry::lambda_subscriber`). A Logs Insights widget lists the recent ERROR
+/// lines of the three functions' log groups, newest first, filtering on the field the functions
+/// write (`level`) and showing those they write with it (`message`, `run_id`).
+#[test]
+fn the_dashboard_shows_recent_error_lines_of_every_function() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("sink").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let writer = sink.clone();
+    let subscriber =
+        onyx_core::telemetry::lambda_subscriber(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::error!(stage = "load", run_id = "20261128T064012123-00af", "load failed");
+    });
+    let line = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
+    let line: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON log line");
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["message"], "load failed", "{line}");
+    assert_eq!(line["run_id"], "20261128T064012123-00af", "{line}");
+
+    let root = Module::load(".");
+    let widgets = dashboard_widgets(&root, "log");
+    assert!(!widgets.is_empty(), "the dashboard has no Logs Insights (\"log\") widget");
+    let queries: Vec<String> = widgets
+        .iter()
+        .map(|w| field(w, "query").and_then(|q| root.template(q)).expect("the log widget's query"))
+        .collect();
+    let query = queries
+        .iter()
+        .find(|q| q.replace(['\\', ' '], "").contains(r#"filterlevel="ERROR""#))
+        .unwrap_or_else(|| panic!("no log widget filters level = \"ERROR\": {queries:?}"));
+    for (name, _) in function_modules(&root) {
+        assert!(
+            query.contains(&format!("SOURCE '${{module.{name}.log_group_name}}'")),
+            "not over module.{name}: {query}"
+        );
+    }
+    let compact = query.replace(' ', "");
+    for part in ["fields@timestamp", "message", "run_id", "sort@timestampdesc", "|limit"] {
+        assert!(compact.contains(part), "the query lacks {part}: {query}");
+    }
+}
+
+/// Issue #24 item 9 (mechanism: terraform/alerting.tf and triggers.tf read with `hcl-rs`).
+/// `BlockedRuns` is emitted by every load invocation and by the load's periodic check — a rule on
+/// the extract's schedule with the input `{"onyx": "check"}` — as the number of runs that stay
+/// blocked (1 also at the moment a run fails for good), with no dimensions. The alarm takes the maximum over one schedule
+/// period, and a period without data keeps its state (`ignore`): a blocked pipeline that stops
+/// being invoked stays in ALARM, instead of going quiet (`notBreaching`) or to INSUFFICIENT_DATA
+/// (`missing`); a 0 clears it and mails the OK.
+#[test]
+fn the_blocked_runs_alarm_keeps_its_state_between_reports() {
+    let root = Module::load(".");
+    let alarms: Vec<_> = root
+        .resources("aws_cloudwatch_metric_alarm")
+        .filter(|(_, body)| attr(body, "metric_name").and_then(|e| root.string(e)).as_deref() == Some("BlockedRuns"))
+        .collect();
+    assert_eq!(alarms.len(), 1, "one alarm on BlockedRuns");
+    let (name, body) = alarms[0];
+    let field = |key: &str| text(required(body, key, name));
+    assert_eq!(field("treat_missing_data"), r#""ignore""#, "{name}: a period without a report keeps the state");
+    assert_eq!(field("period"), "local.schedule_minutes * 60", "{name}: one schedule period");
+    assert_eq!(field("statistic"), r#""Maximum""#);
+    assert_eq!(field("evaluation_periods"), "1");
+    assert_eq!(field("threshold"), "0");
+    assert_eq!(field("comparison_operator"), r#""GreaterThanThreshold""#);
+    assert!(attr(body, "dimensions").is_none(), "{name}: BlockedRuns has no dimensions");
+    assert!(attr(body, "ok_actions").is_some(), "{name}: a cleared block mails the OK");
+
+    // The periodic check: reported on the extract's schedule even when no run arrives.
+    let check = root
+        .resources("aws_cloudwatch_event_target")
+        .find(|(_, body)| attr(body, "input").is_some_and(|e| text(e).contains("\"check\"")))
+        .map(|(_, body)| body)
+        .expect("no schedule invokes the load function's check ({\"onyx\": \"check\"}): BlockedRuns goes quiet while blocked");
+    assert_eq!(text(required(check, "arn", "check target")), "module.load.function_arn");
+    let rule = text(required(check, "rule", "check target"));
+    let rule = rule.trim_start_matches("aws_cloudwatch_event_rule.").trim_end_matches(".name");
+    let rule = root.resource("aws_cloudwatch_event_rule", rule);
+    assert_eq!(text(required(rule, "schedule_expression", "check rule")), "var.schedule_expression");
+    assert!(
+        root.resources("aws_lambda_permission").any(|(_, body)| {
+            attr(body, "source_arn").is_some_and(|e| text(e).contains("check_schedule"))
+                && text(required(body, "function_name", "permission")) == "module.load.function_name"
+        }),
+        "the check rule may not invoke the load function"
+    );
+}
+
+/// Issue #24 item 9 (mechanism: the error-log-lines metric filter's pattern and the
+/// `data_quality` field of ERROR lines about the data). A quarantine paged the outage channel
+/// through every function's error-log-lines alarm; it pages the data-quality topic (its own
+/// alarms) and the outage alarm counts the other ERROR lines.
+#[test]
+fn data_quality_error_lines_do_not_page_the_outage_channel() {
+    let module = Module::load("modules/lambda_function");
+    let pattern = module.string(module.locals()["error_log_pattern"]).expect("error_log_pattern");
+    assert_eq!(pattern, r#"{ $.level = "ERROR" && $.data_quality NOT EXISTS }"#);
+    let alarm = module.resource("aws_cloudwatch_metric_alarm", "error_log_lines");
+    assert_eq!(array_texts(required(alarm, "alarm_actions", "error_log_lines")), ["var.alarm_topic_arn"]);
 }
 
 /// The stack outputs `onyx logs`, `onyx status --stack` and `onyx dlq` read

@@ -13,5 +13,15 @@ name_prefix = "onyx"
 # (no VPC: both databases reached over the internet, verify-full TLS required). docs/network.md.
 network = "vpc"
 
-# Who receives the alarms (each address confirms AWS's subscription e-mail once).
-alarm_emails = []
+# Who receives the alarms (each address confirms AWS's subscription e-mail once): outages
+# (<prefix>-alarms) and data quality (<prefix>-data-quality; empty: the alarm_emails too).
+alarm_emails        = []
+data_quality_emails = []
+
+# Chat or paging integrations subscribed to both topics (https:// URLs that confirm the SNS
+# subscription). This file is committed: no URL whose secrecy is its only protection.
+alarm_https_endpoints = []
+
+# Alarm mails link <repository_url>/blob/<docs_ref>/docs/runbook.md#<section>.
+repository_url = "https://github.com/terrific-totes/onyx"
+docs_ref       = "main"

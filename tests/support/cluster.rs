@@ -73,6 +73,41 @@ impl PrivateCluster {
         cluster
     }
 
+    /// A new cluster whose TCP logins need `password` (scram-sha-256), as on a laptop or a
+    /// managed server; `url` still names no password.
+    pub fn start_with_password(prefix: &str, password: &str) -> PrivateCluster {
+        let dir = std::env::temp_dir().join(super::unique(&format!("onyx-cluster-{prefix}-")));
+        std::fs::create_dir_all(&dir).expect("cluster dir");
+        let pwfile = dir.join("pwfile");
+        std::fs::write(&pwfile, password).expect("pwfile");
+        own(&dir);
+        let data = dir.join("data");
+        let pwfile = format!("--pwfile={}", pwfile.display());
+        run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().expect("path"),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &pwfile,
+                "-U",
+                SUPERUSER,
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        let cluster = PrivateCluster { dir, port: free_port() };
+        cluster.start();
+        cluster
+    }
+
+    /// The superuser's name.
+    pub fn user(&self) -> &'static str {
+        SUPERUSER
+    }
+
     fn data(&self) -> String {
         self.dir.join("data").to_string_lossy().into_owned()
     }

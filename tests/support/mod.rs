@@ -59,6 +59,16 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
+/// Connects to `url`, with libpq's password rules (`PGPASSWORD`, `~/.pgpass`) when the URL has
+/// none, as onyx itself does: the tests run against a password-authenticated PostgreSQL too.
+pub async fn pg_connect(url: &str) -> Result<Client, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    onyx_core::pgpass::fill_password(&mut config);
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 /// A database created for one test.
 pub struct TestDb {
     pub name: String,
@@ -69,18 +79,15 @@ impl TestDb {
     pub async fn create(prefix: &str) -> TestDb {
         let base = pg_base_url();
         let name = unique(&format!("onyx_{prefix}_"));
-        let (admin, connection) = tokio_postgres::connect(&format!("{base}/postgres"), NoTls)
+        let admin = pg_connect(&format!("{base}/postgres"))
             .await
             .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at ONYX_TEST_PG_URL: {e}. Is it running?"));
-        tokio::spawn(connection);
         admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
         TestDb { url: format!("{base}/{name}"), name }
     }
 
     pub async fn connect(&self) -> Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect to test database");
-        tokio::spawn(connection);
-        client
+        pg_connect(&self.url).await.expect("connect to test database")
     }
 
     /// A database holding the real ToteSys sample.

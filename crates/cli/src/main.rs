@@ -395,6 +395,43 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Every setting a command needs, checked together before any is used: all the missing or
+/// invalid ones in one error, not one per attempt.
+fn require_settings(checks: impl IntoIterator<Item = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let problems: Vec<String> = checks.into_iter().filter_map(|c| c.err().map(|e| format!("{e:#}"))).collect();
+    match problems.as_slice() {
+        [] => Ok(()),
+        [one] => Err(anyhow::anyhow!("{one}")),
+        many => Err(anyhow::anyhow!("{} settings are missing or invalid:\n  - {}", many.len(), many.join("\n  - "))),
+    }
+}
+
+impl Source {
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(config::source(self.source_url.clone()).map(drop)?)
+    }
+}
+
+impl Warehouse {
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(config::warehouse(self.warehouse_url.clone()).map(drop)?)
+    }
+}
+
+impl Ingestion {
+    fn check(&self) -> anyhow::Result<()> {
+        let what = "the ingestion bucket (--ingestion)";
+        Ok(config::location(self.ingestion.clone(), config::ENV_INGESTION, what).map(drop)?)
+    }
+}
+
+impl Processed {
+    fn check(&self) -> anyhow::Result<()> {
+        let what = "the processed bucket (--processed)";
+        Ok(config::location(self.processed.clone(), config::ENV_PROCESSED, what).map(drop)?)
+    }
+}
+
 /// Whether a command needs a bucket to exist already: one it only reads (or adds a marker to)
 /// must, so a mistyped path is an error rather than an empty bucket; one it may be the first to
 /// write, or that is legitimately not written yet (the processed side of `status` before the
@@ -406,6 +443,10 @@ enum Access {
 }
 
 async fn open_location(location: onyx_core::storage::Location, access: Access) -> anyhow::Result<Store> {
+    if matches!(location, onyx_core::storage::Location::S3 { .. }) {
+        // A missing region or credentials is one clear error here, not a failed first request.
+        deployed::checked_config().await.map_err(|e| e.context(format!("opening {location}")))?;
+    }
     Ok(match access {
         Access::MustExist => location.open_existing().await?,
         Access::MayBeNew => location.open().await?,
@@ -466,6 +507,26 @@ async fn run_exists(
     Ok(onyx_core::runs::failures(processed).await?.iter().any(|f| f.run_id == run))
 }
 
+/// Who acts, for an audit record in `processed`: `ONYX_OPERATOR` when set; for a bucket in S3 the
+/// AWS principal the command runs as (its ARN, with the local user), since that identity is what
+/// the bucket's own access records show; otherwise `$USER@host`.
+async fn operator(processed: &dyn ObjectStore) -> anyhow::Result<String> {
+    let local = onyx_core::runs::operator();
+    if env_set("ONYX_OPERATOR") || !processed.location().starts_with("s3://") {
+        return Ok(local);
+    }
+    let config = deployed::checked_config().await?;
+    let identity = aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| deployed::explain(e, "asking AWS who runs this command (sts:GetCallerIdentity)"))?;
+    Ok(match identity.arn() {
+        Some(arn) => format!("{arn} ({local})"),
+        None => local,
+    })
+}
+
 /// The deployed stack, when --stack or ONYX_STACK names one.
 fn optional_stack(stack: StackArg) -> anyhow::Result<Option<onyx_core::stack::Stack>> {
     match onyx_core::stack::Stack::locate(stack.stack) {
@@ -524,6 +585,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("seeded {total} rows into {} tables", counts.len());
         }
         Command::Extract { source, ingestion, lag } => {
+            require_settings([source.check(), ingestion.check(), lag.clone().options().map(drop)])?;
             let source = config::source(source.source_url)?;
             let store = open_ingestion(ingestion, Access::MayBeNew).await?;
             let options = lag.options()?;
@@ -547,6 +609,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Transform { ingestion, processed, run } => {
+            require_settings([ingestion.check(), processed.check()])?;
             let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             let processed = open_processed(processed, Access::MayBeNew).await?;
             let runs = transform::transform_pending(ingestion.as_ref(), processed.as_ref(), run.as_deref()).await?;
@@ -558,6 +621,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Load { processed, warehouse, run } => {
+            require_settings([processed.check(), warehouse.check()])?;
             let processed = open_processed(processed, Access::MustExist).await?;
             let mut client = connect_warehouse(warehouse).await?;
             let runs =
@@ -637,7 +701,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 summary::status(ingestion.as_ref(), processed.as_ref(), source.as_ref(), warehouse.as_ref()).await?;
             let health = match stack {
                 Some(stack) => {
-                    let clients = deployed::Clients::from_env().await;
+                    let clients = deployed::Clients::from_env().await?;
                     Some(deployed::status::status(&clients, &stack, report.warehouse_freshness_seconds).await?)
                 }
                 None => None,
@@ -665,7 +729,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Logs { stack, since, stage, level, run, limit, follow, poll } => {
             let stack = onyx_core::stack::Stack::locate(stack.stack)?;
             let stages = stack.select(stage.as_deref()).map_err(anyhow::Error::msg)?;
-            let clients = deployed::Clients::from_env().await;
+            let clients = deployed::Clients::from_env().await?;
             let start = onyx_core::chrono::Utc::now().timestamp_millis() - since.as_millis() as i64;
             let filter = deployed::logs::LogFilter { min_level: level, run_id: run, metric: None };
             deployed::logs::print(&clients, &stages, start, &filter, limit, follow.then_some(poll)).await?;
@@ -673,13 +737,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dlq { action: None, stack, stage } => {
             let stack = onyx_core::stack::Stack::locate(stack.stack)?;
             let stages = stack.select(stage.as_deref()).map_err(anyhow::Error::msg)?;
-            let clients = deployed::Clients::from_env().await;
+            let clients = deployed::Clients::from_env().await?;
             print!("{}", deployed::dlq::list(&clients, &stages).await?);
         }
         Command::Dlq { action: Some(DlqAction::Redrive { stack, stage, dry_run }), .. } => {
             let stack = onyx_core::stack::Stack::locate(stack.stack)?;
             let stages = stack.select(stage.as_deref()).map_err(anyhow::Error::msg)?;
-            let clients = deployed::Clients::from_env().await;
+            let clients = deployed::Clients::from_env().await?;
             let done = deployed::dlq::redrive(&clients, &stages, dry_run).await?;
             if !dry_run {
                 println!("redrive: {} event(s) invoked again and deleted, {} kept", done.invoked, done.kept);
@@ -714,7 +778,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!("nothing to requeue: none of the newest {recent} runs quarantined anything");
                 return Ok(ExitCode::SUCCESS);
             }
-            let who = onyx_core::runs::operator();
+            let who = operator(processed.as_ref()).await?;
             let (key, request) = transform::requeue::request(processed.as_ref(), runs, &who, reason).await?;
             println!(
                 "requeue request {key} written for run(s) {}: the next transform run re-applies their quarantined lines",
@@ -722,6 +786,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Backfill { ingestion, processed, warehouse } => {
+            require_settings([ingestion.check(), processed.check(), warehouse.check()])?;
             let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             let processed = open_processed(processed, Access::MayBeNew).await?;
             let mut client = connect_warehouse(warehouse).await?;
@@ -744,6 +809,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Verify { source, warehouse, ingestion, json: Json { json } } => {
+            require_settings([source.check(), warehouse.check(), ingestion.check()])?;
             let ingestion = open_ingestion(ingestion, Access::MustExist).await?;
             let mut source = config::source(source.source_url)?.connect("source").await?;
             let warehouse = read_warehouse(warehouse).await?;
@@ -832,7 +898,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     "run {run} does not exist: no manifest and no recorded failure of it in {searched}; `onyx runs` lists the runs"
                 );
             }
-            let record = onyx_core::runs::park(processed.as_ref(), &run, &reason, &onyx_core::runs::operator()).await?;
+            let who = operator(processed.as_ref()).await?;
+            let record = onyx_core::runs::park(processed.as_ref(), &run, &reason, &who).await?;
             println!("parked {run} (by {}, at {}): {reason}", record.by, record.at.to_rfc3339());
             println!("the transform and the load pass over it from now on; `onyx unpark {run}` puts it back");
         }
@@ -842,7 +909,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if onyx_core::runs::parking(processed.as_ref(), &run).await?.is_none() {
                 anyhow::bail!("run {run} is not parked");
             }
-            let record = onyx_core::runs::unpark(processed.as_ref(), &run, &onyx_core::runs::operator()).await?;
+            let who = operator(processed.as_ref()).await?;
+            let record = onyx_core::runs::unpark(processed.as_ref(), &run, &who).await?;
             println!("unparked {run} (by {}, at {})", record.by, record.at.to_rfc3339());
         }
         Command::LakeSchema => print!("{}", onyx_core::lake::schema_json()),
@@ -852,6 +920,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("report written: {} ({} charts)", report.index.display(), report.charts.len());
         }
         Command::Run { source, ingestion, processed, warehouse, lag } => {
+            require_settings([
+                source.check(),
+                ingestion.check(),
+                processed.check(),
+                warehouse.check(),
+                lag.clone().options().map(drop),
+            ])?;
             let source = config::source(source.source_url)?;
             let ingestion = open_ingestion(ingestion, Access::MayBeNew).await?;
             let processed = open_processed(processed, Access::MayBeNew).await?;

@@ -156,15 +156,7 @@ pub async fn status(
         report.warehouse_freshness_seconds =
             onyx_core::load::warehouse_freshness(client, onyx_core::chrono::Utc::now()).await?;
     }
-    for failure in onyx_core::runs::failures(processed).await? {
-        let passed = match failure.stage.as_str() {
-            "transform" => report.last_transform.as_deref().is_some_and(|last| failure.run_id.as_str() <= last),
-            _ => loaded.as_ref().is_some_and(|l| l.contains_key(&failure.run_id)),
-        };
-        if !passed {
-            report.blocked.push(failure);
-        }
-    }
+    report.blocked = ops::blocked_runs(processed, warehouse).await?;
     let records = onyx_core::runs::park_records(processed).await?;
     for record in records.iter().filter(|r| r.action == "park") {
         let unparked = records.iter().any(|u| u.run_id == record.run_id && u.action == "unpark" && u.at > record.at);

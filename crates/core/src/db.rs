@@ -294,7 +294,8 @@ impl DbTarget {
         }
     }
 
-    /// Resolves the credentials (reading the secret if needed) into a connection config. A URL's
+    /// Resolves the credentials (reading the secret if needed) into a connection config. A URL
+    /// without a password takes libpq's (`PGPASSWORD`, `~/.pgpass`: [`crate::pgpass`]). A URL's
     /// `sslmode` is honoured (verify-ca and verify-full included); without one, `verify-full` for
     /// an RDS host and tokio-postgres's `prefer` otherwise.
     pub async fn config(&self, role: &'static str) -> Result<DbConfig, DbError> {
@@ -304,8 +305,10 @@ impl DbTarget {
                 let text = SecretString::from(text);
                 let mode =
                     mode.map(|m| TlsMode::parse(&m)).transpose().map_err(|reason| DbError::BadUrl { role, reason })?;
-                let config = Config::from_str(text.expose_secret())
+                let mut config = Config::from_str(text.expose_secret())
                     .map_err(|e| DbError::BadUrl { role, reason: e.to_string() })?;
+                // No password in the URL: PGPASSWORD or ~/.pgpass, as psql would.
+                crate::pgpass::fill_password(&mut config);
                 let tls = mode.unwrap_or_else(|| TlsMode::default_for(&config, TlsMode::of(&config)));
                 Ok(DbConfig::new(config, tls))
             }

@@ -372,8 +372,9 @@ pub struct VerifySetup {
     pub ingestion: Store,
 }
 
-/// What the load function is invoked with: S3 notifications of processed runs, or the
-/// verification schedule's constant input `{"onyx": "verify"}`.
+/// What the load function is invoked with: S3 notifications of processed runs, or a schedule's
+/// constant input: `{"onyx": "verify"}` (the daily verification) or `{"onyx": "check"}` (the
+/// periodic health check: blocked runs and warehouse freshness, also when no run arrives).
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
 pub enum LoadEvent {
@@ -408,8 +409,13 @@ impl LoadFunction {
         match event {
             LoadEvent::S3(event) => self.handle(event).await,
             LoadEvent::Command { onyx } if onyx == "verify" => self.verify().await,
+            LoadEvent::Command { onyx } if onyx == "check" => self.check().await,
             LoadEvent::Command { onyx } => {
-                tracing::error!(stage = "load", command = onyx, "unknown command ignored (expected \"verify\")");
+                tracing::error!(
+                    stage = "load",
+                    command = onyx,
+                    "unknown command ignored (expected \"verify\" or \"check\")"
+                );
                 Ok(json!({"stage": "load", "ignored": onyx}))
             }
         }
@@ -486,6 +492,49 @@ impl LoadFunction {
         }))
     }
 
+    /// The periodic check: counts the runs that stay blocked (`BlockedRuns`, 0 when none) and the
+    /// warehouse's freshness, so both alarms keep their state while nothing else invokes a stage
+    /// (a blocked pipeline produces no new events). Reads only.
+    pub async fn check(&self) -> Result<Value, StageError> {
+        let client = match self.warehouse.connect("warehouse").await {
+            Ok(client) => client,
+            Err(e) if e.is_configuration() => return Ok(not_configured("load", &e)),
+            Err(e) => {
+                let error = StageError::new("load", &e, e.is_retryable());
+                tracing::error!(stage = "load", error = %error.message, "check failed");
+                return Err(error);
+            }
+        };
+        let blocked = self.count_blocked(&client).await;
+        emit_freshness(&client).await;
+        Ok(json!({"stage": "load", "check": {"blocked_runs": blocked}}))
+    }
+
+    /// Emits `BlockedRuns`: how many recorded failures still block (see [`crate::ops::blocked_runs`]),
+    /// each named in a WARN line. `None` (and no metric) when they cannot be read.
+    async fn count_blocked(&self, client: &tokio_postgres::Client) -> Option<usize> {
+        match crate::ops::blocked_runs(self.processed.as_ref(), Some(client)).await {
+            Ok(blocked) => {
+                for failure in &blocked {
+                    tracing::warn!(
+                        stage = "load",
+                        run_id = failure.run_id,
+                        blocked_stage = failure.stage,
+                        failed_at = %failure.at.to_rfc3339(),
+                        error = failure.error,
+                        "run blocked: later runs wait behind it (`onyx status`; fix it or `onyx park`)"
+                    );
+                }
+                telemetry::emit_blocked_runs(blocked.len());
+                Some(blocked.len())
+            }
+            Err(e) => {
+                tracing::warn!(stage = "load", error = %e, "could not count the blocked runs");
+                None
+            }
+        }
+    }
+
     /// Handles an S3 event: loads the announced runs (and earlier unloaded ones first), each in
     /// one transaction. Replays are no-ops; a failure leaves the warehouse unchanged.
     pub async fn handle(&self, event: S3Event) -> Result<Value, StageError> {
@@ -539,6 +588,7 @@ impl LoadFunction {
             }
         }
         emit_freshness(&client).await;
+        self.count_blocked(&client).await;
         Ok(json!({"stage": "load", "runs": summaries}))
     }
 }

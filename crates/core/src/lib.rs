@@ -13,6 +13,7 @@ pub mod lake;
 pub mod lambda;
 pub mod load;
 pub mod ops;
+pub mod pgpass;
 pub mod pipeline;
 pub mod runs;
 pub mod seed;

@@ -63,6 +63,31 @@ async fn manifests<T: serde::de::DeserializeOwned>(store: &dyn ObjectStore) -> R
     Ok(out)
 }
 
+/// The recorded failures that still block: a stage failed on a run for a reason retrying will not
+/// fix, and that stage has not passed the run since (transformed or parked by the transform, loaded
+/// or parked in the ledger). Without a warehouse, load failures count as blocking. `onyx status`
+/// lists them; the load function counts them (`BlockedRuns`) on every invocation and on its
+/// periodic check, so the alarm stays raised while a run stays blocked.
+pub async fn blocked_runs(
+    processed: &dyn ObjectStore,
+    warehouse: Option<&Client>,
+) -> Result<Vec<crate::runs::FailureRecord>, OpsError> {
+    let last_transformed = transform::latest_processed(processed).await?.map(|m| m.run_id);
+    let loaded = match warehouse {
+        Some(client) => Some(loaded_runs(client).await?),
+        None => None,
+    };
+    let mut blocked = crate::runs::failures(processed).await?;
+    blocked.retain(|failure| {
+        let passed = match failure.stage.as_str() {
+            "transform" => last_transformed.as_deref().is_some_and(|last| failure.run_id.as_str() <= last),
+            _ => loaded.as_ref().is_some_and(|l| l.contains_key(&failure.run_id)),
+        };
+        !passed
+    });
+    Ok(blocked)
+}
+
 /// When each run was loaded, from the warehouse ledger.
 pub async fn loaded_runs(client: &Client) -> Result<BTreeMap<String, String>, OpsError> {
     let rows = client

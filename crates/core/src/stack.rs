@@ -22,17 +22,21 @@ pub const OUTPUT_LOG_GROUPS: &str = "log_groups";
 pub const OUTPUT_DEAD_LETTER_QUEUES: &str = "dead_letter_queues";
 /// Output: the SNS topic every Onyx alarm notifies (how the stack's alarms are recognised).
 pub const OUTPUT_ALARM_TOPIC: &str = "alarm_topic_arn";
+/// The data-quality alarms' topic (quarantined rows, schema changes, verification differences).
+/// Optional when read: a stack applied before it existed has only the outage topic.
+pub const OUTPUT_DATA_QUALITY_TOPIC: &str = "data_quality_topic_arn";
 /// Output: the ingestion bucket's name.
 pub const OUTPUT_INGESTION_BUCKET: &str = "ingestion_bucket";
 /// Output: the processed bucket's name.
 pub const OUTPUT_PROCESSED_BUCKET: &str = "processed_bucket";
 
 /// Every output the CLI reads, with whether it is a per-stage map.
-pub const OUTPUTS_READ: [(&str, bool); 6] = [
+pub const OUTPUTS_READ: [(&str, bool); 7] = [
     (OUTPUT_FUNCTION_NAMES, true),
     (OUTPUT_LOG_GROUPS, true),
     (OUTPUT_DEAD_LETTER_QUEUES, true),
     (OUTPUT_ALARM_TOPIC, false),
+    (OUTPUT_DATA_QUALITY_TOPIC, false),
     (OUTPUT_INGESTION_BUCKET, false),
     (OUTPUT_PROCESSED_BUCKET, false),
 ];
@@ -65,6 +69,7 @@ pub struct Stack {
     pub origin: String,
     pub stages: Vec<StageResources>,
     pub alarm_topic_arn: String,
+    pub data_quality_topic_arn: Option<String>,
     pub ingestion_bucket: String,
     pub processed_bucket: String,
 }
@@ -133,6 +138,7 @@ impl Stack {
             origin: origin.to_string(),
             stages,
             alarm_topic_arn: text(OUTPUT_ALARM_TOPIC)?,
+            data_quality_topic_arn: text(OUTPUT_DATA_QUALITY_TOPIC).ok(),
             ingestion_bucket: text(OUTPUT_INGESTION_BUCKET)?,
             processed_bucket: text(OUTPUT_PROCESSED_BUCKET)?,
         })

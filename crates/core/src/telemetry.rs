@@ -11,15 +11,20 @@ use tracing_subscriber::EnvFilter;
 pub const METRIC_NAMESPACE: &str = "Onyx";
 
 /// Installs the global subscriber: JSON lines for Lambda, human-readable text for the CLI.
-/// `RUST_LOG` overrides the default level (info).
+/// `RUST_LOG` overrides the default level (info). The CLI leaves out the AWS configuration
+/// chain's own warnings (IMDS probes on a laptop, several lines each; the CLI says in one line
+/// what is missing) and colours only a terminal.
 pub fn init(json_lines: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     if json_lines {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
         let _ = tracing::subscriber::set_global_default(lambda_subscriber(filter, std::io::stdout));
     } else {
+        use std::io::IsTerminal;
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,aws_config=error"));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .try_init();
     }
@@ -139,6 +144,12 @@ pub fn emit_gauge(name: &str, value: f64, unit: &str, dimensions: &[(&str, &str)
 /// `BlockedRuns` (no dimensions, one alarm for every stage) with the stage and run in the line.
 pub fn emit_blocked_run(stage: &str, run_id: Option<&str>) {
     emit_gauge("BlockedRuns", 1.0, "Count", &[], json!({"Stage": stage, "RunId": run_id}));
+}
+
+/// How many runs stay blocked (`BlockedRuns`, 0 when none), from the load function's every
+/// invocation and periodic check: the alarm stays raised while a run is blocked and clears after.
+pub fn emit_blocked_runs(count: usize) {
+    emit_gauge("BlockedRuns", count as f64, "Count", &[], json!({}));
 }
 
 /// How old the newest loaded run is (`WarehouseFreshnessSeconds`, stage `load`): grows when the

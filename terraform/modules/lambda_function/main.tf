@@ -13,8 +13,11 @@ locals {
 
   log_group_name    = "/aws/lambda/${var.function_name}"
   error_metric_name = "${var.function_name}-ErrorLogLines"
-  # Lines written by the function are JSON objects with a top-level "level" field.
-  error_log_pattern = "{ $.level = \"ERROR\" }"
+  # Lines written by the function are JSON objects with a top-level "level" field. ERROR lines
+  # about the data rather than the pipeline (rows quarantined, a flagged attribute, a conflicting
+  # version, a source discontinuity) carry "data_quality": true and page the data-quality topic
+  # through their own alarms; this alarm, on the outage topic, counts the others.
+  error_log_pattern = "{ $.level = \"ERROR\" && $.data_quality NOT EXISTS }"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -246,11 +249,14 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Alarms, all notifying var.alarm_topic_arn
+# Alarms, all notifying var.alarm_topic_arn (the outage topic) when they fire and when they clear;
+# each description names the first `onyx` command and links its runbook section and the
+# dashboard absolutely (var.runbook_url, var.dashboard_url), so both work from the mail. Every
+# alarm is listed in the alarm_arns output, which the dashboard's alarm widget shows.
 # ---------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_metric_alarm" "error_log_lines" {
   alarm_name          = "${var.function_name}-error-log-lines"
-  alarm_description   = "${var.function_name} logged an ERROR line (a quarantined row, a failed run, a malformed event). First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: docs/runbook.md#error-log-lines"
+  alarm_description   = "${var.function_name} logged an ERROR line (a quarantined row, a failed run, a malformed event). First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: ${var.runbook_url}#error-log-lines Dashboard: ${var.dashboard_url}"
   namespace           = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].namespace
   metric_name         = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].name
   statistic           = "Sum"
@@ -265,7 +271,7 @@ resource "aws_cloudwatch_metric_alarm" "error_log_lines" {
 
 resource "aws_cloudwatch_metric_alarm" "errors" {
   alarm_name          = "${var.function_name}-invocation-errors"
-  alarm_description   = "${var.function_name} invocations failed (returned an error, timed out or crashed); what fails every retry lands in ${aws_sqs_queue.dlq.name}. First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: docs/runbook.md#invocation-errors"
+  alarm_description   = "${var.function_name} invocations failed (returned an error, timed out or crashed); what fails every retry lands in ${aws_sqs_queue.dlq.name}. First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: ${var.runbook_url}#invocation-errors Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -281,7 +287,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 
 resource "aws_cloudwatch_metric_alarm" "throttles" {
   alarm_name          = "${var.function_name}-throttles"
-  alarm_description   = "${var.function_name} was throttled: more invocations arrived than its concurrency admits; events are retried, but a steady rate means runs pile up. First: `onyx logs --stage ${var.function_name} --since 1h`. Runbook: docs/runbook.md#throttles"
+  alarm_description   = "${var.function_name} was throttled: more invocations arrived than its concurrency admits; events are retried, but a steady rate means runs pile up. First: `onyx logs --stage ${var.function_name} --since 1h`. Runbook: ${var.runbook_url}#throttles Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -297,7 +303,7 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_name          = "${var.function_name}-dlq-not-empty"
-  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`; fix, then `onyx dlq redrive --function ${var.function_name}`. Runbook: docs/runbook.md#dlq-not-empty"
+  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`; fix, then `onyx dlq redrive --function ${var.function_name}`. Runbook: ${var.runbook_url}#dlq-not-empty Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }
@@ -315,7 +321,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
 # they also go to the dead-letter queue, unless delivering there failed too (next alarm).
 resource "aws_cloudwatch_metric_alarm" "async_events_dropped" {
   alarm_name          = "${var.function_name}-async-events-dropped"
-  alarm_description   = "${var.function_name} dropped asynchronous events without success (retries exhausted, too old, or throttled away); they should be in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`. Runbook: docs/runbook.md#async-events-dropped"
+  alarm_description   = "${var.function_name} dropped asynchronous events without success (retries exhausted, too old, or throttled away); they should be in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`. Runbook: ${var.runbook_url}#async-events-dropped Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/Lambda"
   metric_name         = "AsyncEventsDropped"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }
@@ -333,7 +339,7 @@ resource "aws_cloudwatch_metric_alarm" "async_events_dropped" {
 # a deleted queue): that event is gone.
 resource "aws_cloudwatch_metric_alarm" "destination_delivery_failures" {
   alarm_name          = "${var.function_name}-destination-delivery-failures"
-  alarm_description   = "${var.function_name} could not deliver failed events to ${aws_sqs_queue.dlq.name}, so they are lost. First: `onyx logs --stage ${var.function_name} --level error`; check the role's sqs:SendMessage and kms:GenerateDataKey. Runbook: docs/runbook.md#destination-delivery-failures"
+  alarm_description   = "${var.function_name} could not deliver failed events to ${aws_sqs_queue.dlq.name}, so they are lost. First: `onyx logs --stage ${var.function_name} --level error`; check the role's sqs:SendMessage and kms:GenerateDataKey. Runbook: ${var.runbook_url}#destination-delivery-failures Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/Lambda"
   metric_name         = "DestinationDeliveryFailures"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }

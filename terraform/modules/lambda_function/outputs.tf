@@ -37,11 +37,13 @@ output "error_metric" {
 }
 
 output "alarm_arns" {
-  description = "ARNs of the function's alarms."
+  description = "ARNs of every alarm of the function (the dashboard's alarm widget shows them)."
   value = [
     aws_cloudwatch_metric_alarm.error_log_lines.arn,
     aws_cloudwatch_metric_alarm.errors.arn,
     aws_cloudwatch_metric_alarm.throttles.arn,
     aws_cloudwatch_metric_alarm.dlq_depth.arn,
+    aws_cloudwatch_metric_alarm.async_events_dropped.arn,
+    aws_cloudwatch_metric_alarm.destination_delivery_failures.arn,
   ]
 }

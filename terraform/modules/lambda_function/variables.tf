@@ -68,6 +68,21 @@ variable "alarm_topic_arn" {
   type        = string
 }
 
+variable "runbook_url" {
+  description = "Absolute address of docs/runbook.md; each alarm description links its section (<runbook_url>#<section>)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://", var.runbook_url))
+    error_message = "runbook_url must be an absolute https:// address: the alarm mail links it."
+  }
+}
+
+variable "dashboard_url" {
+  description = "Address of the stack's CloudWatch dashboard, linked from each alarm description."
+  type        = string
+}
+
 variable "maximum_retry_attempts" {
   description = "Retries of a failed asynchronous invocation before it goes to the dead-letter queue (0-2)."
   type        = number

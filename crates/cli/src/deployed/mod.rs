@@ -20,15 +20,53 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn from_env() -> Clients {
-        let config = aws_config::load_from_env().await;
-        Clients {
+    pub async fn from_env() -> anyhow::Result<Clients> {
+        let config = checked_config().await?;
+        Ok(Clients {
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
-        }
+        })
     }
+}
+
+/// The standard AWS configuration, checked before the first call: a region, and credentials that
+/// resolve. Otherwise one line that says which is missing and how to set it — instead of a
+/// `DispatchFailure` labelled a network problem on the first request.
+pub async fn checked_config() -> anyhow::Result<aws_config::SdkConfig> {
+    use aws_sdk_cloudwatchlogs::config::ProvideCredentials;
+
+    let config = aws_config::load_from_env().await;
+    if config.region().is_none() {
+        anyhow::bail!("no AWS region: set AWS_REGION (e.g. eu-west-2), or AWS_PROFILE to a profile that has one");
+    }
+    let Some(provider) = config.credentials_provider() else {
+        anyhow::bail!("no AWS credentials provider is configured: set AWS_PROFILE, or log in with `aws sso login`");
+    };
+    if let Err(e) = provider.provide_credentials().await {
+        anyhow::bail!(
+            "no usable AWS credentials ({}): set AWS_PROFILE and log in (`aws sso login --profile …`), or export \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; expired ones need a new login",
+            error_chain(&e)
+        );
+    }
+    Ok(config)
+}
+
+/// An error and its sources as one line of text (never the debug form).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text.replace('\n', " ")
 }
 
 /// One line that says what the operator can do about a failed AWS call: `doing` names the call
@@ -44,7 +82,7 @@ where
             (e.code().unwrap_or("").to_string(), e.message().unwrap_or("").to_string())
         }
         SdkError::DispatchFailure(failure) => {
-            let detail = std::error::Error::source(&error).map(|s| format!("{s:?}")).unwrap_or_default();
+            let detail = std::error::Error::source(&error).map(error_chain).unwrap_or_default();
             let what = if failure.is_timeout() { "timed out" } else { "could not be sent" };
             return anyhow::anyhow!(
                 "{doing}: the request to AWS {what} (network, or AWS_ENDPOINT_URL / AWS_REGION wrong?): {detail}"
@@ -56,7 +94,7 @@ where
                 "{doing}: no usable AWS credentials or region ({detail}): set AWS_PROFILE (and AWS_REGION), or log in with `aws sso login`"
             );
         }
-        other => return anyhow::anyhow!("{doing}: {}", aws_error_text(other)),
+        other => return anyhow::anyhow!("{doing}: {}", error_chain(other)),
     };
     let message = message.trim();
     let hint = if code.starts_with("AccessDenied") || code == "UnauthorizedOperation" || code == "AuthorizationError" {
@@ -88,17 +126,6 @@ pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
     }
-}
-
-fn aws_error_text(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// `2h`, `30m`, `90s`, `1d`, `1h30m`: a look-back window.

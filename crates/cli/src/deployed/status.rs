@@ -30,7 +30,7 @@ impl Health {
     }
 }
 
-/// The stack's alarms: those that notify its alarm topic.
+/// The stack's alarms: those that notify its outage or its data-quality topic.
 async fn alarms(clients: &Clients, stack: &Stack) -> anyhow::Result<Vec<aws_sdk_cloudwatch::types::MetricAlarm>> {
     let mut found = Vec::new();
     let mut token = None;
@@ -43,7 +43,8 @@ async fn alarms(clients: &Clients, stack: &Stack) -> anyhow::Result<Vec<aws_sdk_
             .await
             .map_err(|e| explain(e, "reading the CloudWatch alarms"))?;
         for alarm in page.metric_alarms() {
-            let notifies = alarm.alarm_actions().iter().chain(alarm.ok_actions()).any(|a| *a == stack.alarm_topic_arn);
+            let ours = |a: &String| *a == stack.alarm_topic_arn || Some(a) == stack.data_quality_topic_arn.as_ref();
+            let notifies = alarm.alarm_actions().iter().chain(alarm.ok_actions()).any(ours);
             if notifies {
                 found.push(alarm.clone());
             }

@@ -245,6 +245,7 @@ async fn extract_run(
     if let Some(reason) = &discontinuity {
         tracing::error!(
             stage = "extract",
+            data_quality = true,
             run_id,
             previous_run = previous.map(|p| p.run_id.as_str()).unwrap_or("-"),
             reason = %reason,
@@ -266,6 +267,7 @@ async fn extract_run(
             Some(reason) => {
                 tracing::error!(
                     stage = "extract",
+                    data_quality = true,
                     run_id,
                     previous_run = %previous.run_id,
                     reason = %reason,

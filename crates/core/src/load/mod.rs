@@ -504,6 +504,7 @@ async fn report_conflicts(
         let (key, version_order): (String, String) = (row.get(0), row.get(1));
         tracing::error!(
             stage = "load",
+            data_quality = true,
             run_id,
             table = table.name,
             key = %key,

@@ -592,6 +592,7 @@ async fn transform_one(
         }
         tracing::error!(
             stage = "transform",
+            data_quality = true,
             run_id,
             quarantined_rows = manifest.quarantined_rows,
             per_table = %serde_json::json!(per_table),

@@ -173,6 +173,7 @@ impl Builder {
         for (column, value, reason) in std::mem::take(&mut self.flags) {
             tracing::error!(
                 stage = "transform",
+                data_quality = true,
                 run_id = %self.run_id,
                 table = table.name,
                 key,
