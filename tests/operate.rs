@@ -547,10 +547,7 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
         lines[from + 12],
         format!("  {time}  load       ERROR  20261129T040000000-ab12  load failed  error=deadlock")
     );
-    assert_eq!(
-        lines[from + 13],
-        "warehouse freshness: newest loaded run is 40 min old (the load's last report, 10 min ago)"
-    );
+    assert_eq!(lines[from + 13], "warehouse freshness: newest loaded run is 40m old (the load's last report, 10m ago)");
     assert_eq!(
         lines[from + 14],
         format!(

@@ -8,7 +8,10 @@ use clap::Command;
 /// The groups, in the order `onyx help` lists them.
 const GROUPS: &[(&str, &[&str])] = &[
     ("Run the pipeline", &["run", "extract", "transform", "load", "migrate", "backfill"]),
-    ("Operate a pipeline", &["status", "runs", "logs", "dlq", "quarantine", "park", "unpark", "wait", "verify"]),
+    (
+        "Operate a pipeline",
+        &["doctor", "status", "runs", "logs", "dlq", "quarantine", "park", "unpark", "wait", "verify"],
+    ),
     ("Analyse the warehouse", &["report", "lake-schema"]),
     ("Develop and demonstrate", &["seed", "simulate"]),
 ];
@@ -27,6 +30,7 @@ const EXAMPLES: &[(&str, &str)] = &[
         "backfill",
         "onyx backfill --ingestion s3://my-ingestion-bucket --processed out/rebuilt --warehouse-url postgres://localhost/empty",
     ),
+    ("doctor", "onyx doctor --stack terraform     # every setting, database, bucket and AWS check at once"),
     (
         "status",
         "onyx status --stack terraform     # the deployed stack: alarms, queues, verdict (exit 2 when degraded)",

@@ -2,6 +2,7 @@
 //! all three at once. Locations are local directories or `s3://bucket/prefix`.
 
 mod deployed;
+mod doctor;
 mod help;
 mod report;
 mod summary;
@@ -21,45 +22,45 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Source {
-    /// postgres:// URL of the ToteSys source [env: ONYX_SOURCE_URL, or ONYX_SOURCE_SECRET]
-    #[arg(long)]
+    /// postgres:// URL of the ToteSys source (without it: ONYX_SOURCE_SECRET, a Secrets Manager
+    /// secret id)
+    #[arg(long, env = config::ENV_SOURCE_URL, hide_env_values = true)]
     source_url: Option<String>,
 }
 
 #[derive(Args, Clone)]
 struct Warehouse {
-    /// postgres:// URL of the warehouse [env: ONYX_WAREHOUSE_URL, or ONYX_WAREHOUSE_SECRET]
-    #[arg(long)]
+    /// postgres:// URL of the warehouse (without it: ONYX_WAREHOUSE_SECRET, a Secrets Manager
+    /// secret id)
+    #[arg(long, env = config::ENV_WAREHOUSE_URL, hide_env_values = true)]
     warehouse_url: Option<String>,
 }
 
 #[derive(Args, Clone)]
 struct Ingestion {
-    /// Ingestion bucket: a directory or s3://bucket/prefix [env: ONYX_INGESTION]
-    #[arg(long)]
+    /// Ingestion bucket: a directory or s3://bucket/prefix
+    #[arg(long, env = config::ENV_INGESTION)]
     ingestion: Option<String>,
 }
 
 #[derive(Args, Clone)]
 struct Processed {
-    /// Processed bucket: a directory or s3://bucket/prefix [env: ONYX_PROCESSED]
-    #[arg(long)]
+    /// Processed bucket: a directory or s3://bucket/prefix
+    #[arg(long, env = config::ENV_PROCESSED)]
     processed: Option<String>,
 }
 
 #[derive(Args, Clone)]
 struct Lag {
-    /// Time zone the source's timestamps are written in, e.g. Europe/London
-    /// [env: ONYX_SOURCE_TIMEZONE; default UTC]
-    #[arg(long)]
+    /// Time zone the source's timestamps are written in, e.g. Europe/London [default: UTC]
+    #[arg(long, env = config::ENV_SOURCE_TIMEZONE)]
     source_timezone: Option<String>,
-    /// The most row versions one run carries; more comes in consecutive runs
-    /// [env: ONYX_MAX_RUN_ROWS; default 500000]
-    #[arg(long)]
+    /// The most row versions one run carries; more comes in consecutive runs [default: 500000]
+    #[arg(long, env = config::ENV_MAX_RUN_ROWS)]
     max_run_rows: Option<u64>,
     /// How often a run compares the keys it delivered with the source's, to find deleted rows
-    /// (e.g. 1h, 30m; 0s: every run) [env: ONYX_RECONCILE_EVERY; default 1h]
-    #[arg(long)]
+    /// (e.g. 1h, 30m; 0s: every run) [default: 1h]
+    #[arg(long, env = config::ENV_RECONCILE_EVERY)]
     reconcile_every: Option<String>,
 }
 
@@ -77,8 +78,8 @@ impl Lag {
 #[derive(Args, Clone)]
 struct StackArg {
     /// The deployed stack: its Terraform directory (runs `terraform output -json` there) or a
-    /// file holding that command's output [env: ONYX_STACK]
-    #[arg(long)]
+    /// file holding that command's output
+    #[arg(long, env = onyx_core::stack::ENV_STACK)]
     stack: Option<String>,
 }
 
@@ -324,6 +325,24 @@ enum Command {
         /// Only this stage's queue: extract, transform, load (or the function's name)
         #[arg(long, visible_alias = "function")]
         stage: Option<String>,
+    },
+    /// Check everything at once and say what to fix: every setting, each database (connection,
+    /// TLS mode and certificate, the source's schema, the warehouse's migration state), each
+    /// bucket, the AWS identity and the deployed stack. Reads only. Exit status 1 if any check
+    /// fails (warnings do not fail).
+    Doctor {
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        source: Source,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        #[command(flatten)]
+        ingestion: Ingestion,
+        #[command(flatten)]
+        processed: Processed,
+        #[command(flatten)]
+        stack: StackArg,
     },
     /// Extract → transform → load once, and print what each stage did.
     Run {
@@ -918,6 +937,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let client = read_warehouse(warehouse).await?;
             let report = report::write_report(&client, &out).await?;
             println!("report written: {} ({} charts)", report.index.display(), report.charts.len());
+        }
+        Command::Doctor { json: Json { json }, source, warehouse, ingestion, processed, stack } => {
+            let report = doctor::diagnose(doctor::Inputs {
+                source_url: source.source_url,
+                warehouse_url: warehouse.warehouse_url,
+                ingestion: ingestion.ingestion,
+                processed: processed.processed,
+                stack: stack.stack,
+            })
+            .await;
+            if json {
+                print_json(&serde_json::to_value(&report)?)?;
+            } else {
+                print!("{}", report.text());
+            }
+            if report.failures() > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Run { source, ingestion, processed, warehouse, lag } => {
             require_settings([

@@ -214,7 +214,11 @@ pub fn status_text(report: &StatusReport, source_given: bool) -> String {
         None => {}
     }
     if let Some(seconds) = report.warehouse_freshness_seconds {
-        let _ = writeln!(out, "warehouse freshness: newest loaded run is {:.0} min old", seconds / 60.0);
+        let _ = writeln!(
+            out,
+            "warehouse freshness: newest loaded run is {} old",
+            crate::deployed::human_age(seconds as i64)
+        );
     }
     for failure in &report.blocked {
         let _ = writeln!(

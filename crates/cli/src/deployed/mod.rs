@@ -128,42 +128,24 @@ pub fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<
     }
 }
 
-/// `2h`, `30m`, `90s`, `1d`, `1h30m`: a look-back window.
+/// `2h`, `30m`, `90s`, `1d`, `1h30m`: a look-back window (humantime's syntax), more than zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("{text:?} is not a duration: use e.g. 30m, 2h, 1d or 1h30m");
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let value: u64 = number.parse().map_err(|_| invalid())?;
-        number.clear();
-        total += value
-            * match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                _ => return Err(invalid()),
-            };
+    match humantime::parse_duration(text.trim()) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!("{text:?} is not a duration: use e.g. 30m, 2h, 1d or 1h30m")),
     }
-    if !number.is_empty() || total == 0 {
-        return Err(invalid());
-    }
-    Ok(Duration::from_secs(total))
 }
 
-/// `3 h 12 min`, `45 s`: an age for people.
+/// `3h 12m`, `45s`: an age for people (humantime's format), to the second under two minutes,
+/// to the minute under two days, to the hour beyond.
 pub fn human_age(seconds: i64) -> String {
-    let seconds = seconds.max(0);
-    match seconds {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-        s => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
-    }
+    let seconds = seconds.max(0) as u64;
+    let unit = match seconds {
+        s if s < 120 => 1,
+        s if s < 172_800 => 60,
+        _ => 3600,
+    };
+    humantime::format_duration(Duration::from_secs(seconds / unit * unit)).to_string()
 }
 
 #[cfg(test)]
@@ -176,14 +158,16 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("2").is_err());
-        assert!(parse_duration("2w").is_err());
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert!(parse_duration("2x").is_err());
+        assert!(parse_duration("0s").is_err());
         assert!(parse_duration("").is_err());
     }
 
     #[test]
     fn ages_read_like_people_say_them() {
-        assert_eq!(human_age(45), "45 s");
-        assert_eq!(human_age(11_520), "3 h 12 min");
-        assert_eq!(human_age(200_000), "2 d 7 h");
+        assert_eq!(human_age(45), "45s");
+        assert_eq!(human_age(11_520), "3h 12m");
+        assert_eq!(human_age(200_000), "2days 7h");
     }
 }
