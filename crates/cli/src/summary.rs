@@ -59,32 +59,44 @@ pub fn run_summary(extracted: &ExtractSummary, transformed: &[TransformedRun], l
     out
 }
 
+/// A borderless text table (comfy-table): the header, then one line per row; the columns in
+/// `numbers` are aligned right.
+fn text_table(header: &[&str], numbers: &[usize], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING).set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    // Lines start at the margin (scripts match on `starts_with`); two spaces between columns.
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for &index in numbers {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    format!("{}\n", table.trim_fmt())
+}
+
 /// `onyx runs`: one line per run.
 pub fn runs_table(runs: &[RunStatus]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<25} {:<12} {:>9} {:>11} {:>11}  loaded at",
-        "run", "stage", "extracted", "warehouse", "quarantined"
-    );
-    for run in runs {
+    if runs.is_empty() {
+        return "no runs yet: run `onyx extract` (or `onyx run`)\n".into();
+    }
+    let rows = runs.iter().map(|run| {
         let (rows, quarantined) =
             run.transformed.map_or(("-".into(), "-".into()), |(r, q)| (r.to_string(), q.to_string()));
-        let _ = writeln!(
-            out,
-            "{:<25} {:<12} {:>9} {:>11} {:>11}  {}",
-            run.run_id,
-            run.stage(),
-            run.extracted_rows,
+        vec![
+            run.run_id.clone(),
+            run.stage().to_string(),
+            run.extracted_rows.to_string(),
             rows,
             quarantined,
-            run.loaded_at.as_deref().unwrap_or("-")
-        );
-    }
-    if runs.is_empty() {
-        let _ = writeln!(out, "no runs yet: run `onyx extract` (or `onyx run`)");
-    }
-    out
+            run.loaded_at.clone().unwrap_or_else(|| "-".into()),
+        ]
+    });
+    text_table(&["run", "stage", "extracted", "warehouse", "quarantined", "loaded at"], &[2, 3, 4], rows)
 }
 
 /// What `onyx status` reports: watermarks, the last run per stage, blocked and parked runs, lag
@@ -256,24 +268,26 @@ pub fn status_text(report: &StatusReport, source_given: bool) -> String {
             let _ = writeln!(out, "  {}  {}", change.run_id, change.change);
         }
     }
-    let _ = writeln!(
-        out,
-        "\n{:<16} {:>14} {:>8} {:<28} {:>10}",
-        "source table", "last run rows", "columns", "newest last_updated", "rows now"
-    );
-    for table in &report.source_tables {
+    let rows = report.source_tables.iter().map(|table| {
         let newest = match &table.newest_last_updated {
             Some(newest) => newest.clone(),
             None if !source_given => "(no source configured)".into(),
             None => "-".into(),
         };
-        let rows = table.rows_now.map_or("-".to_string(), |r| r.to_string());
-        let _ = writeln!(
-            out,
-            "{:<16} {:>14} {:>8} {:<28} {:>10}",
-            table.table, table.last_run_rows, table.columns, newest, rows
-        );
-    }
+        vec![
+            table.table.clone(),
+            table.last_run_rows.to_string(),
+            table.columns.to_string(),
+            newest,
+            table.rows_now.map_or("-".to_string(), |r| r.to_string()),
+        ]
+    });
+    out.push('\n');
+    out.push_str(&text_table(
+        &["source table", "last run rows", "columns", "newest last_updated", "rows now"],
+        &[1, 2, 4],
+        rows,
+    ));
     out
 }
 
@@ -326,24 +340,18 @@ pub fn quarantine_table(listed: &[transform::requeue::Listed]) -> String {
         let _ = writeln!(out, "nothing held, quarantined or flagged");
         return out;
     }
-    let _ = writeln!(
-        out,
-        "{:<15} {:<15} {:>8} {:<28} {:<24} {:>8}  reason",
-        "status", "table", "key", "column", "run", "age"
-    );
-    for row in listed {
-        let _ = writeln!(
-            out,
-            "{:<15} {:<15} {:>8} {:<28} {:<24} {:>8}  {}",
-            row.status,
-            row.table,
+    let rows = listed.iter().map(|row| {
+        vec![
+            row.status.to_string(),
+            row.table.clone(),
             row.key.map_or("-".to_string(), |k| k.to_string()),
-            row.column.as_deref().unwrap_or("-"),
-            row.run_id,
+            row.column.clone().unwrap_or_else(|| "-".into()),
+            row.run_id.clone(),
             transform::requeue::age_text(row.age_seconds),
-            row.reason
-        );
-    }
+            row.reason.clone(),
+        ]
+    });
+    out.push_str(&text_table(&["status", "table", "key", "column", "run", "age", "reason"], &[2, 5], rows));
     let count = |status: &str| listed.iter().filter(|r| r.status == status).count();
     let _ = writeln!(
         out,
