@@ -9,8 +9,8 @@
 #   source-schema-changed (a modelled column changed), source-discontinuity (the source was
 #   restored or rewound; check its history with `onyx verify`), verify-differences (the warehouse
 #   differs from the source) and rows-quarantined (rows held back from the warehouse). A
-#   function's error-log-lines alarm stays an outage alarm: most of its ERROR lines are failures,
-#   though quarantined rows log ERROR lines too.
+#   function's error-log-lines alarm stays an outage alarm: its metric filter leaves out the
+#   ERROR lines about the data, which carry "data_quality": true (modules/lambda_function).
 #
 # Publishing: neither topic has a policy of its own. SNS's default topic policy lets this
 # account's principals publish, and CloudWatch alarms of the account publish as it. Both topics
@@ -98,8 +98,9 @@ resource "aws_cloudwatch_metric_alarm" "extract_freshness" {
 # A transform or load run failed for a reason retrying will not fix (bad data the database
 # rejects, an unreadable manifest, a permission): later runs wait behind it, in order.
 #
-# Every transform and load invocation, and the periodic check, report BlockedRuns: 1 while a run
-# is blocked, 0 otherwise, without dimensions (one alarm for both stages). The alarm takes the
+# The load function reports BlockedRuns on every invocation and on its periodic check
+# (triggers.tf, check_schedule): the number of runs still blocked, 0 when none; a stage also
+# reports 1 the moment a run fails for good. No dimensions (one alarm for both stages). The alarm takes the
 # maximum over one schedule period, as often as the reports come. A period without a report keeps
 # the alarm's state (treat_missing_data = "ignore"): a blocked pipeline that stops being invoked
 # stays in ALARM, where "notBreaching" would clear it and "missing" would turn it to

@@ -108,20 +108,20 @@ locals {
         }
       },
       {
-        # What run-blocked watches: 1 while a transform or load run is blocked, 0 otherwise.
+        # What run-blocked watches: how many transform or load runs are blocked (0: none).
         type   = "metric"
         x      = 16
         y      = 6
         width  = 8
         height = 6
         properties = {
-          title   = "Blocked runs (1: a run is blocked, later runs wait)"
+          title   = "Blocked runs (above 0: later runs wait)"
           region  = local.region
           view    = "timeSeries"
           period  = local.schedule_minutes * 60
           stat    = "Maximum"
           metrics = [["Onyx", "BlockedRuns", { label = "blocked", color = "#d62728" }]]
-          yAxis   = { left = { min = 0, max = 1 } }
+          yAxis   = { left = { min = 0 } }
         }
       },
     ],

@@ -297,7 +297,7 @@ pub async fn write_report(client: &onyx_core::tokio_postgres::Client, out_dir: &
         .with_context(|| format!("could not create the report directory {}", chart_dir.display()))?;
     let figures = figures::draw_all(&data, out_dir)?;
     let index = out_dir.join("index.html");
-    std::fs::write(&index, html::page(&data, &figures))
+    std::fs::write(&index, html::page(&data, &figures)?)
         .with_context(|| format!("could not write {}", index.display()))?;
     let charts: Vec<PathBuf> = figures.iter().map(|f| out_dir.join(&f.file)).collect();
     Ok(ReportSummary { index, charts })
@@ -355,11 +355,48 @@ mod tests {
         assert_eq!(humanize("SALES_RECEIPT"), "Sales receipt");
     }
 
+    /// Mechanism: the page template (minijinja, `.html`: every value escaped). Text from the
+    /// database reaches the page as text wherever it appears: a table cell, a caption, a card.
     #[test]
-    fn database_text_is_escaped_for_html() {
-        assert_eq!(escape("Svalbard & Jan Mayen <Islands>"), "Svalbard &amp; Jan Mayen &lt;Islands&gt;");
-        assert_eq!(escape(r#"O'Brien "Bob""#), "O&#39;Brien &quot;Bob&quot;");
-        assert_eq!(escape("plain"), "plain");
+    fn database_text_is_escaped_by_the_template() {
+        let data = ReportData {
+            months: vec![],
+            countries: vec![],
+            designs: vec![],
+            staff: vec![],
+            payments: vec![],
+            runs: vec![LoadedRun {
+                run_id: "<b>run</b>".into(),
+                loaded_at: "2026-12-03 10:00:00".into(),
+                rows: 1,
+                quarantined: 0,
+            }],
+            freshness: Freshness {
+                generated_at: "2026-12-03 10:00 UTC".into(),
+                first_order: None,
+                last_order: None,
+                sales_updated: None,
+                payments_updated: None,
+                purchases_updated: None,
+            },
+            currencies: vec![],
+        };
+        let mut table = html::Table::new(vec!["Country".into(), "Orders".into()], 1);
+        table.row(vec!["Svalbard & Jan Mayen <Islands>".into(), "1".into()]);
+        let figure = figures::Figure {
+            id: "t",
+            heading: r#"O'Brien "Bob""#.into(),
+            file: "charts/t.png".into(),
+            height: 10,
+            alt: "a chart".into(),
+            caption: "<script>alert(1)</script>".into(),
+            tables: vec![table],
+        };
+        let page = html::page(&data, &[figure]).expect("the page renders");
+        assert!(page.contains("<td>Svalbard &amp; Jan Mayen &lt;Islands&gt;</td><td class=\"num\">1</td>"), "{page}");
+        assert!(!page.contains("<script>") && page.contains("&lt;script&gt;alert(1)"), "{page}");
+        assert!(page.contains("<code>&lt;b&gt;run&lt;"), "the run id, as code and as text: {page}");
+        assert!(!page.contains(r#"O'Brien "Bob""#) && page.contains("O&#x27;Brien &quot;Bob&quot;"), "{page}");
     }
 
     #[test]

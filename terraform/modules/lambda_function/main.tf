@@ -256,7 +256,7 @@ resource "aws_lambda_function_event_invoke_config" "this" {
 # ---------------------------------------------------------------------------------------------
 resource "aws_cloudwatch_metric_alarm" "error_log_lines" {
   alarm_name          = "${var.function_name}-error-log-lines"
-  alarm_description   = "${var.function_name} logged an ERROR line (a quarantined row, a failed run, a malformed event). First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: ${var.runbook_url}#error-log-lines Dashboard: ${var.dashboard_url}"
+  alarm_description   = "${var.function_name} logged an ERROR line (a failed run, a malformed event; lines about the data go to the data-quality alarms). First: `onyx logs --stage ${var.function_name} --level error --since 2h`. Runbook: ${var.runbook_url}#error-log-lines Dashboard: ${var.dashboard_url}"
   namespace           = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].namespace
   metric_name         = aws_cloudwatch_log_metric_filter.error_lines.metric_transformation[0].name
   statistic           = "Sum"
@@ -303,7 +303,7 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
 
 resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_name          = "${var.function_name}-dlq-not-empty"
-  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`; fix, then `onyx dlq redrive --function ${var.function_name}`. Runbook: ${var.runbook_url}#dlq-not-empty Dashboard: ${var.dashboard_url}"
+  alarm_description   = "Events for ${var.function_name} failed every retry and wait in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --stage ${var.function_name}`; fix, then `onyx dlq redrive --stage ${var.function_name}`. Runbook: ${var.runbook_url}#dlq-not-empty Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }
@@ -321,7 +321,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
 # they also go to the dead-letter queue, unless delivering there failed too (next alarm).
 resource "aws_cloudwatch_metric_alarm" "async_events_dropped" {
   alarm_name          = "${var.function_name}-async-events-dropped"
-  alarm_description   = "${var.function_name} dropped asynchronous events without success (retries exhausted, too old, or throttled away); they should be in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --function ${var.function_name}`. Runbook: ${var.runbook_url}#async-events-dropped Dashboard: ${var.dashboard_url}"
+  alarm_description   = "${var.function_name} dropped asynchronous events without success (retries exhausted, too old, or throttled away); they should be in ${aws_sqs_queue.dlq.name}. First: `onyx dlq --stage ${var.function_name}`. Runbook: ${var.runbook_url}#async-events-dropped Dashboard: ${var.dashboard_url}"
   namespace           = "AWS/Lambda"
   metric_name         = "AsyncEventsDropped"
   dimensions          = { FunctionName = aws_lambda_function.this.function_name }

@@ -5,15 +5,15 @@ use std::path::Path;
 use plotters::style::RGBColor;
 
 use super::charts::{self, BarChart, LineChart, Series};
-use super::format::{amount, compact, count, date_label, escape, money, month_label, partial_month, percent};
+use super::format::{amount, compact, count, date_label, money, month_label, partial_month, percent};
 use super::html::Table;
 use super::{ItemSales, Ranked, ReportData, humanize, rank};
 
 /// Charts go in this folder under the report's directory.
 pub const CHART_DIR: &str = "charts";
 
-/// One section of the report. Text fields are plain text (escaped when the page is written),
-/// except `table`, which is HTML.
+/// One section of the report, all plain text: the page's template escapes it.
+#[derive(serde::Serialize)]
 pub struct Figure {
     pub id: &'static str,
     pub heading: String,
@@ -22,7 +22,8 @@ pub struct Figure {
     pub height: u32,
     pub alt: String,
     pub caption: String,
-    pub table: String,
+    /// The tables under the chart (the figures behind it).
+    pub tables: Vec<Table>,
 }
 
 const TOP_COUNTRIES: usize = 15;
@@ -139,7 +140,7 @@ fn sales_by_month(data: &ReportData, (file, path): ChartFile) -> anyhow::Result<
     let with_sales = periods.iter().rev().filter(|&&(y, m)| data.months.iter().any(|s| s.year == y && s.month == m));
     for &(y, m) in with_sales.take(6) {
         let rows: Vec<_> = data.months.iter().filter(|s| s.year == y && s.month == m).collect();
-        let mut cells = vec![escape(&month_label(y, m)), count(rows.iter().map(|s| s.orders).sum())];
+        let mut cells = vec![month_label(y, m), count(rows.iter().map(|s| s.orders).sum())];
         for currency in &currencies {
             cells.push(rows.iter().find(|s| &&s.currency == currency).map_or("—".into(), |s| money(s.value)));
         }
@@ -152,7 +153,7 @@ fn sales_by_month(data: &ReportData, (file, path): ChartFile) -> anyhow::Result<
         height: charts::HEIGHT,
         alt: "Line chart of sales value by month, one line per currency".into(),
         caption,
-        table: table.html(),
+        tables: vec![table],
     })
 }
 
@@ -170,7 +171,7 @@ fn ranked_series(data: &ReportData, ranked: &[Ranked]) -> Vec<Series> {
 }
 
 /// A table of the first items of a ranking: rank, name, (detail), orders, units, value per currency.
-fn ranked_table(data: &ReportData, ranked: &[Ranked], name: &str, detail: Option<&str>) -> String {
+fn ranked_table(data: &ReportData, ranked: &[Ranked], name: &str, detail: Option<&str>) -> Table {
     let mut headers = vec!["#".to_string(), name.to_string()];
     headers.extend(detail.map(str::to_string));
     headers.extend(["Orders".to_string(), "Units sold".to_string()]);
@@ -178,9 +179,9 @@ fn ranked_table(data: &ReportData, ranked: &[Ranked], name: &str, detail: Option
     headers.extend(data.currencies.iter().map(|c| format!("Sales value {c}")));
     let mut table = Table::new(headers, fixed);
     for (i, item) in ranked.iter().take(TABLE_ROWS).enumerate() {
-        let mut cells = vec![(i + 1).to_string(), escape(&item.name)];
+        let mut cells = vec![(i + 1).to_string(), item.name.clone()];
         if detail.is_some() {
-            cells.push(escape(&item.detail));
+            cells.push(item.detail.clone());
         }
         cells.push(count(item.orders));
         cells.push(count(item.units));
@@ -189,7 +190,7 @@ fn ranked_table(data: &ReportData, ranked: &[Ranked], name: &str, detail: Option
         }
         table.row(cells);
     }
-    table.html()
+    table
 }
 
 fn ranking_figure(
@@ -221,7 +222,7 @@ fn ranking_figure(
         height,
         alt: text.alt,
         caption,
-        table: ranked_table(data, &ranked, text.column, text.detail),
+        tables: vec![ranked_table(data, &ranked, text.column, text.detail)],
     })
 }
 
@@ -350,8 +351,8 @@ fn payments(data: &ReportData, (file, path): ChartFile) -> anyhow::Result<Figure
     let mut table = Table::new(headers.iter().map(|h| h.to_string()).collect(), 2);
     for p in &data.payments {
         table.row(vec![
-            escape(&humanize(&p.payment_type)),
-            escape(&p.currency),
+            humanize(&p.payment_type),
+            p.currency.clone(),
             count(p.paid_count),
             money(p.paid_amount),
             count(p.outstanding_count),
@@ -365,7 +366,7 @@ fn payments(data: &ReportData, (file, path): ChartFile) -> anyhow::Result<Figure
         height,
         alt: "Bar chart of paid and outstanding payment amounts by payment type and currency".into(),
         caption,
-        table: table.html(),
+        tables: vec![table],
     })
 }
 
@@ -422,22 +423,18 @@ fn freshness(data: &ReportData, (file, path): ChartFile) -> anyhow::Result<Figur
     let mut table = Table::new(
         ["Run", "Loaded at (UTC)", "Rows loaded", "Rows quarantined"].iter().map(|h| h.to_string()).collect(),
         2,
-    );
+    )
+    .code_column(0);
     for run in data.runs.iter().rev().take(TABLE_ROWS) {
-        table.row(vec![
-            format!("<code>{}</code>", escape(&run.run_id)),
-            escape(&run.loaded_at),
-            count(run.rows),
-            count(run.quarantined),
-        ]);
+        table.row(vec![run.run_id.clone(), run.loaded_at.clone(), count(run.rows), count(run.quarantined)]);
     }
-    let mut facts = Table::new(vec!["Fact table".into(), "Newest last_updated (source time)".into()], 2);
+    let mut facts = Table::new(vec!["Fact table".into(), "Newest last_updated (source time)".into()], 2).code_column(0);
     for (table_name, at) in [
         ("fact_sales_order", &data.freshness.sales_updated),
         ("fact_payment", &data.freshness.payments_updated),
         ("fact_purchase_order", &data.freshness.purchases_updated),
     ] {
-        facts.row(vec![format!("<code>{table_name}</code>"), at.as_deref().map_or("—".into(), escape)]);
+        facts.row(vec![table_name.to_string(), at.clone().unwrap_or_else(|| "—".into())]);
     }
     Ok(Figure {
         id: "freshness",
@@ -446,6 +443,6 @@ fn freshness(data: &ReportData, (file, path): ChartFile) -> anyhow::Result<Figur
         height,
         alt: "Bar chart of rows loaded and rows quarantined for the latest pipeline runs".into(),
         caption,
-        table: format!("{}\n{}", table.html(), facts.html()),
+        tables: vec![table, facts],
     })
 }

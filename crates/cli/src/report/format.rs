@@ -1,5 +1,5 @@
-//! Pure text helpers for the report: numbers with thousands separators, short axis numbers, dates
-//! and HTML escaping.
+//! Pure text helpers for the report: numbers with thousands separators, short axis numbers and
+//! dates (HTML escaping is the page template's).
 
 /// `"1234567"` → `"1,234,567"`: commas between groups of three digits (the input is digits only).
 pub fn group_digits(digits: &str) -> String {
@@ -103,20 +103,4 @@ pub fn partial_month(iso: &str, first: bool) -> bool {
         return false;
     };
     if first { day > 1 } else { day < days_in_month(year as i32, month) }
-}
-
-/// Text safe inside HTML elements and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

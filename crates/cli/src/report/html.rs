@@ -1,83 +1,57 @@
-//! The report page: one static HTML file with inline CSS, no scripts and no network assets.
+//! The report page: one static HTML file with inline CSS, no scripts and no network assets,
+//! rendered from `templates/page.html` by minijinja, which escapes every value for HTML.
 
-use std::fmt::Write;
+use minijinja::{Environment, context};
+use serde::Serialize;
 
 use super::figures::Figure;
-use super::format::{amount, count, date_label, escape, percent};
+use super::format::{amount, count, date_label, percent};
 use super::{ReportData, charts, humanize};
 
-/// A small HTML table: the first `text_columns` columns are text, the others numbers (right-aligned).
+/// A small table under a chart: the first `text_columns` columns are text, the others numbers
+/// (right-aligned); the cells of `code_columns` are shown as code (run ids, table names). Plain
+/// text throughout: the template escapes it.
+#[derive(Serialize)]
 pub struct Table {
     headers: Vec<String>,
     text_columns: usize,
+    code_columns: Vec<usize>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    /// `headers` are plain text.
     pub fn new(headers: Vec<String>, text_columns: usize) -> Self {
-        Self { headers, text_columns, rows: Vec::new() }
+        Self { headers, text_columns, code_columns: Vec::new(), rows: Vec::new() }
     }
 
-    /// `cells` are HTML (escape any text from the database first).
+    /// Shows column `index` as code.
+    pub fn code_column(mut self, index: usize) -> Self {
+        self.code_columns.push(index);
+        self
+    }
+
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
-
-    pub fn html(&self) -> String {
-        let class = |i: usize| if i < self.text_columns { "" } else { " class=\"num\"" };
-        let mut out = String::from("<table>\n<thead><tr>");
-        for (i, header) in self.headers.iter().enumerate() {
-            let _ = write!(out, "<th{}>{}</th>", class(i), escape(header));
-        }
-        out.push_str("</tr></thead>\n<tbody>\n");
-        for row in &self.rows {
-            out.push_str("<tr>");
-            for (i, cell) in row.iter().enumerate() {
-                let _ = write!(out, "<td{}>{cell}</td>", class(i));
-            }
-            out.push_str("</tr>\n");
-        }
-        out.push_str("</tbody>\n</table>");
-        out
-    }
 }
 
-const STYLE: &str = r#"
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f4f5f7; color: #212529;
-  font: 15px/1.5 "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif; }
-main { max-width: 980px; margin: 0 auto; padding: 24px 20px 48px; }
-h1 { font-size: 28px; margin: 8px 0 4px; }
-h2 { font-size: 21px; margin: 0 0 10px; }
-.lead { color: #555d66; margin: 0 0 18px; }
-nav { margin: 0 0 18px; font-size: 14px; }
-nav a { color: #0b5cad; margin-right: 14px; text-decoration: none; }
-nav a:hover { text-decoration: underline; }
-section { background: #fff; border: 1px solid #dfe2e6; border-radius: 8px; padding: 18px 20px; margin: 0 0 20px; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(210px, 1fr)); gap: 12px; }
-.card { border: 1px solid #e3e6ea; border-radius: 6px; padding: 10px 12px; background: #fafbfc; }
-.card h3 { font-size: 13px; font-weight: normal; color: #626a72; margin: 0 0 4px; text-transform: uppercase;
-  letter-spacing: .04em; }
-.card .big { font-size: 22px; font-weight: bold; }
-.card ul { list-style: none; margin: 0; padding: 0; }
-.card li { font-variant-numeric: tabular-nums; }
-.card small, .note { color: #626a72; font-size: 13px; }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
-figure { margin: 0 0 12px; }
-figure img { display: block; max-width: 100%; height: auto; border: 1px solid #e3e6ea; border-radius: 4px; }
-figcaption { margin-top: 8px; }
-table { border-collapse: collapse; width: 100%; font-size: 13.5px; margin: 10px 0 4px; }
-th, td { padding: 5px 8px; border-bottom: 1px solid #e6e8eb; text-align: left; vertical-align: top; }
-th { background: #f1f3f5; font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tbody tr:nth-child(even) { background: #fafbfc; }
-pre { background: #1f2428; color: #e6edf3; padding: 12px 14px; border-radius: 6px; overflow-x: auto;
-  font-size: 13px; line-height: 1.45; }
-code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
-footer { color: #626a72; font-size: 13px; text-align: center; }
-"#;
+/// One "at a glance" card; each part is shown when present, in this order.
+#[derive(Serialize, Default)]
+struct Card {
+    title: String,
+    big: Option<String>,
+    code: Option<String>,
+    text: Option<String>,
+    small: Option<String>,
+    lines: Vec<Line>,
+}
+
+/// A line of a card's list, with its currency's colour.
+#[derive(Serialize)]
+struct Line {
+    swatch: Option<String>,
+    text: String,
+}
 
 /// The SQL shown in "Query it yourself" (static text).
 const EXAMPLE_SQL: &str = "\
@@ -97,44 +71,36 @@ FROM payments_status ORDER BY outstanding_amount DESC;
 SELECT run_id, loaded_at, rows, quarantined_rows
 FROM onyx_load_ledger ORDER BY loaded_at DESC LIMIT 10;";
 
-fn swatch(data: &ReportData, currency: &str) -> String {
+/// The colour of a currency in the charts, as CSS.
+fn swatch(data: &ReportData, currency: &str) -> Option<String> {
     let index = data.currencies.iter().position(|c| c == currency).unwrap_or(0);
     let plotters::style::RGBColor(r, g, b) = charts::PALETTE[index % charts::PALETTE.len()];
-    format!("<span class=\"swatch\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>")
-}
-
-fn card(out: &mut String, title: &str, body: &str) {
-    let _ = writeln!(out, "<div class=\"card\"><h3>{}</h3>{body}</div>", escape(title));
+    Some(format!("#{r:02x}{g:02x}{b:02x}"))
 }
 
 /// The "at a glance" cards: sales per currency, orders, outstanding payments, last load, data span.
-fn at_a_glance(data: &ReportData) -> String {
-    let mut out = String::from("<div class=\"cards\">\n");
+fn at_a_glance(data: &ReportData) -> Vec<Card> {
+    let mut cards = Vec::new();
     let totals = data.totals();
 
-    let mut body = String::from("<ul>");
-    for (currency, _, _, value) in &totals {
-        let _ = write!(body, "<li>{}{}</li>", swatch(data, currency), escape(&amount(currency, *value)));
+    let mut lines: Vec<Line> = totals
+        .iter()
+        .map(|(currency, _, _, value)| Line { swatch: swatch(data, currency), text: amount(currency, *value) })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line { swatch: None, text: "no sales yet".into() });
     }
-    if totals.is_empty() {
-        body.push_str("<li>no sales yet</li>");
-    }
-    body.push_str("</ul>");
-    card(&mut out, "Total sales value", &body);
+    cards.push(Card { title: "Total sales value".into(), lines, ..Card::default() });
 
     let orders: i64 = totals.iter().map(|t| t.1).sum();
     let units: i64 = totals.iter().map(|t| t.2).sum();
-    let per_currency: Vec<String> = totals.iter().map(|(c, o, _, _)| format!("{} {}", count(*o), escape(c))).collect();
-    card(
-        &mut out,
-        "Sales orders",
-        &format!(
-            "<div class=\"big\">{}</div><small>{} units sold; {}</small>",
-            count(orders),
-            count(units),
-            per_currency.join(", ")
-        ),
-    );
+    let per_currency: Vec<String> = totals.iter().map(|(c, o, _, _)| format!("{} {c}", count(*o))).collect();
+    cards.push(Card {
+        title: "Sales orders".into(),
+        big: Some(count(orders)),
+        small: Some(format!("{} units sold; {}", count(units), per_currency.join(", "))),
+        ..Card::default()
+    });
 
     let mut kinds: Vec<&str> = data.payments.iter().map(|p| p.payment_type.as_str()).collect();
     kinds.dedup();
@@ -142,38 +108,33 @@ fn at_a_glance(data: &ReportData) -> String {
         let rows: Vec<_> = data.payments.iter().filter(|p| p.payment_type == kind).collect();
         let open: i64 = rows.iter().map(|p| p.outstanding_count).sum();
         let all: i64 = rows.iter().map(|p| p.outstanding_count + p.paid_count).sum();
-        let mut body = format!(
-            "<div class=\"big\">{}</div><small>of {} ({}) not yet paid</small><ul>",
-            count(open),
-            count(all),
-            percent(open as f64, all as f64)
-        );
-        for p in rows.iter().filter(|p| p.outstanding_count > 0) {
-            let _ = write!(
-                body,
-                "<li>{}{}</li>",
-                swatch(data, &p.currency),
-                escape(&amount(&p.currency, p.outstanding_amount))
-            );
-        }
-        body.push_str("</ul>");
-        card(&mut out, &format!("Outstanding: {}s", humanize(kind).to_lowercase()), &body);
+        cards.push(Card {
+            title: format!("Outstanding: {}s", humanize(kind).to_lowercase()),
+            big: Some(count(open)),
+            small: Some(format!("of {} ({}) not yet paid", count(all), percent(open as f64, all as f64))),
+            lines: rows
+                .iter()
+                .filter(|p| p.outstanding_count > 0)
+                .map(|p| Line { swatch: swatch(data, &p.currency), text: amount(&p.currency, p.outstanding_amount) })
+                .collect(),
+            ..Card::default()
+        });
     }
 
     if let Some(last) = data.runs.last() {
         let quarantined: i64 = data.runs.iter().map(|r| r.quarantined).sum();
-        card(
-            &mut out,
-            "Last loaded run",
-            &format!(
-                "<div><code>{}</code></div><div>{} UTC</div><small>{} run{} loaded; {} rows quarantined in all</small>",
-                escape(&last.run_id),
-                escape(&last.loaded_at),
+        cards.push(Card {
+            title: "Last loaded run".into(),
+            code: Some(last.run_id.clone()),
+            text: Some(format!("{} UTC", last.loaded_at)),
+            small: Some(format!(
+                "{} run{} loaded; {} rows quarantined in all",
                 count(data.runs.len() as i64),
                 if data.runs.len() == 1 { "" } else { "s" },
                 count(quarantined)
-            ),
-        );
+            )),
+            ..Card::default()
+        });
     }
 
     let f = &data.freshness;
@@ -182,81 +143,30 @@ fn at_a_glance(data: &ReportData) -> String {
         (Some(first), Some(last)) => format!("orders created {} to {}", date_label(first), date_label(last)),
         _ => "no orders yet".into(),
     };
-    card(
-        &mut out,
-        "Data up to",
-        &format!(
-            "<div class=\"big\">{}</div><small>newest change in the facts: {} (source time); {}</small>",
-            newest.map_or("—".into(), |t| escape(&date_label(t))),
-            newest.map_or("—".into(), |t| escape(t)),
-            escape(&span)
-        ),
-    );
-    out.push_str("</div>\n");
-    out
+    cards.push(Card {
+        title: "Data up to".into(),
+        big: Some(newest.map_or("—".into(), |t| date_label(t))),
+        small: Some(format!(
+            "newest change in the facts: {} (source time); {span}",
+            newest.map_or("—", |t| t.as_str())
+        )),
+        ..Card::default()
+    });
+    cards
 }
 
 /// The whole page.
-pub fn page(data: &ReportData, figures: &[Figure]) -> String {
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Onyx warehouse report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n"
-    );
-    let _ = write!(
-        out,
-        "<h1>Onyx warehouse report</h1>\n<p class=\"lead\">Sales and payments of the business, from the \
-         warehouse's analysis views. Made {}; data loaded up to run <code>{}</code>.</p>\n",
-        escape(&data.freshness.generated_at),
-        data.runs.last().map_or("—".into(), |r| escape(&r.run_id))
-    );
-    out.push_str("<nav><a href=\"#glance\">At a glance</a>");
-    for figure in figures {
-        let _ = write!(out, "<a href=\"#{}\">{}</a>", figure.id, escape(&figure.heading));
-    }
-    out.push_str("<a href=\"#sql\">Query it yourself</a></nav>\n");
-
-    out.push_str("<section id=\"glance\">\n<h2>At a glance</h2>\n");
-    out.push_str(&at_a_glance(data));
-    out.push_str(
-        "<p class=\"note\">Amounts are in each order's or payment's own currency and are never added across \
-         currencies; rankings therefore go by number of orders.</p>\n</section>\n",
-    );
-
-    for figure in figures {
-        let _ = write!(
-            out,
-            "<section id=\"{}\">\n<h2>{}</h2>\n<figure>\n<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">\n\
-             <figcaption>{}</figcaption>\n</figure>\n{}\n</section>\n",
-            figure.id,
-            escape(&figure.heading),
-            escape(&figure.file),
-            charts::WIDTH,
-            figure.height,
-            escape(&figure.alt),
-            escape(&figure.caption),
-            figure.table
-        );
-    }
-
-    let _ = write!(
-        out,
-        "<section id=\"sql\">\n<h2>Query it yourself</h2>\n<p>Every chart comes from a view in the warehouse \
-         (<code>sales_by_month</code>, <code>sales_by_country</code>, <code>sales_by_design</code>, \
-         <code>sales_by_staff</code>, <code>payments_status</code>) or from the load ledger \
-         <code>onyx_load_ledger</code>. Connect with <code>psql</code> (or Power BI, or a notebook) and try:</p>\n\
-         <pre><code>{}</code></pre>\n<p class=\"note\">The <code>*_current</code> views \
-         (<code>fact_sales_order_current</code>, <code>fact_payment_current</code>, …) hold the latest version of \
-         every order and payment; the fact tables keep every version.</p>\n</section>\n",
-        escape(EXAMPLE_SQL)
-    );
-    let _ = write!(
-        out,
-        "<footer>Written by <code>onyx report</code> on {}. A static page: no scripts, nothing loaded from the \
-         network.</footer>\n</main>\n</body>\n</html>\n",
-        escape(&data.freshness.generated_at)
-    );
-    out
+pub fn page(data: &ReportData, figures: &[Figure]) -> anyhow::Result<String> {
+    let mut environment = Environment::new();
+    // The name ends in .html: minijinja escapes every value for HTML.
+    environment.add_template("page.html", include_str!("templates/page.html"))?;
+    let page = environment.get_template("page.html")?.render(context! {
+        generated_at => data.freshness.generated_at,
+        last_run => data.runs.last().map(|r| r.run_id.clone()),
+        cards => at_a_glance(data),
+        figures => figures,
+        width => charts::WIDTH,
+        example_sql => EXAMPLE_SQL,
+    })?;
+    Ok(page)
 }
