@@ -1,29 +1,11 @@
 //! Pure text helpers for the report: numbers with thousands separators, short axis numbers and
-//! dates (HTML escaping is the page template's).
+//! dates (HTML escaping is the page template's, digit grouping num-format's).
 
-/// `"1234567"` → `"1,234,567"`: commas between groups of three digits (the input is digits only).
-pub fn group_digits(digits: &str) -> String {
-    if !digits.is_ascii() {
-        return digits.to_string();
-    }
-    let mut end = match digits.len() % 3 {
-        0 => 3,
-        head => head,
-    }
-    .min(digits.len());
-    let mut out = digits[..end].to_string();
-    while end < digits.len() {
-        out.push(',');
-        out.push_str(&digits[end..end + 3]);
-        end += 3;
-    }
-    out
-}
+use num_format::{Locale, ToFormattedString};
 
 /// A whole number with thousands separators: `11187` → `"11,187"`.
 pub fn count(n: i64) -> String {
-    let digits = group_digits(&n.unsigned_abs().to_string());
-    if n < 0 { format!("-{digits}") } else { digits }
+    n.to_formatted_string(&Locale::en)
 }
 
 /// An amount with two decimals and thousands separators: `1234.5` → `"1,234.50"`. Exact to the
@@ -32,7 +14,8 @@ pub fn money(value: f64) -> String {
     let text = format!("{:.2}", value.abs());
     let (whole, cents) = text.split_once('.').unwrap_or((text.as_str(), "00"));
     let sign = if value < 0.0 && text.bytes().any(|b| b.is_ascii_digit() && b != b'0') { "-" } else { "" };
-    format!("{sign}{}.{cents}", group_digits(whole))
+    let whole = whole.parse::<u64>().map_or_else(|_| whole.to_string(), |w| w.to_formatted_string(&Locale::en));
+    format!("{sign}{whole}.{cents}")
 }
 
 /// An amount with its currency code: `"EUR 1,234.50"`.
