@@ -753,3 +753,44 @@ async fn new_versions_are_appended_on_the_bulk_path_and_identical_ones_skipped()
     assert_eq!(loaded[0].rows.get("fact_payment"), Some(&0), "identical versions add nothing");
     assert_eq!(count(&warehouse, "SELECT count(*) FROM fact_payment").await, payments + 2000);
 }
+
+/// The description (`COMMENT ON COLUMN`) of `relation.column`.
+async fn described(client: &Client, relation: &str, column: &str) -> Option<String> {
+    let sql = "SELECT col_description(c.oid, a.attnum) FROM pg_class c
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $2
+               WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace";
+    let row = client.query_one(sql, &[&relation, &column]).await.unwrap_or_else(|e| panic!("{relation}.{column}: {e}"));
+    row.get(0)
+}
+
+/// Issue #25 (column descriptions). Mechanism: `load::migrate`'s `describe` (`COMMENT ON` from the
+/// descriptions in warehouse.rs, only where they differ). Every warehouse table and column, and
+/// the columns of the facts' `*_current` views, carry their description, so psql's `\d+`, Power BI
+/// and DBeaver show it; a read-only login sees them too. On main no column had a description
+/// (`col_description` was NULL for all of them).
+#[tokio::test]
+async fn every_warehouse_table_and_column_carries_its_description() {
+    let (_db, mut warehouse) = warehouse_db("described").await;
+    for table in onyx_core::warehouse::WAREHOUSE_TABLES {
+        assert!(!table.description.is_empty(), "{} has a description", table.name);
+        let comment: Option<String> = warehouse
+            .query_one("SELECT obj_description(to_regclass($1), 'pg_class')", &[&table.name])
+            .await
+            .expect("table comment")
+            .get(0);
+        assert_eq!(comment.as_deref(), Some(table.description), "{}", table.name);
+        for column in table.all_columns() {
+            assert!(!column.description.is_empty(), "{}.{} has a description", table.name, column.name);
+            assert_eq!(described(&warehouse, table.name, column.name).await.as_deref(), Some(column.description));
+        }
+        if table.is_fact() {
+            let view = format!("{}_current", table.name);
+            let key = described(&warehouse, &view, table.key).await;
+            assert!(key.is_some_and(|d| !d.is_empty()), "{view}.{} is described", table.key);
+        }
+    }
+    // Idempotent: a second migrate changes nothing and keeps them.
+    onyx_core::load::migrate(&mut warehouse).await.expect("migrate again");
+    let units = described(&warehouse, "fact_sales_order", "units_sold").await;
+    assert_eq!(units.as_deref(), Some("Number of totes ordered."));
+}

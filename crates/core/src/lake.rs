@@ -32,19 +32,20 @@ pub const PARTITION_FIRST_DAY: &str = "2022/01/01";
 /// source's clock), exact where Trino's timestamp would keep milliseconds.
 pub const TOMBSTONES: WarehouseTable = WarehouseTable {
     name: "tombstones",
+    description: "Source keys found deleted from ToteSys, as key ranges per table; the lake's views leave them out.",
     key: "key_from",
     role: Role::Dimension,
     columns: &[
-        lake_column("table_name", WKind::Text),
-        lake_column("key_from", WKind::Int),
-        lake_column("key_to", WKind::Int),
-        lake_column("deleted_by_run", WKind::Text),
-        lake_column("deleted_at", WKind::Text),
+        lake_column("table_name", WKind::Text, "The warehouse table whose rows were deleted at the source."),
+        lake_column("key_from", WKind::Int, "First key of the deleted range."),
+        lake_column("key_to", WKind::Int, "Last key of the deleted range (inclusive)."),
+        lake_column("deleted_by_run", WKind::Text, "The extract run that found the keys deleted."),
+        lake_column("deleted_at", WKind::Text, "When the keys were found deleted (source clock)."),
     ],
 };
 
-const fn lake_column(name: &'static str, kind: WKind) -> WColumn {
-    WColumn { name, kind, nullable: false, references: None, since: 6 }
+const fn lake_column(name: &'static str, kind: WKind, description: &'static str) -> WColumn {
+    WColumn { name, kind, nullable: false, references: None, since: 6, description }
 }
 
 /// The Glue (Hive) type of a warehouse column in the Parquet files.
@@ -135,7 +136,7 @@ pub fn schema() -> LakeSchema {
                 .map(|c| LakeColumn {
                     name: c.name,
                     glue_type: glue_type(c.kind),
-                    comment: column_comment(c.kind, c.nullable),
+                    comment: format!("{} ({})", c.description, column_comment(c.kind, c.nullable)),
                 })
                 .collect(),
         })

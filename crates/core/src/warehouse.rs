@@ -72,16 +72,19 @@ pub struct WColumn {
     pub references: Option<&'static str>,
     /// The schema version (migration) that added the column.
     pub since: u32,
+    /// What the column holds, for people: the warehouse's `COMMENT ON COLUMN` (psql `\d+`,
+    /// Power BI, DBeaver) and the Glue column comment (Athena).
+    pub description: &'static str,
 }
 
-const fn c(name: &'static str, kind: WKind) -> WColumn {
-    WColumn { name, kind, nullable: false, references: None, since: 1 }
+const fn c(name: &'static str, kind: WKind, description: &'static str) -> WColumn {
+    WColumn { name, kind, nullable: false, references: None, since: 1, description }
 }
-const fn n(name: &'static str, kind: WKind) -> WColumn {
-    WColumn { name, kind, nullable: true, references: None, since: 1 }
+const fn n(name: &'static str, kind: WKind, description: &'static str) -> WColumn {
+    WColumn { name, kind, nullable: true, references: None, since: 1, description }
 }
-const fn fk(name: &'static str, kind: WKind, table: &'static str) -> WColumn {
-    WColumn { name, kind, nullable: false, references: Some(table), since: 1 }
+const fn fk(name: &'static str, kind: WKind, table: &'static str, description: &'static str) -> WColumn {
+    WColumn { name, kind, nullable: false, references: Some(table), since: 1, description }
 }
 
 /// The column every fact table carries since schema version 3: the order in which the extract
@@ -90,7 +93,14 @@ const fn fk(name: &'static str, kind: WKind, table: &'static str) -> WColumn {
 pub const VERSION_ORDER: &str = "version_order";
 
 const fn version_order() -> WColumn {
-    WColumn { name: VERSION_ORDER, kind: Text, nullable: false, references: None, since: 3 }
+    WColumn {
+        name: VERSION_ORDER,
+        kind: Text,
+        nullable: false,
+        references: None,
+        since: 3,
+        description: "Commit order of this version among the versions of its row (<run id>:<position>); the latest version has the greatest.",
+    }
 }
 
 /// The schema version from which a row whose source row was deleted is marked, never removed:
@@ -101,8 +111,22 @@ pub const DELETED_AT: &str = "deleted_at";
 pub const DELETED_BY_RUN: &str = "deleted_by_run";
 
 const DELETION_MARKS: [WColumn; 2] = [
-    WColumn { name: DELETED_AT, kind: Timestamp, nullable: true, references: None, since: TOMBSTONES_SINCE },
-    WColumn { name: DELETED_BY_RUN, kind: Text, nullable: true, references: None, since: TOMBSTONES_SINCE },
+    WColumn {
+        name: DELETED_AT,
+        kind: Timestamp,
+        nullable: true,
+        references: None,
+        since: TOMBSTONES_SINCE,
+        description: "When the row was found deleted from ToteSys (source clock); empty while it exists. Nothing is removed.",
+    },
+    WColumn {
+        name: DELETED_BY_RUN,
+        kind: Text,
+        nullable: true,
+        references: None,
+        since: TOMBSTONES_SINCE,
+        description: "The extract run that found the row deleted from ToteSys; empty while it exists.",
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +140,8 @@ pub enum Role {
 #[derive(Debug, PartialEq, Eq)]
 pub struct WarehouseTable {
     pub name: &'static str,
+    /// What the table holds, for people (`COMMENT ON TABLE`, like the columns' descriptions).
+    pub description: &'static str,
     /// The dimension's primary key, or the fact's source id.
     pub key: &'static str,
     pub role: Role,
@@ -217,166 +243,198 @@ const MONEY: WKind = Decimal { precision: 38, scale: None };
 
 pub const DIM_DATE: WarehouseTable = WarehouseTable {
     name: "dim_date",
+    description: "One row per calendar day the facts refer to (created, updated, agreed and payment dates); generated, not from ToteSys.",
     key: "date_id",
     role: Role::Dimension,
     columns: &[
-        c("date_id", Date),
-        c("year", Int),
-        c("month", Int),
-        c("day", Int),
-        c("day_of_week", Int),
-        c("day_name", Text),
-        c("month_name", Text),
-        c("quarter", Int),
+        c("date_id", Date, "The day (primary key); every *_date column of the facts refers to it."),
+        c("year", Int, "Calendar year, e.g. 2024."),
+        c("month", Int, "Month number, 1 (January) to 12."),
+        c("day", Int, "Day of the month, 1 to 31."),
+        c("day_of_week", Int, "ISO day of the week, 1 (Monday) to 7 (Sunday)."),
+        c("day_name", Text, "Name of the weekday, e.g. Monday."),
+        c("month_name", Text, "Name of the month, e.g. January; sort it by month."),
+        c("quarter", Int, "Calendar quarter, 1 to 4."),
     ],
 };
 
 pub const DIM_STAFF: WarehouseTable = WarehouseTable {
     name: "dim_staff",
+    description: "Terrific Totes staff, with their department; latest values (ToteSys staff and department).",
     key: "staff_id",
     role: Role::Dimension,
     columns: &[
-        c("staff_id", Int),
-        c("first_name", Text),
-        c("last_name", Text),
-        c("department_name", Text),
-        n("location", Text),
-        c("email_address", Text),
+        c("staff_id", Int, "ToteSys staff id (primary key)."),
+        c("first_name", Text, "First name."),
+        c("last_name", Text, "Last name."),
+        c("department_name", Text, "Name of the staff member's department."),
+        n("location", Text, "Where the department is based, when ToteSys records it."),
+        c("email_address", Text, "Work e-mail address."),
     ],
 };
 
 pub const DIM_LOCATION: WarehouseTable = WarehouseTable {
     name: "dim_location",
+    description: "Delivery addresses; latest values (ToteSys address).",
     key: "location_id",
     role: Role::Dimension,
     columns: &[
-        c("location_id", Int),
-        c("address_line_1", Text),
-        n("address_line_2", Text),
-        n("district", Text),
-        c("city", Text),
-        c("postal_code", Text),
-        c("country", Text),
-        c("phone", Text),
+        c(
+            "location_id",
+            Int,
+            "ToteSys address id (primary key); agreed_delivery_location_id of the facts refers to it.",
+        ),
+        c("address_line_1", Text, "First line of the address."),
+        n("address_line_2", Text, "Second line of the address, if any."),
+        n("district", Text, "District, if any."),
+        c("city", Text, "City."),
+        c("postal_code", Text, "Postal code."),
+        c("country", Text, "Country."),
+        c("phone", Text, "Contact telephone number."),
     ],
 };
 
 pub const DIM_DESIGN: WarehouseTable = WarehouseTable {
     name: "dim_design",
+    description: "Tote bag designs; latest values (ToteSys design).",
     key: "design_id",
     role: Role::Dimension,
-    columns: &[c("design_id", Int), c("design_name", Text), c("file_location", Text), c("file_name", Text)],
+    columns: &[
+        c("design_id", Int, "ToteSys design id (primary key)."),
+        c("design_name", Text, "Name of the design."),
+        c("file_location", Text, "Folder of the design's file."),
+        c("file_name", Text, "File name of the design."),
+    ],
 };
 
 pub const DIM_CURRENCY: WarehouseTable = WarehouseTable {
     name: "dim_currency",
+    description: "Currencies of orders and payments; latest values (ToteSys currency).",
     key: "currency_id",
     role: Role::Dimension,
-    columns: &[c("currency_id", Int), c("currency_code", Text), c("currency_name", Text)],
+    columns: &[
+        c("currency_id", Int, "ToteSys currency id (primary key)."),
+        c("currency_code", Text, "ISO 4217 code, e.g. GBP; amounts are never added across currencies."),
+        c("currency_name", Text, "Name of the currency, e.g. Pound sterling."),
+    ],
 };
 
 pub const DIM_COUNTERPARTY: WarehouseTable = WarehouseTable {
     name: "dim_counterparty",
+    description: "Customers and suppliers, with their legal address; latest values (ToteSys counterparty and address).",
     key: "counterparty_id",
     role: Role::Dimension,
     columns: &[
-        c("counterparty_id", Int),
-        c("counterparty_legal_name", Text),
-        c("counterparty_legal_address_line_1", Text),
-        n("counterparty_legal_address_line_2", Text),
-        n("counterparty_legal_district", Text),
-        c("counterparty_legal_city", Text),
-        c("counterparty_legal_postal_code", Text),
-        c("counterparty_legal_country", Text),
-        c("counterparty_legal_phone_number", Text),
+        c("counterparty_id", Int, "ToteSys counterparty id (primary key)."),
+        c("counterparty_legal_name", Text, "Legal name of the customer or supplier."),
+        c("counterparty_legal_address_line_1", Text, "First line of the legal address."),
+        n("counterparty_legal_address_line_2", Text, "Second line of the legal address, if any."),
+        n("counterparty_legal_district", Text, "District of the legal address, if any."),
+        c("counterparty_legal_city", Text, "City of the legal address."),
+        c("counterparty_legal_postal_code", Text, "Postal code of the legal address."),
+        c("counterparty_legal_country", Text, "Country of the legal address."),
+        c("counterparty_legal_phone_number", Text, "Telephone number of the legal address."),
     ],
 };
 
 pub const DIM_PAYMENT_TYPE: WarehouseTable = WarehouseTable {
     name: "dim_payment_type",
+    description: "Kinds of payment (sales receipt, sales refund, purchase payment, purchase refund); latest values.",
     key: "payment_type_id",
     role: Role::Dimension,
-    columns: &[c("payment_type_id", Int), c("payment_type_name", Text)],
+    columns: &[
+        c("payment_type_id", Int, "ToteSys payment type id (primary key)."),
+        c("payment_type_name", Text, "Name of the payment type, e.g. SALES_RECEIPT."),
+    ],
 };
 
 pub const DIM_TRANSACTION: WarehouseTable = WarehouseTable {
     name: "dim_transaction",
+    description: "Transactions: each links a payment to its sales or purchase order; latest values.",
     key: "transaction_id",
     role: Role::Dimension,
     columns: &[
-        c("transaction_id", Int),
-        c("transaction_type", Text),
-        n("sales_order_id", Int),
-        n("purchase_order_id", Int),
+        c("transaction_id", Int, "ToteSys transaction id (primary key)."),
+        c("transaction_type", Text, "SALE or PURCHASE."),
+        n("sales_order_id", Int, "The sales order of a SALE transaction."),
+        n("purchase_order_id", Int, "The purchase order of a PURCHASE transaction."),
     ],
 };
 
 pub const FACT_SALES_ORDER: WarehouseTable = WarehouseTable {
     name: "fact_sales_order",
+    description: "Sales orders: one row per committed version of each order (every change kept); fact_sales_order_current holds the latest.",
     key: "sales_order_id",
     role: Role::Fact { record_id: "sales_record_id" },
     columns: &[
-        c("sales_record_id", Serial),
-        c("sales_order_id", Int),
-        fk("created_date", Date, "dim_date"),
-        c("created_time", Time),
-        fk("last_updated_date", Date, "dim_date"),
-        c("last_updated_time", Time),
-        fk("sales_staff_id", Int, "dim_staff"),
-        fk("counterparty_id", Int, "dim_counterparty"),
-        c("units_sold", Int),
-        c("unit_price", MONEY_10_2),
-        fk("currency_id", Int, "dim_currency"),
-        fk("design_id", Int, "dim_design"),
-        fk("agreed_payment_date", Date, "dim_date"),
-        fk("agreed_delivery_date", Date, "dim_date"),
-        fk("agreed_delivery_location_id", Int, "dim_location"),
+        c("sales_record_id", Serial, "Warehouse row id (one per version)."),
+        c("sales_order_id", Int, "ToteSys sales order id; several rows are versions of one order."),
+        fk("created_date", Date, "dim_date", "Day the order was created."),
+        c("created_time", Time, "Time of day the order was created."),
+        fk("last_updated_date", Date, "dim_date", "Day of this version's change in ToteSys."),
+        c("last_updated_time", Time, "Time of day of this version's change."),
+        fk("sales_staff_id", Int, "dim_staff", "The staff member who made the sale."),
+        fk("counterparty_id", Int, "dim_counterparty", "The customer."),
+        c("units_sold", Int, "Number of totes ordered."),
+        c("unit_price", MONEY_10_2, "Price of one tote, in the order's currency."),
+        fk("currency_id", Int, "dim_currency", "Currency of unit_price."),
+        fk("design_id", Int, "dim_design", "Design of the totes."),
+        fk("agreed_payment_date", Date, "dim_date", "Day payment is due."),
+        fk("agreed_delivery_date", Date, "dim_date", "Day delivery is agreed."),
+        fk("agreed_delivery_location_id", Int, "dim_location", "Where the totes are delivered."),
         version_order(),
     ],
 };
 
 pub const FACT_PURCHASE_ORDER: WarehouseTable = WarehouseTable {
     name: "fact_purchase_order",
+    description: "Purchase orders: one row per committed version of each order (every change kept); fact_purchase_order_current holds the latest.",
     key: "purchase_order_id",
     role: Role::Fact { record_id: "purchase_record_id" },
     columns: &[
-        c("purchase_record_id", Serial),
-        c("purchase_order_id", Int),
-        fk("created_date", Date, "dim_date"),
-        c("created_time", Time),
-        fk("last_updated_date", Date, "dim_date"),
-        c("last_updated_time", Time),
-        fk("staff_id", Int, "dim_staff"),
-        fk("counterparty_id", Int, "dim_counterparty"),
-        c("item_code", Text),
-        c("item_quantity", Int),
-        c("item_unit_price", MONEY),
-        fk("currency_id", Int, "dim_currency"),
-        fk("agreed_delivery_date", Date, "dim_date"),
-        fk("agreed_payment_date", Date, "dim_date"),
-        fk("agreed_delivery_location_id", Int, "dim_location"),
+        c("purchase_record_id", Serial, "Warehouse row id (one per version)."),
+        c("purchase_order_id", Int, "ToteSys purchase order id; several rows are versions of one order."),
+        fk("created_date", Date, "dim_date", "Day the order was created."),
+        c("created_time", Time, "Time of day the order was created."),
+        fk("last_updated_date", Date, "dim_date", "Day of this version's change in ToteSys."),
+        c("last_updated_time", Time, "Time of day of this version's change."),
+        fk("staff_id", Int, "dim_staff", "The staff member who placed the order."),
+        fk("counterparty_id", Int, "dim_counterparty", "The supplier."),
+        c("item_code", Text, "Supplier's code of the item bought."),
+        c("item_quantity", Int, "Number of items ordered."),
+        c("item_unit_price", MONEY, "Price of one item, in the order's currency."),
+        fk("currency_id", Int, "dim_currency", "Currency of item_unit_price."),
+        fk("agreed_delivery_date", Date, "dim_date", "Day delivery is agreed."),
+        fk("agreed_payment_date", Date, "dim_date", "Day payment is due."),
+        fk("agreed_delivery_location_id", Int, "dim_location", "Where the items are delivered."),
         version_order(),
     ],
 };
 
 pub const FACT_PAYMENT: WarehouseTable = WarehouseTable {
     name: "fact_payment",
+    description: "Payments: one row per committed version of each payment (every change kept); fact_payment_current holds the latest.",
     key: "payment_id",
     role: Role::Fact { record_id: "payment_record_id" },
     columns: &[
-        c("payment_record_id", Serial),
-        c("payment_id", Int),
-        fk("created_date", Date, "dim_date"),
-        c("created_time", Time),
-        fk("last_updated_date", Date, "dim_date"),
-        c("last_updated_time", Time),
-        fk("transaction_id", Int, "dim_transaction"),
-        fk("counterparty_id", Int, "dim_counterparty"),
-        c("payment_amount", MONEY),
-        fk("currency_id", Int, "dim_currency"),
-        fk("payment_type_id", Int, "dim_payment_type"),
-        c("paid", Bool),
-        fk("payment_date", Date, "dim_date"),
+        c("payment_record_id", Serial, "Warehouse row id (one per version)."),
+        c("payment_id", Int, "ToteSys payment id; several rows are versions of one payment."),
+        fk("created_date", Date, "dim_date", "Day the payment was created."),
+        c("created_time", Time, "Time of day the payment was created."),
+        fk("last_updated_date", Date, "dim_date", "Day of this version's change in ToteSys."),
+        c("last_updated_time", Time, "Time of day of this version's change."),
+        fk(
+            "transaction_id",
+            Int,
+            "dim_transaction",
+            "The transaction (and through it the sales or purchase order) the payment settles.",
+        ),
+        fk("counterparty_id", Int, "dim_counterparty", "The customer or supplier."),
+        c("payment_amount", MONEY, "Amount, in the payment's currency."),
+        fk("currency_id", Int, "dim_currency", "Currency of payment_amount."),
+        fk("payment_type_id", Int, "dim_payment_type", "Kind of payment."),
+        c("paid", Bool, "Whether the payment has been made."),
+        fk("payment_date", Date, "dim_date", "Day the payment is (or was) due."),
         version_order(),
     ],
 };

@@ -154,7 +154,76 @@ struct SessionLimits {
 /// Applies the warehouse migrations that are not applied yet (idempotent).
 pub async fn migrate(client: &mut Client) -> Result<Vec<String>, LoadError> {
     let report = with_migrate_lock(client, embedded::migrations::runner()).await?;
+    describe(client).await;
     Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+}
+
+/// Puts each table's and column's description (`warehouse.rs`) on the warehouse as `COMMENT ON`
+/// — the tables and the facts' `*_current` views — so psql's `\d+`, Power BI and DBeaver show
+/// them. Not a versioned migration: a description can be improved without a new schema version.
+/// Only what differs is written; a login that may not (the loader, not the tables' owner) leaves
+/// them for `onyx migrate`, with a warning: descriptions never fail a load.
+async fn describe(client: &Client) {
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    let existing = client
+        .query(
+            "SELECT c.relname::text, coalesce(a.attname::text, ''),
+                    coalesce(CASE WHEN a.attname IS NULL THEN obj_description(c.oid, 'pg_class')
+                                  ELSE col_description(c.oid, a.attnum) END, '')
+             FROM pg_class c
+             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v')
+             UNION ALL
+             SELECT c.relname::text, '', coalesce(obj_description(c.oid, 'pg_class'), '')
+             FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v')",
+            &[],
+        )
+        .await;
+    let existing: std::collections::BTreeMap<(String, String), String> = match existing {
+        Ok(rows) => rows.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))).collect(),
+        Err(e) => {
+            tracing::warn!(error = %crate::db::error_text(&e), "could not read the warehouse's descriptions");
+            return;
+        }
+    };
+    let mut statements = Vec::new();
+    for table in WAREHOUSE_TABLES {
+        let current = format!("{}_current", table.name);
+        let relations: Vec<&str> = [table.name, current.as_str()]
+            .into_iter()
+            .filter(|r| existing.contains_key(&(r.to_string(), String::new())))
+            .collect();
+        for relation in relations {
+            let description = if relation == table.name {
+                table.description.to_string()
+            } else {
+                format!("The latest version of each row of {}, deleted ones left out.", table.name)
+            };
+            if existing.get(&(relation.to_string(), String::new())) != Some(&description) {
+                let kind = if relation == table.name { "TABLE" } else { "VIEW" };
+                statements.push(format!("COMMENT ON {kind} {relation} IS {}", quote(&description)));
+            }
+            for column in table.all_columns() {
+                let key = (relation.to_string(), column.name.to_string());
+                if existing.get(&key).is_some_and(|d| d != column.description) {
+                    statements.push(format!(
+                        "COMMENT ON COLUMN {relation}.{} IS {}",
+                        column.name,
+                        quote(column.description)
+                    ));
+                }
+            }
+        }
+    }
+    if statements.is_empty() {
+        return;
+    }
+    if let Err(e) = client.batch_execute(&statements.join(";\n")).await {
+        tracing::warn!(
+            error = %crate::db::error_text(&e),
+            "could not set the warehouse's table and column descriptions (`onyx migrate` as the tables' owner does)"
+        );
+    }
 }
 
 /// For commands that only read the warehouse: makes the session read-only and checks, without
