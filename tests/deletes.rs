@@ -11,10 +11,9 @@ use std::time::Duration;
 use onyx_core::extract::{self, ExtractOptions, IngestionManifest};
 use onyx_core::storage::ObjectStore;
 use onyx_core::tokio_postgres::Client;
-use onyx_core::verify::{self, VerifyOptions};
 use onyx_core::{load, transform};
 
-use crate::support::{TestDb, local_dir, warehouse_db};
+use crate::support::{TestDb, assert_verifies_clean, count, local_dir, warehouse_db};
 
 fn reconciling_every(every: Duration) -> ExtractOptions {
     ExtractOptions { reconcile_every: every, ..ExtractOptions::default() }
@@ -32,15 +31,6 @@ async fn run(
     transform::transform_pending(ingestion, processed, None).await.expect("transform");
     load::load_pending(warehouse, processed, None, &Default::default()).await.expect("load");
     extracted.manifest
-}
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
-}
-
-async fn assert_verifies_clean(source: &mut Client, warehouse: &Client, ingestion: &dyn ObjectStore) {
-    let report = verify::verify(source, warehouse, ingestion, &VerifyOptions::default()).await.expect("verify");
-    assert!(report.is_clean(), "onyx verify finds differences: {report:#?}");
 }
 
 /// Mechanism: `reconcile::gone` in the reconciling run's snapshot, `transform::tombstones_of`,

@@ -6,14 +6,12 @@ use onyx_core::load::{self, LoadError, LoadOptions};
 use onyx_core::tokio_postgres::Client;
 use onyx_core::{db::DbTarget, keys, transform};
 
-use crate::support::{TestDb, bucket_of, local_dir, run_pipeline, s3_bucket, s3_event, warehouse_db, warehouse_dump};
+use crate::support::{
+    TestDb, bucket_of, count, local_dir, run_pipeline, s3_bucket, s3_event, warehouse_db, warehouse_dump,
+};
 
 async fn texts(client: &Client, sql: &str) -> Vec<String> {
     client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).iter().map(|r| r.get(0)).collect()
-}
-
-async fn count(client: &Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
 }
 
 #[tokio::test]

@@ -181,28 +181,6 @@ async fn cloudwatch_client() -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::new(&aws_config::load_from_env().await)
 }
 
-/// The lines the functions write for the events `emit` logs, exactly as in Lambda.
-fn function_lines(emit: impl FnOnce()) -> Vec<String> {
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("sink").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber =
-        onyx_core::telemetry::lambda_subscriber(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
-    tracing::subscriber::with_default(subscriber, emit);
-    let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
-    text.lines().map(str::to_string).collect()
-}
-
 fn now_ms() -> i64 {
     onyx_core::chrono::Utc::now().timestamp_millis()
 }
@@ -276,14 +254,14 @@ async fn logs_merge_the_three_functions_in_time_order_one_line_per_event() {
     let stack = TestStack::new(true).await;
     let run = "20261129T050000000-ab12";
     let other = "20261129T043000000-cd34";
-    let extract = function_lines(|| {
+    let extract = crate::support::lambda_lines(|| {
         tracing::info!(stage = "extract", run_id = run, rows = 12, "extract run done");
     });
-    let transform = function_lines(|| {
+    let transform = crate::support::lambda_lines(|| {
         tracing::warn!(stage = "transform", run_id = run, reason = "operator", "run is parked: passed over");
         tracing::info!(stage = "transform", run_id = other, "run already transformed; nothing to do");
     });
-    let load = function_lines(|| {
+    let load = crate::support::lambda_lines(|| {
         tracing::error!(
             stage = "load",
             run_id = run,
@@ -345,8 +323,9 @@ async fn logs_merge_the_three_functions_in_time_order_one_line_per_event() {
 #[tokio::test]
 async fn logs_follow_prints_new_events_as_they_arrive_once_each() {
     let stack = TestStack::new(true).await;
-    let first = function_lines(|| tracing::info!(stage = "extract", run_id = "r-first", "extract run done"));
-    let second = function_lines(|| tracing::error!(stage = "load", run_id = "r-second", "load failed"));
+    let first =
+        crate::support::lambda_lines(|| tracing::info!(stage = "extract", run_id = "r-first", "extract run done"));
+    let second = crate::support::lambda_lines(|| tracing::error!(stage = "load", run_id = "r-second", "load failed"));
     stack.log("extract", now_ms() - 1_000, &first[0]).await;
     let mut child = Command::new(onyx_binary())
         .args(["logs", "--follow", "--poll", "1s", "--since", "5m"])
@@ -505,7 +484,7 @@ async fn status_of_a_deployed_stack_names_what_is_wrong() {
     let payload = s3_event("_runs/2026/11/29/20261129T040000000-ab12.json");
     stack.dead_letter("transform", &invocation_record(&stack.function("transform"), &payload, "storage timeout")).await;
     stack.dead_letter("transform", &invocation_record(&stack.function("transform"), &payload, "storage timeout")).await;
-    let failed = function_lines(|| {
+    let failed = crate::support::lambda_lines(|| {
         tracing::error!(stage = "load", run_id = "20261129T040000000-ab12", error = "deadlock", "load failed");
     });
     let at = now_ms() - 60_000;

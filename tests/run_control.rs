@@ -8,7 +8,7 @@ use std::process::Command;
 use onyx_core::storage::ObjectStore;
 use onyx_core::{extract, keys, load, ops, runs, transform};
 
-use crate::support::{TestDb, local_dir, onyx_binary, run_pipeline, warehouse_db};
+use crate::support::{TestDb, count, local_dir, onyx_binary, run_pipeline, warehouse_db};
 
 fn onyx(args: &[&str]) -> (bool, String) {
     let output = Command::new(onyx_binary())
@@ -27,10 +27,6 @@ async fn extract_and_transform(source: &TestDb, ingestion: &dyn ObjectStore, pro
     let run = extract::run(&mut client, ingestion, &Default::default()).await.expect("extract").manifest.run_id;
     transform::transform_pending(ingestion, processed, None).await.expect("transform");
     run
-}
-
-async fn count(client: &onyx_core::tokio_postgres::Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
 }
 
 /// The warehouse rejects run 2 deterministically (a CHECK constraint the run violates: SQLSTATE

@@ -1231,26 +1231,10 @@ fn the_dashboard_graphs_blocked_runs_and_warehouse_freshness() {
 /// write (`level`) and showing those they write with it (`message`, `run_id`).
 #[test]
 fn the_dashboard_shows_recent_error_lines_of_every_function() {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("sink").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber =
-        onyx_core::telemetry::lambda_subscriber(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
-    tracing::subscriber::with_default(subscriber, || {
+    let lines = crate::support::lambda_lines(|| {
         tracing::error!(stage = "load", run_id = "20261128T064012123-00af", "load failed");
     });
-    let line = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
+    let line = lines.join("\n");
     let line: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON log line");
     assert_eq!(line["level"], "ERROR", "{line}");
     assert_eq!(line["message"], "load failed", "{line}");

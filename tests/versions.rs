@@ -8,10 +8,9 @@
 
 use onyx_core::storage::ObjectStore;
 use onyx_core::tokio_postgres::Client;
-use onyx_core::verify::{self, VerifyOptions};
 use onyx_core::{extract, load, runs, transform};
 
-use crate::support::{TestDb, local_dir, run_pipeline, warehouse_db};
+use crate::support::{TestDb, assert_verifies_clean, local_dir, run_pipeline, warehouse_db};
 
 /// `(payment_amount, paid)` of every warehouse version of a payment, in version order, and the
 /// one `fact_payment_current` shows.
@@ -32,11 +31,6 @@ async fn payment_versions(warehouse: &Client, payment_id: i32) -> (Vec<String>, 
         .await
         .expect("current");
     (rows.iter().map(|r| r.get(0)).collect(), current.get(0))
-}
-
-async fn assert_verifies_clean(source: &mut Client, warehouse: &Client, ingestion: &dyn ObjectStore) {
-    let report = verify::verify(source, warehouse, ingestion, &VerifyOptions::default()).await.expect("verify");
-    assert!(report.is_clean(), "onyx verify finds differences: {report:#?}");
 }
 
 /// Mechanism: `RunBuilder::release_held` emits a held payment into the first 5,000-line chunk of

@@ -69,6 +69,31 @@ pub async fn pg_connect(url: &str) -> Result<Client, tokio_postgres::Error> {
     Ok(client)
 }
 
+/// The single integer `sql` returns (a count), or a panic naming the query.
+pub async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+/// `onyx verify` finds the warehouse equal to the source.
+pub async fn assert_verifies_clean(
+    source: &mut Client,
+    warehouse: &Client,
+    ingestion: &dyn onyx_core::storage::ObjectStore,
+) {
+    let report = onyx_core::verify::verify(source, warehouse, ingestion, &Default::default()).await.expect("verify");
+    assert!(report.is_clean(), "onyx verify finds differences: {report:#?}");
+}
+
+/// The lines `emit` logs, exactly as a function writes them in Lambda (`lambda_subscriber`).
+pub fn lambda_lines(emit: impl FnOnce()) -> Vec<String> {
+    let sink = CapturedLogs::default();
+    let writer = sink.clone();
+    let subscriber =
+        onyx_core::telemetry::lambda_subscriber(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
+    tracing::subscriber::with_default(subscriber, emit);
+    sink.text().lines().map(str::to_string).collect()
+}
+
 /// A database created for one test.
 pub struct TestDb {
     pub name: String,

@@ -94,13 +94,8 @@ pub async fn diagnose(inputs: Inputs) -> Report {
             None
         }
     };
-    let bucket = |explicit: Option<String>, var: &str, of_stack: Option<String>| {
-        explicit.or_else(|| std::env::var(var).ok().filter(|v| !v.trim().is_empty())).or(of_stack)
-    };
-    let ingestion =
-        bucket(inputs.ingestion, config::ENV_INGESTION, stack.as_ref().map(|s| format!("s3://{}", s.ingestion_bucket)));
-    let processed =
-        bucket(inputs.processed, config::ENV_PROCESSED, stack.as_ref().map(|s| format!("s3://{}", s.processed_bucket)));
+    let ingestion = crate::stack_ingestion(stack.as_ref(), crate::Ingestion { ingestion: inputs.ingestion }).ingestion;
+    let processed = crate::stack_processed(stack.as_ref(), crate::Processed { processed: inputs.processed }).processed;
 
     let uses_aws = stack.is_some()
         || [&ingestion, &processed].iter().any(|b| b.as_deref().is_some_and(|b| b.starts_with("s3://")));

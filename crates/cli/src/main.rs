@@ -438,16 +438,24 @@ impl Warehouse {
 }
 
 impl Ingestion {
-    fn check(&self) -> anyhow::Result<()> {
+    fn location(&self) -> anyhow::Result<onyx_core::storage::Location> {
         let what = "the ingestion bucket (--ingestion)";
-        Ok(config::location(self.ingestion.clone(), config::ENV_INGESTION, what).map(drop)?)
+        Ok(config::location(self.ingestion.clone(), config::ENV_INGESTION, what)?)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        self.location().map(drop)
     }
 }
 
 impl Processed {
-    fn check(&self) -> anyhow::Result<()> {
+    fn location(&self) -> anyhow::Result<onyx_core::storage::Location> {
         let what = "the processed bucket (--processed)";
-        Ok(config::location(self.processed.clone(), config::ENV_PROCESSED, what).map(drop)?)
+        Ok(config::location(self.processed.clone(), config::ENV_PROCESSED, what)?)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        self.location().map(drop)
     }
 }
 
@@ -473,13 +481,11 @@ async fn open_location(location: onyx_core::storage::Location, access: Access) -
 }
 
 async fn open_ingestion(ingestion: Ingestion, access: Access) -> anyhow::Result<Store> {
-    let location = config::location(ingestion.ingestion, config::ENV_INGESTION, "the ingestion bucket (--ingestion)")?;
-    open_location(location, access).await
+    open_location(ingestion.location()?, access).await
 }
 
 async fn open_processed(processed: Processed, access: Access) -> anyhow::Result<Store> {
-    let location = config::location(processed.processed, config::ENV_PROCESSED, "the processed bucket (--processed)")?;
-    open_location(location, access).await
+    open_location(processed.location()?, access).await
 }
 
 /// The warehouse, if one is configured (reports that can do without it).

@@ -35,6 +35,12 @@ impl Clients {
 /// resolve. Otherwise one line that says which is missing and how to set it — instead of a
 /// `DispatchFailure` labelled a network problem on the first request.
 pub async fn checked_config() -> anyhow::Result<aws_config::SdkConfig> {
+    // Once per command: the buckets, the stack's clients and the audit all need it.
+    static CHECKED: tokio::sync::OnceCell<aws_config::SdkConfig> = tokio::sync::OnceCell::const_new();
+    CHECKED.get_or_try_init(load_checked_config).await.cloned()
+}
+
+async fn load_checked_config() -> anyhow::Result<aws_config::SdkConfig> {
     use aws_sdk_cloudwatchlogs::config::ProvideCredentials;
 
     let config = aws_config::load_from_env().await;

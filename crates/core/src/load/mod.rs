@@ -167,15 +167,14 @@ async fn describe(client: &Client) {
     let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
     let existing = client
         .query(
-            "SELECT c.relname::text, coalesce(a.attname::text, ''),
-                    coalesce(CASE WHEN a.attname IS NULL THEN obj_description(c.oid, 'pg_class')
-                                  ELSE col_description(c.oid, a.attnum) END, '')
+            // Per table or view: its own description (column ''), and each column's.
+            "SELECT c.relname::text, '', coalesce(obj_description(c.oid, 'pg_class'), '')
              FROM pg_class c
-             LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v')
              UNION ALL
-             SELECT c.relname::text, '', coalesce(obj_description(c.oid, 'pg_class'), '')
-             FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v')",
+             SELECT c.relname::text, a.attname::text, coalesce(col_description(c.oid, a.attnum), '')
+             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'v')",
             &[],
         )
         .await;
